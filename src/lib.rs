@@ -1,0 +1,9 @@
+//! leakcheck catches JavaScript memory leaks before they ship.
+//!
+//! The crate reads V8 heap snapshots into a compact graph ([`snapshot`]), analyses them
+//! ([`analysis`]) and compares snapshots of one process to find what grows with load.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod analysis;
+pub mod snapshot;

@@ -1,0 +1,2 @@
+//! The `leakcheck` command: a thin wrapper over the library.
+fn main() {}

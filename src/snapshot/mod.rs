@@ -1,0 +1,13 @@
+//! Reading V8 `.heapsnapshot` files: a streaming parser into a compact graph.
+//!
+//! Synchronous and self-contained: this module imports no other module of the crate, so it can
+//! be fuzzed, benchmarked and reused on its own.
+
+mod graph;
+mod parse;
+
+pub use graph::{
+    EdgeIndex, EdgeKind, EdgeName, GraphBuilder, HeapGraph, MAX_NODES, NodeIndex, NodeKind,
+    SnapshotInfo, StringTable,
+};
+pub use parse::{ParseError, parse, parse_file};

@@ -1,26 +1,920 @@
-//! Streaming `.heapsnapshot` parser (placeholder while the real one lands).
-use super::HeapGraph;
-use std::io::Read;
+//! Streaming `.heapsnapshot` parser: reads the JSON text once, from any [`Read`], straight into
+//! a [`HeapGraph`], never holding the text whole.
+//!
+//! The bulk of a snapshot is two arrays of unsigned integers (`nodes`, `edges`) and one array of
+//! strings, so the parser is a small hand-written scanner with a tight loop for integer arrays;
+//! only the small `snapshot` header goes through serde_json. Field layouts are read from
+//! `snapshot.meta`, never assumed (Node 20 writes 7 node fields, newer V8 6). Top-level keys are
+//! expected in V8's order (`snapshot` before `nodes` and `edges`), which every runtime writes;
+//! unknown keys are skipped.
+
+use super::graph::{EdgeKind, HeapGraph, MAX_NODES, NodeKind, SnapshotInfo};
+use serde::Deserialize;
+use std::io::{self, Read};
 use std::path::Path;
 
-/// A snapshot that could not be read.
+/// A snapshot that could not be read: what is wrong and the byte offset where it was found.
 #[derive(Debug, thiserror::Error)]
-#[error("{message} at byte {offset}")]
-pub struct ParseError {
-    /// Byte offset in the snapshot text where the problem was found.
-    pub offset: u64,
-    /// What is wrong.
-    pub message: String,
+pub enum ParseError {
+    /// The reader failed.
+    #[error("could not read the snapshot: {0}")]
+    Io(#[from] io::Error),
+    /// The text is not a well-formed heap snapshot.
+    #[error("{message} at byte {offset}")]
+    Syntax {
+        /// Byte offset into the snapshot text.
+        offset: u64,
+        /// What is wrong, e.g. "unexpected end of input (the snapshot is truncated)".
+        message: String,
+    },
 }
 
-/// Parses a snapshot from any reader.
-pub fn parse<R: Read>(_reader: R) -> Result<HeapGraph, ParseError> {
-    Err(ParseError { offset: 0, message: "not implemented".into() })
+impl ParseError {
+    /// The byte offset of a syntax error, if this is one.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            ParseError::Syntax { offset, .. } => Some(*offset),
+            ParseError::Io(_) => None,
+        }
+    }
+}
+
+/// Parses a snapshot from any reader (a file, or the concatenated chunks of a CDP stream).
+///
+/// The reader is buffered internally; passing a `BufReader` is harmless but not needed.
+pub fn parse<R: Read>(reader: R) -> Result<HeapGraph, ParseError> {
+    Parser::new(reader).run()
 }
 
 /// Parses a snapshot file.
 pub fn parse_file(path: &Path) -> Result<HeapGraph, ParseError> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| ParseError { offset: 0, message: e.to_string() })?;
-    parse(f)
+    let file = std::fs::File::open(path)?;
+    parse(file)
+}
+
+const BUFFER_SIZE: usize = 1 << 20;
+/// Upper bound on what the header's counts may pre-reserve, so a corrupt header claiming
+/// billions of nodes cannot make us allocate before the data proves it.
+const MAX_RESERVE: usize = 1 << 24;
+
+/// Byte-level reader with its own buffer and position tracking.
+struct Scanner<R> {
+    reader: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    /// Bytes consumed before `buf[0]`.
+    base: u64,
+}
+
+impl<R: Read> Scanner<R> {
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    fn error<T>(&self, message: impl Into<String>) -> Result<T, ParseError> {
+        Err(ParseError::Syntax { offset: self.offset(), message: message.into() })
+    }
+
+    /// Refills the buffer; returns false at end of input.
+    fn fill(&mut self) -> Result<bool, ParseError> {
+        if self.pos < self.len {
+            return Ok(true);
+        }
+        self.base += self.len as u64;
+        self.pos = 0;
+        self.len = 0;
+        loop {
+            match self.reader.read(&mut self.buf) {
+                Ok(n) => {
+                    self.len = n;
+                    return Ok(n > 0);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn peek(&mut self) -> Result<Option<u8>, ParseError> {
+        if self.fill()? { Ok(Some(self.buf[self.pos])) } else { Ok(None) }
+    }
+
+    fn eof<T>(&self) -> Result<T, ParseError> {
+        self.error("unexpected end of input (the snapshot is truncated)")
+    }
+
+    /// Next non-whitespace byte, not consumed.
+    fn peek_token(&mut self) -> Result<u8, ParseError> {
+        loop {
+            if !self.fill()? {
+                return self.eof();
+            }
+            let b = self.buf[self.pos];
+            if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                self.pos += 1;
+            } else {
+                return Ok(b);
+            }
+        }
+    }
+
+    fn expect(&mut self, want: u8) -> Result<(), ParseError> {
+        let got = self.peek_token()?;
+        if got != want {
+            return self.error(format!("expected '{}' but found {}", want as char, describe(got)));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// After a value inside an array or object: consumes ',' (returns true) or `close`
+    /// (returns false).
+    fn comma_or(&mut self, close: u8) -> Result<bool, ParseError> {
+        let b = self.peek_token()?;
+        self.pos += 1;
+        match b {
+            b',' => Ok(true),
+            b if b == close => Ok(false),
+            other => {
+                self.pos -= 1;
+                self.error(format!(
+                    "expected ',' or '{}' but found {}",
+                    close as char,
+                    describe(other)
+                ))
+            }
+        }
+    }
+
+    /// Reads a JSON string (the opening quote not yet consumed) and appends its decoded text.
+    fn read_string(&mut self, out: &mut String) -> Result<(), ParseError> {
+        self.expect(b'"')?;
+        let mut pending_high: Option<u16> = None;
+        loop {
+            if !self.fill()? {
+                return self.eof();
+            }
+            let chunk = &self.buf[self.pos..self.len];
+            let Some(i) = memchr::memchr2(b'"', b'\\', chunk) else {
+                push_utf8(out, chunk, &mut pending_high);
+                self.pos = self.len;
+                continue;
+            };
+            push_utf8(out, &chunk[..i], &mut pending_high);
+            let special = chunk[i];
+            self.pos += i + 1;
+            if special == b'"' {
+                flush_surrogate(out, &mut pending_high);
+                return Ok(());
+            }
+            self.read_escape(out, &mut pending_high)?;
+        }
+    }
+
+    fn next_byte(&mut self) -> Result<u8, ParseError> {
+        if !self.fill()? {
+            return self.eof();
+        }
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn read_escape(&mut self, out: &mut String, high: &mut Option<u16>) -> Result<(), ParseError> {
+        let c = self.next_byte()?;
+        let simple = match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let mut code: u16 = 0;
+                for _ in 0..4 {
+                    let h = self.next_byte()?;
+                    let digit = match h {
+                        b'0'..=b'9' => h - b'0',
+                        b'a'..=b'f' => h - b'a' + 10,
+                        b'A'..=b'F' => h - b'A' + 10,
+                        _ => {
+                            self.pos -= 1;
+                            return self.error("invalid \\u escape in string");
+                        }
+                    };
+                    code = (code << 4) | digit as u16;
+                }
+                push_utf16(out, code, high);
+                return Ok(());
+            }
+            _ => {
+                self.pos -= 1;
+                return self.error(format!("invalid escape '\\{}' in string", c as char));
+            }
+        };
+        flush_surrogate(out, high);
+        out.push(simple);
+        Ok(())
+    }
+
+    /// Skips any JSON value, or copies its text into `capture`.
+    fn skip_value(&mut self, mut capture: Option<&mut Vec<u8>>) -> Result<(), ParseError> {
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escaped = false;
+        let start = self.peek_token()?;
+        if !matches!(start, b'{' | b'[' | b'"') {
+            // A scalar: runs until a delimiter.
+            loop {
+                let Some(b) = self.peek()? else { return Ok(()) };
+                if matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                    return Ok(());
+                }
+                if let Some(c) = capture.as_deref_mut() {
+                    c.push(b);
+                }
+                self.pos += 1;
+            }
+        }
+        loop {
+            if !self.fill()? {
+                return self.eof();
+            }
+            let chunk = &self.buf[self.pos..self.len];
+            let mut consumed = chunk.len();
+            let mut done = false;
+            for (i, &b) in chunk.iter().enumerate() {
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                        if depth == 0 {
+                            consumed = i + 1;
+                            done = true;
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            consumed = i + 1;
+                            done = true;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(c) = capture.as_deref_mut() {
+                c.extend_from_slice(&chunk[..consumed]);
+            }
+            self.pos += consumed;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads an array of unsigned integers, calling `sink` with each value and its position.
+    /// The sink returns an error message to abort. This loop is where parsing time goes.
+    fn read_uint_array(
+        &mut self,
+        mut sink: impl FnMut(u64) -> Result<(), &'static str>,
+    ) -> Result<u64, ParseError> {
+        self.expect(b'[')?;
+        // 0: expecting a value, 1: inside a number, 2: after a number (whitespace seen).
+        let mut state = 0u8;
+        let mut acc: u64 = 0;
+        let mut count: u64 = 0;
+        loop {
+            if !self.fill()? {
+                return self.eof();
+            }
+            let buf = &self.buf[self.pos..self.len];
+            let mut i = 0;
+            while i < buf.len() {
+                let b = buf[i];
+                let d = b.wrapping_sub(b'0');
+                if d < 10 {
+                    match state {
+                        1 => {
+                            acc = match acc.checked_mul(10).and_then(|a| a.checked_add(d as u64)) {
+                                Some(a) => a,
+                                None => {
+                                    self.pos += i;
+                                    return self.error("integer too large");
+                                }
+                            }
+                        }
+                        0 => {
+                            acc = d as u64;
+                            state = 1;
+                        }
+                        _ => {
+                            self.pos += i;
+                            return self.error("expected ',' between numbers");
+                        }
+                    }
+                    i += 1;
+                    continue;
+                }
+                match b {
+                    b',' | b']' => {
+                        if state == 0 {
+                            if b == b']' && count == 0 {
+                                self.pos += i + 1;
+                                return Ok(0);
+                            }
+                            self.pos += i;
+                            return self.error("expected a number");
+                        }
+                        if let Err(message) = sink(acc) {
+                            self.pos += i;
+                            return self.error(message);
+                        }
+                        count += 1;
+                        state = 0;
+                        if b == b']' {
+                            self.pos += i + 1;
+                            return Ok(count);
+                        }
+                    }
+                    b' ' | b'\n' | b'\r' | b'\t' => {
+                        if state == 1 {
+                            state = 2;
+                        }
+                    }
+                    other => {
+                        self.pos += i;
+                        return self.error(format!(
+                            "expected an unsigned integer but found {}",
+                            describe(other)
+                        ));
+                    }
+                }
+                i += 1;
+            }
+            self.pos = self.len;
+        }
+    }
+}
+
+fn describe(b: u8) -> String {
+    if b.is_ascii_graphic() { format!("'{}'", b as char) } else { format!("byte 0x{b:02x}") }
+}
+
+fn push_utf8(out: &mut String, bytes: &[u8], high: &mut Option<u16>) {
+    if bytes.is_empty() {
+        return;
+    }
+    flush_surrogate(out, high);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => out.push_str(s),
+        // V8 writes ASCII only; a raw multi-byte sequence split across buffers or invalid
+        // bytes from another writer are kept lossily rather than failing the whole snapshot.
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+fn push_utf16(out: &mut String, unit: u16, high: &mut Option<u16>) {
+    match unit {
+        0xD800..=0xDBFF => {
+            flush_surrogate(out, high);
+            *high = Some(unit);
+        }
+        0xDC00..=0xDFFF => match high.take() {
+            Some(h) => {
+                let c = 0x10000 + (((h as u32) - 0xD800) << 10) + (unit as u32 - 0xDC00);
+                out.push(char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+            None => out.push(char::REPLACEMENT_CHARACTER),
+        },
+        _ => {
+            flush_surrogate(out, high);
+            out.push(char::from_u32(unit as u32).unwrap_or(char::REPLACEMENT_CHARACTER));
+        }
+    }
+}
+
+fn flush_surrogate(out: &mut String, high: &mut Option<u16>) {
+    if high.take().is_some() {
+        out.push(char::REPLACEMENT_CHARACTER);
+    }
+}
+
+/// `snapshot` as V8 writes it; only the parts leakcheck needs.
+#[derive(Deserialize)]
+struct RawHeader {
+    meta: RawMeta,
+    node_count: u64,
+    edge_count: u64,
+    #[serde(default)]
+    root_index: Option<u64>,
+    #[serde(default)]
+    extra_native_bytes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RawMeta {
+    node_fields: Vec<String>,
+    node_types: Vec<serde_json::Value>,
+    edge_fields: Vec<String>,
+    edge_types: Vec<serde_json::Value>,
+}
+
+/// What each node field is used for.
+#[derive(Clone, Copy, PartialEq)]
+enum NodeField {
+    Type,
+    Name,
+    Id,
+    SelfSize,
+    EdgeCount,
+    Ignored,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum EdgeField {
+    Type,
+    NameOrIndex,
+    ToNode,
+    Ignored,
+}
+
+/// The resolved layout from `snapshot.meta`.
+struct Layout {
+    node_fields: Vec<NodeField>,
+    edge_fields: Vec<EdgeField>,
+    node_kinds: Vec<NodeKind>,
+    edge_kinds: Vec<EdgeKind>,
+    node_count: u64,
+    edge_count: u64,
+    root_index: u64,
+}
+
+fn type_names(types: &[serde_json::Value], what: &str) -> Result<Vec<String>, String> {
+    let Some(serde_json::Value::Array(list)) = types.first() else {
+        return Err(format!("snapshot.meta.{what} must start with a list of type names"));
+    };
+    list.iter()
+        .map(|v| {
+            v.as_str().map(str::to_owned).ok_or_else(|| format!("a {what} entry is not a string"))
+        })
+        .collect()
+}
+
+impl Layout {
+    fn from_header(header: RawHeader, info: &mut SnapshotInfo) -> Result<Layout, String> {
+        let meta = header.meta;
+        let node_types = type_names(&meta.node_types, "node_types")?;
+        let edge_types = type_names(&meta.edge_types, "edge_types")?;
+        let node_fields: Vec<NodeField> = meta
+            .node_fields
+            .iter()
+            .map(|f| match f.as_str() {
+                "type" => NodeField::Type,
+                "name" => NodeField::Name,
+                "id" => NodeField::Id,
+                "self_size" => NodeField::SelfSize,
+                "edge_count" => NodeField::EdgeCount,
+                _ => NodeField::Ignored,
+            })
+            .collect();
+        let edge_fields: Vec<EdgeField> = meta
+            .edge_fields
+            .iter()
+            .map(|f| match f.as_str() {
+                "type" => EdgeField::Type,
+                "name_or_index" => EdgeField::NameOrIndex,
+                "to_node" => EdgeField::ToNode,
+                _ => EdgeField::Ignored,
+            })
+            .collect();
+        for required in [NodeField::Type, NodeField::Name, NodeField::Id, NodeField::SelfSize] {
+            if !node_fields.contains(&required) {
+                return Err("snapshot.meta.node_fields lacks type, name, id or self_size".into());
+            }
+        }
+        if !node_fields.contains(&NodeField::EdgeCount) {
+            return Err("snapshot.meta.node_fields lacks edge_count".into());
+        }
+        for required in [EdgeField::Type, EdgeField::NameOrIndex, EdgeField::ToNode] {
+            if !edge_fields.contains(&required) {
+                return Err("snapshot.meta.edge_fields lacks type, name_or_index or to_node".into());
+            }
+        }
+        if header.node_count as usize > MAX_NODES {
+            return Err(format!(
+                "snapshot has {} nodes, more than leakcheck supports",
+                header.node_count
+            ));
+        }
+        if header.edge_count > u32::MAX as u64 {
+            return Err(format!(
+                "snapshot has {} edges, more than leakcheck supports",
+                header.edge_count
+            ));
+        }
+        let root_index = header.root_index.unwrap_or(0);
+        let nf = node_fields.len() as u64;
+        if header.node_count > 0 && (root_index % nf != 0 || root_index / nf >= header.node_count) {
+            return Err(format!("snapshot.root_index {root_index} is not a node"));
+        }
+        let layout = Layout {
+            node_kinds: node_types.iter().map(|t| NodeKind::from_v8_name(t)).collect(),
+            edge_kinds: edge_types.iter().map(|t| EdgeKind::from_v8_name(t)).collect(),
+            node_fields,
+            edge_fields,
+            node_count: header.node_count,
+            edge_count: header.edge_count,
+            root_index: root_index / nf,
+        };
+        *info = SnapshotInfo {
+            node_fields: meta.node_fields,
+            edge_fields: meta.edge_fields,
+            node_types,
+            edge_types,
+            extra_native_bytes: header.extra_native_bytes,
+        };
+        Ok(layout)
+    }
+}
+
+struct Parser<R> {
+    scan: Scanner<R>,
+    graph: HeapGraph,
+    layout: Option<Layout>,
+    seen_nodes: bool,
+    seen_edges: bool,
+    seen_strings: bool,
+}
+
+impl<R: Read> Parser<R> {
+    fn new(reader: R) -> Self {
+        Parser {
+            scan: Scanner {
+                reader,
+                buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
+                pos: 0,
+                len: 0,
+                base: 0,
+            },
+            graph: HeapGraph::default(),
+            layout: None,
+            seen_nodes: false,
+            seen_edges: false,
+            seen_strings: false,
+        }
+    }
+
+    fn run(mut self) -> Result<HeapGraph, ParseError> {
+        if self.scan.peek_token().is_err() {
+            return self.scan.error("the snapshot is empty");
+        }
+        self.scan.expect(b'{')?;
+        let mut key = String::new();
+        if self.scan.peek_token()? != b'}' {
+            loop {
+                key.clear();
+                self.scan.read_string(&mut key)?;
+                self.scan.expect(b':')?;
+                match key.as_str() {
+                    "snapshot" => self.read_header()?,
+                    "nodes" => self.read_nodes()?,
+                    "edges" => self.read_edges()?,
+                    "strings" => self.read_strings()?,
+                    _ => self.scan.skip_value(None)?,
+                }
+                if !self.scan.comma_or(b'}')? {
+                    break;
+                }
+            }
+        } else {
+            self.scan.pos += 1;
+        }
+        if self.scan.peek_token().is_ok() {
+            return self.scan.error("unexpected text after the end of the snapshot");
+        }
+        self.finish()
+    }
+
+    fn read_header(&mut self) -> Result<(), ParseError> {
+        let start = self.scan.offset();
+        let mut text = Vec::new();
+        self.scan.skip_value(Some(&mut text))?;
+        let header: RawHeader = serde_json::from_slice(&text).map_err(|e| ParseError::Syntax {
+            offset: start,
+            message: format!("invalid snapshot header: {e}"),
+        })?;
+        let layout = Layout::from_header(header, &mut self.graph.info)
+            .map_err(|message| ParseError::Syntax { offset: start, message })?;
+        let g = &mut self.graph;
+        let nodes = (layout.node_count as usize).min(MAX_RESERVE);
+        let edges = (layout.edge_count as usize).min(MAX_RESERVE * 4);
+        g.kinds.reserve_exact(nodes);
+        g.names.reserve_exact(nodes);
+        g.ids.reserve_exact(nodes);
+        g.self_sizes.reserve_exact(nodes);
+        g.first_edge.reserve_exact(nodes + 1);
+        g.edge_targets.reserve_exact(edges);
+        g.edge_names.reserve_exact(edges);
+        g.root = layout.root_index as u32;
+        self.layout = Some(layout);
+        Ok(())
+    }
+
+    fn read_nodes(&mut self) -> Result<(), ParseError> {
+        if self.seen_nodes {
+            return self.scan.error("`nodes` appears twice");
+        }
+        self.seen_nodes = true;
+        let Some(layout) = &self.layout else {
+            return self.scan.error("`nodes` comes before the `snapshot` header");
+        };
+        let fields = layout.node_fields.clone();
+        let kinds = layout.node_kinds.clone();
+        let g = &mut self.graph;
+        g.first_edge.push(0);
+        let mut field = 0usize;
+        let mut edge_total: u64 = 0;
+        let nf = fields.len();
+        let node_count = layout.node_count;
+        let mut nodes_seen: u64 = 0;
+        let values = self.scan.read_uint_array(|v| {
+            match fields[field] {
+                NodeField::Type => {
+                    let kind = *kinds.get(v as usize).ok_or("node type out of range")?;
+                    if nodes_seen >= node_count {
+                        return Err("more nodes than snapshot.node_count");
+                    }
+                    g.kinds.push(kind);
+                }
+                NodeField::Name => {
+                    g.names.push(u32::try_from(v).map_err(|_| "node name index too large")?)
+                }
+                NodeField::Id => g.ids.push(u32::try_from(v).map_err(|_| "node id too large")?),
+                NodeField::SelfSize => {
+                    if v >= u32::MAX as u64 {
+                        g.big_self_sizes.push((g.self_sizes.len() as u32, v));
+                        g.self_sizes.push(u32::MAX);
+                    } else {
+                        g.self_sizes.push(v as u32);
+                    }
+                }
+                NodeField::EdgeCount => {
+                    edge_total += v;
+                    if edge_total > u32::MAX as u64 {
+                        return Err("edge counts overflow");
+                    }
+                    g.first_edge.push(edge_total as u32);
+                }
+                NodeField::Ignored => {}
+            }
+            field += 1;
+            if field == nf {
+                field = 0;
+                nodes_seen += 1;
+            }
+            Ok(())
+        })?;
+        if values != node_count * nf as u64 {
+            return self.scan.error(format!(
+                "`nodes` has {values} values but snapshot.node_count {node_count} × {nf} fields = {}",
+                node_count * nf as u64
+            ));
+        }
+        if edge_total != layout.edge_count {
+            return self.scan.error(format!(
+                "the nodes' edge counts add up to {edge_total} but snapshot.edge_count is {}",
+                layout.edge_count
+            ));
+        }
+        Ok(())
+    }
+
+    fn read_edges(&mut self) -> Result<(), ParseError> {
+        if self.seen_edges {
+            return self.scan.error("`edges` appears twice");
+        }
+        self.seen_edges = true;
+        let Some(layout) = &self.layout else {
+            return self.scan.error("`edges` comes before the `snapshot` header");
+        };
+        let fields = layout.edge_fields.clone();
+        let kinds = layout.edge_kinds.clone();
+        let nf = layout.node_fields.len() as u64;
+        let node_count = layout.node_count;
+        let edge_count = layout.edge_count;
+        let ef = fields.len();
+        let g = &mut self.graph;
+        let mut field = 0usize;
+        let mut kind = EdgeKind::Unknown;
+        let mut target: u32 = 0;
+        let mut name: u32 = 0;
+        let mut edges_seen: u64 = 0;
+        let values = self.scan.read_uint_array(|v| {
+            match fields[field] {
+                EdgeField::Type => kind = *kinds.get(v as usize).ok_or("edge type out of range")?,
+                EdgeField::NameOrIndex => {
+                    name = u32::try_from(v).map_err(|_| "edge name index too large")?
+                }
+                EdgeField::ToNode => {
+                    if v % nf != 0 || v / nf >= node_count {
+                        return Err("edge to_node is not a node");
+                    }
+                    target = (v / nf) as u32;
+                }
+                EdgeField::Ignored => {}
+            }
+            field += 1;
+            if field == ef {
+                field = 0;
+                edges_seen += 1;
+                if edges_seen > edge_count {
+                    return Err("more edges than snapshot.edge_count");
+                }
+                g.edge_targets.push(HeapGraph::pack_target(kind, target));
+                g.edge_names.push(name);
+            }
+            Ok(())
+        })?;
+        if values != edge_count * ef as u64 {
+            return self.scan.error(format!(
+                "`edges` has {values} values but snapshot.edge_count {edge_count} × {ef} fields = {}",
+                edge_count * ef as u64
+            ));
+        }
+        Ok(())
+    }
+
+    fn read_strings(&mut self) -> Result<(), ParseError> {
+        if self.seen_strings {
+            return self.scan.error("`strings` appears twice");
+        }
+        self.seen_strings = true;
+        self.scan.expect(b'[')?;
+        if self.scan.peek_token()? == b']' {
+            self.scan.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.scan.read_string(self.graph.strings.text_mut())?;
+            if !self.graph.strings.close_string() {
+                return self.scan.error("strings add up to more than 4 GiB");
+            }
+            if !self.scan.comma_or(b']')? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Checks what can only be checked once everything is read: sections present, and every
+    /// name index resolving to a string.
+    fn finish(mut self) -> Result<HeapGraph, ParseError> {
+        let end = self.scan.offset();
+        let fail = |message: String| Err(ParseError::Syntax { offset: end, message });
+        if self.layout.is_none() {
+            return fail("the snapshot has no `snapshot` header".into());
+        }
+        if !self.seen_nodes || !self.seen_edges {
+            return fail("the snapshot has no `nodes` or `edges` section".into());
+        }
+        if !self.seen_strings {
+            return fail("the snapshot has no `strings` section".into());
+        }
+        let g = &mut self.graph;
+        let strings = g.strings.len() as u32;
+        if let Some(n) = g.names.iter().position(|&s| s >= strings) {
+            return fail(format!("node {n} names string {} of {strings}", g.names[n]));
+        }
+        for e in 0..g.edge_targets.len() as u32 {
+            if !g.edge_kind(e).has_index_name() && g.edge_names[e as usize] >= strings {
+                return fail(format!(
+                    "edge {e} names string {} of {strings}",
+                    g.edge_names[e as usize]
+                ));
+            }
+        }
+        g.kinds.shrink_to_fit();
+        g.names.shrink_to_fit();
+        g.ids.shrink_to_fit();
+        g.self_sizes.shrink_to_fit();
+        g.first_edge.shrink_to_fit();
+        g.edge_targets.shrink_to_fit();
+        g.edge_names.shrink_to_fit();
+        Ok(self.graph)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const TINY: &str = r#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"]},"node_count":3,"edge_count":2,"trace_function_count":0},
+"nodes":[9,0,1,0,1,0,0
+,3,1,3,32,1,0,0
+,2,2,5,16,0,0,0],
+"edges":[2,3,7
+,1,0,14],
+"trace_function_infos":[],"trace_tree":[],"samples":[],"locations":[],
+"strings":["","Task","hello \"w\" \u00e9\ud83d\ude00","tasks"]}"#;
+
+    fn parse_str(s: &str) -> Result<HeapGraph, ParseError> {
+        parse(s.as_bytes())
+    }
+
+    #[test]
+    fn parses_a_small_snapshot() {
+        let g = parse_str(TINY).unwrap();
+        assert_eq!(g.node_count(), 3);
+        assert_eq!(g.edge_count(), 2);
+        assert_eq!(g.kind(1), NodeKind::Object);
+        assert_eq!(g.name(1), "Task");
+        assert_eq!(g.id(2), 5);
+        assert_eq!(g.self_size(1), 32);
+        assert_eq!(g.edges(0), 0..1);
+        assert_eq!(g.edge_target(0), 1);
+        assert_eq!(g.edge_kind(0), EdgeKind::Property);
+        assert_eq!(g.edge_name(0), super::super::EdgeName::Name("tasks"));
+        assert_eq!(g.edge_kind(1), EdgeKind::Element);
+        assert_eq!(g.edge_name(1), super::super::EdgeName::Index(0));
+        assert_eq!(g.name(2), "hello \"w\" é😀");
+    }
+
+    /// A reader that hands out one byte at a time, like the worst possible chunking.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.0[0];
+            self.0 = &self.0[1..];
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn chunk_boundaries_anywhere_give_the_same_graph() {
+        let whole = parse_str(TINY).unwrap();
+        let trickled = parse(Trickle(TINY.as_bytes())).unwrap();
+        assert_eq!(whole.ids, trickled.ids);
+        assert_eq!(whole.edge_targets, trickled.edge_targets);
+        assert_eq!(whole.name(2), trickled.name(2));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_with_an_offset() {
+        for cut in 0..TINY.len() - 1 {
+            let err = parse_str(&TINY[..cut]).expect_err("truncated snapshot must fail");
+            let offset = err.offset().expect("syntax error");
+            assert!(offset <= cut as u64, "offset {offset} past the cut {cut}");
+        }
+    }
+
+    #[test]
+    fn counts_that_disagree_are_errors() {
+        let bad = TINY.replace("\"node_count\":3", "\"node_count\":4");
+        let err = parse_str(&bad).unwrap_err().to_string();
+        assert!(err.contains("node_count"), "{err}");
+        let bad = TINY.replace(",1,0,14]", ",1,0,15]");
+        let err = parse_str(&bad).unwrap_err().to_string();
+        assert!(err.contains("to_node"), "{err}");
+    }
+
+    #[test]
+    fn garbage_in_numbers_is_an_error_at_its_byte() {
+        let bad = TINY.replace("[9,0,1", "[9,x,1");
+        let err = parse_str(&bad).unwrap_err();
+        assert_eq!(err.offset(), Some(bad.find("x,1").unwrap() as u64));
+    }
+
+    #[test]
+    fn six_field_layout_of_newer_v8_is_read_from_meta() {
+        let six = TINY
+            .replace(
+                r#""edge_count","trace_node_id","detachedness"]"#,
+                r#""edge_count","detachedness"]"#,
+            )
+            .replace(
+                "[9,0,1,0,1,0,0\n,3,1,3,32,1,0,0\n,2,2,5,16,0,0,0]",
+                "[9,0,1,0,1,0,3,1,3,32,1,0,2,2,5,16,0,0]",
+            )
+            .replace("[2,3,7\n,1,0,14]", "[2,3,6,1,0,12]");
+        let g = parse_str(&six).unwrap();
+        assert_eq!(g.edge_target(0), 1);
+        assert_eq!(g.edge_target(1), 2);
+        assert_eq!(g.self_size(1), 32);
+    }
 }

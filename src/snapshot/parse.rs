@@ -528,7 +528,7 @@ impl Layout {
         }
         let root_index = header.root_index.unwrap_or(0);
         let nf = node_fields.len() as u64;
-        if header.node_count > 0 && (root_index % nf != 0 || root_index / nf >= header.node_count) {
+        if header.node_count > 0 && (!root_index.is_multiple_of(nf) || root_index / nf >= header.node_count) {
             return Err(format!("snapshot.root_index {root_index} is not a node"));
         }
         let layout = Layout {
@@ -730,7 +730,7 @@ impl<R: Read> Parser<R> {
                     name = u32::try_from(v).map_err(|_| "edge name index too large")?
                 }
                 EdgeField::ToNode => {
-                    if v % nf != 0 || v / nf >= node_count {
+                    if !v.is_multiple_of(nf) || v / nf >= node_count {
                         return Err("edge to_node is not a node");
                     }
                     target = (v / nf) as u32;

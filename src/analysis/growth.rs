@@ -1,0 +1,251 @@
+//! The growth classifier: given how much of something (objects of a class, bytes a holder
+//! retains) there was at each rung of load, say whether it grows linearly with the load, grew
+//! once and stopped, is noise, or shrinks.
+//!
+//! A leak is growth that keeps pace with the load: every interval adds about the same amount per
+//! step, above a noise floor. Warm-up (JIT code, a cache filling, lazy init) adds a lot early and
+//! then less; noise moves both ways; a bounded structure stops. With only two intervals (the
+//! default three snapshots) the evidence can be ambiguous, and the classifier says so
+//! ([`Trend::Irregular`]) rather than guess, so the runner can take another rung.
+
+use serde::Serialize;
+
+/// What a series does as the load grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    /// Grows by about the same amount per step in every interval: a leak.
+    Linear,
+    /// Grows in every interval but unevenly: more rungs are needed to tell a leak from warm-up.
+    Irregular,
+    /// Grew, then stopped: lazy initialisation, a cache that filled, JIT warm-up.
+    Stopped,
+    /// Moves less than the noise floor, or both ways.
+    Noise,
+    /// Shrinks over the run.
+    Shrinking,
+}
+
+impl Trend {
+    /// Short human label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Trend::Linear => "linear growth",
+            Trend::Irregular => "irregular growth",
+            Trend::Stopped => "grew, then stopped",
+            Trend::Noise => "noise",
+            Trend::Shrinking => "shrinking",
+        }
+    }
+}
+
+/// Thresholds below which movement counts as noise.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct NoiseFloor {
+    /// Smallest growth per interval that can count, whatever the interval's length (objects or
+    /// bytes, depending on the series). Residue of churn does not scale with load, so an
+    /// absolute floor filters it.
+    pub per_interval: f64,
+    /// Smallest growth per step that can count.
+    pub per_step: f64,
+}
+
+impl NoiseFloor {
+    /// Default floor for object counts: 16 objects per interval, and 0.02 objects per request
+    /// (a leak of one object every tenth request, 0.1, stands well above it).
+    pub const OBJECTS: NoiseFloor = NoiseFloor { per_interval: 16.0, per_step: 0.02 };
+    /// Default floor for bytes: 8 KiB per interval, and 2 bytes per request.
+    pub const BYTES: NoiseFloor = NoiseFloor { per_interval: 8192.0, per_step: 2.0 };
+
+    fn for_interval(&self, steps: f64) -> f64 {
+        self.per_interval.max(self.per_step * steps)
+    }
+}
+
+/// The verdict on one series, with the fitted rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Fit {
+    /// What the series does.
+    pub trend: Trend,
+    /// Least-squares slope across all rungs, per step (units of the series per step).
+    pub per_step: f64,
+    /// Coefficient of determination of the linear fit (1 for a perfect line); 0 when flat.
+    pub r_squared: f64,
+    /// Change from the first rung to the last.
+    pub total: f64,
+}
+
+/// Below this ratio of the smallest to the largest interval rate, growth is not "about the same
+/// in every interval". A linear leak with GC and scheduling noise stays near 1.
+const EVEN_RATIO: f64 = 0.5;
+/// Below this ratio, growth clearly levelled off.
+const STOPPED_RATIO: f64 = 0.2;
+
+/// Classifies a series `ys` measured after `xs` steps (ascending, at least two rungs).
+///
+/// ```
+/// use leakcheck::analysis::growth::{classify, NoiseFloor, Trend};
+/// let xs = [0.0, 500.0, 1000.0];
+/// assert_eq!(classify(&xs, &[100.0, 600.0, 1100.0], NoiseFloor::OBJECTS).trend, Trend::Linear);
+/// assert_eq!(classify(&xs, &[100.0, 900.0, 905.0], NoiseFloor::OBJECTS).trend, Trend::Stopped);
+/// assert_eq!(classify(&xs, &[100.0, 103.0, 99.0], NoiseFloor::OBJECTS).trend, Trend::Noise);
+/// ```
+pub fn classify(xs: &[f64], ys: &[f64], floor: NoiseFloor) -> Fit {
+    assert_eq!(xs.len(), ys.len(), "one value per rung");
+    let (per_step, r_squared) = least_squares(xs, ys);
+    let total = ys.last().copied().unwrap_or(0.0) - ys.first().copied().unwrap_or(0.0);
+    let fit = |trend| Fit { trend, per_step, r_squared, total };
+    if xs.len() < 2 {
+        return fit(Trend::Noise);
+    }
+    // Interval rates, and whether each interval cleared the floor.
+    let mut rates = Vec::with_capacity(xs.len() - 1);
+    let mut above = 0;
+    let mut below_negative = 0;
+    for i in 1..xs.len() {
+        let steps = (xs[i] - xs[i - 1]).max(f64::MIN_POSITIVE);
+        let delta = ys[i] - ys[i - 1];
+        let floor_here = floor.for_interval(steps);
+        if delta >= floor_here {
+            above += 1;
+        } else if delta <= -floor_here {
+            below_negative += 1;
+        }
+        rates.push(delta / steps);
+    }
+    let intervals = rates.len();
+    let whole_floor = floor.for_interval(xs[xs.len() - 1] - xs[0]);
+    if total <= -whole_floor {
+        return fit(Trend::Shrinking);
+    }
+    if above == 0 || total < whole_floor {
+        return fit(Trend::Noise);
+    }
+    let max = rates.iter().copied().fold(f64::MIN, f64::max);
+    let min = rates.iter().copied().fold(f64::MAX, f64::min);
+    let last = rates[intervals - 1];
+    if above == intervals && min >= EVEN_RATIO * max {
+        return fit(Trend::Linear);
+    }
+    // Growth that has come to a halt in the latest interval(s).
+    if last < STOPPED_RATIO * max && rates[0] >= max * EVEN_RATIO.min(1.0) {
+        return fit(Trend::Stopped);
+    }
+    if below_negative > 0 && above < intervals {
+        // Up and down: a structure that fills and drains.
+        return fit(Trend::Noise);
+    }
+    if intervals >= 3 && above == intervals && r_squared >= 0.98 {
+        // Many rungs on a straight line, even if one interval was slower.
+        return fit(Trend::Linear);
+    }
+    if above < intervals && intervals >= 3 && periodic_above(&rates, floor, xs) {
+        return fit(Trend::Linear);
+    }
+    fit(Trend::Irregular)
+}
+
+/// With many rungs, a leak that happens rarely (once per batch of requests) can skip an
+/// interval; it is still linear if the overall slope holds and the misses are few.
+fn periodic_above(rates: &[f64], floor: NoiseFloor, xs: &[f64]) -> bool {
+    let steps = xs[xs.len() - 1] - xs[0];
+    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    let misses = rates.iter().filter(|&&r| r <= 0.0).count();
+    mean * steps >= floor.for_interval(steps) && misses * 4 <= rates.len()
+}
+
+/// Slope and R² of the least-squares line through the points.
+fn least_squares(xs: &[f64], ys: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    if xs.len() < 2 {
+        return (0.0, 0.0);
+    }
+    let mx = xs.iter().sum::<f64>() / n;
+    let my = ys.iter().sum::<f64>() / n;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (&x, &y) in xs.iter().zip(ys) {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    if sxx == 0.0 {
+        return (0.0, 0.0);
+    }
+    let slope = sxy / sxx;
+    let r2 = if syy == 0.0 { 0.0 } else { (sxy * sxy) / (sxx * syy) };
+    (slope, r2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X3: [f64; 3] = [0.0, 500.0, 1000.0];
+
+    fn trend(ys: &[f64]) -> Trend {
+        classify(&X3, ys, NoiseFloor::OBJECTS).trend
+    }
+
+    #[test]
+    fn a_steady_leak_is_linear_with_its_rate() {
+        let fit = classify(&X3, &[1000.0, 1500.0, 2001.0], NoiseFloor::OBJECTS);
+        assert_eq!(fit.trend, Trend::Linear);
+        assert!((fit.per_step - 1.001).abs() < 1e-9);
+        assert!(fit.r_squared > 0.99);
+    }
+
+    #[test]
+    fn one_object_every_tenth_step_is_linear_at_2000_steps() {
+        let xs = [0.0, 2000.0, 4000.0];
+        let fit = classify(&xs, &[5000.0, 5200.0, 5400.0], NoiseFloor::OBJECTS);
+        assert_eq!(fit.trend, Trend::Linear);
+        assert!((fit.per_step - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn small_wobbles_are_noise() {
+        assert_eq!(trend(&[1000.0, 1012.0, 1003.0]), Trend::Noise);
+        assert_eq!(trend(&[1000.0, 1010.0, 1020.0]), Trend::Noise);
+        assert_eq!(trend(&[1000.0, 990.0, 1000.0]), Trend::Noise);
+    }
+
+    #[test]
+    fn warm_up_that_stops_is_not_linear() {
+        assert_eq!(trend(&[1000.0, 3000.0, 3010.0]), Trend::Stopped);
+        assert_eq!(trend(&[1000.0, 3000.0, 3100.0]), Trend::Stopped);
+    }
+
+    #[test]
+    fn uneven_growth_is_ambiguous_not_a_verdict() {
+        assert_eq!(trend(&[1000.0, 3000.0, 3600.0]), Trend::Irregular);
+    }
+
+    #[test]
+    fn more_rungs_settle_ambiguity() {
+        let xs = [0.0, 500.0, 1000.0, 1500.0, 2000.0];
+        let warm = classify(&xs, &[1000.0, 3000.0, 3600.0, 3620.0, 3610.0], NoiseFloor::OBJECTS);
+        assert_eq!(warm.trend, Trend::Stopped);
+        let leak = classify(&xs, &[1000.0, 1500.0, 1800.0, 2400.0, 2900.0], NoiseFloor::OBJECTS);
+        assert_eq!(leak.trend, Trend::Linear);
+    }
+
+    #[test]
+    fn a_full_ring_buffer_that_cycles_is_noise() {
+        assert_eq!(trend(&[2000.0, 1950.0, 2040.0]), Trend::Noise);
+    }
+
+    #[test]
+    fn shrinking_is_its_own_verdict() {
+        assert_eq!(trend(&[5000.0, 4000.0, 3000.0]), Trend::Shrinking);
+    }
+
+    #[test]
+    fn bytes_floor_scales_with_steps() {
+        // 1 byte per step over 10,000 steps is under the 2 B/step floor.
+        let xs = [0.0, 10_000.0, 20_000.0];
+        let fit = classify(&xs, &[1e6, 1e6 + 10_000.0, 1e6 + 20_000.0], NoiseFloor::BYTES);
+        assert_eq!(fit.trend, Trend::Noise);
+        let fit = classify(&xs, &[1e6, 1e6 + 400_000.0, 1e6 + 800_000.0], NoiseFloor::BYTES);
+        assert_eq!(fit.trend, Trend::Linear);
+    }
+}

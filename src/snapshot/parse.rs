@@ -528,7 +528,9 @@ impl Layout {
         }
         let root_index = header.root_index.unwrap_or(0);
         let nf = node_fields.len() as u64;
-        if header.node_count > 0 && (!root_index.is_multiple_of(nf) || root_index / nf >= header.node_count) {
+        if header.node_count > 0
+            && (!root_index.is_multiple_of(nf) || root_index / nf >= header.node_count)
+        {
             return Err(format!("snapshot.root_index {root_index} is not a node"));
         }
         let layout = Layout {

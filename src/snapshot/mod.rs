@@ -5,9 +5,11 @@
 
 mod graph;
 mod parse;
+mod write;
 
 pub use graph::{
     EdgeIndex, EdgeKind, EdgeName, GraphBuilder, HeapGraph, MAX_NODES, NodeIndex, NodeKind,
     SnapshotInfo, StringTable,
 };
 pub use parse::{ParseError, parse, parse_file};
+pub use write::{Layout, write_snapshot};

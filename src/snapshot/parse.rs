@@ -151,17 +151,18 @@ impl<R: Read> Scanner<R> {
     fn read_string(&mut self, out: &mut String) -> Result<(), ParseError> {
         self.expect(b'"')?;
         let mut pending_high: Option<u16> = None;
+        let mut carry = Vec::new();
         loop {
             if !self.fill()? {
                 return self.eof();
             }
             let chunk = &self.buf[self.pos..self.len];
             let Some(i) = memchr::memchr2(b'"', b'\\', chunk) else {
-                push_utf8(out, chunk, &mut pending_high);
+                push_utf8(out, chunk, &mut pending_high, &mut carry, true);
                 self.pos = self.len;
                 continue;
             };
-            push_utf8(out, &chunk[..i], &mut pending_high);
+            push_utf8(out, &chunk[..i], &mut pending_high, &mut carry, false);
             let special = chunk[i];
             self.pos += i + 1;
             if special == b'"' {
@@ -374,17 +375,52 @@ fn describe(b: u8) -> String {
     if b.is_ascii_graphic() { format!("'{}'", b as char) } else { format!("byte 0x{b:02x}") }
 }
 
-fn push_utf8(out: &mut String, bytes: &[u8], high: &mut Option<u16>) {
-    if bytes.is_empty() {
+/// Appends raw string bytes. V8 writes ASCII only, but other writers (`JSON.stringify`,
+/// serde_json) write raw UTF-8, and a read can end inside a character: with `more` (the string
+/// goes on past these bytes), a character cut at the end waits in `carry` for the next call.
+/// Invalid bytes are kept lossily rather than failing the whole snapshot.
+fn push_utf8(
+    out: &mut String,
+    bytes: &[u8],
+    high: &mut Option<u16>,
+    carry: &mut Vec<u8>,
+    more: bool,
+) {
+    if bytes.is_empty() && carry.is_empty() {
         return;
     }
     flush_surrogate(out, high);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => out.push_str(s),
-        // V8 writes ASCII only; a raw multi-byte sequence split across buffers or invalid
-        // bytes from another writer are kept lossily rather than failing the whole snapshot.
-        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
+    let joined;
+    let mut bytes = bytes;
+    if !carry.is_empty() {
+        carry.extend_from_slice(bytes);
+        joined = std::mem::take(carry);
+        bytes = &joined;
     }
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        out.push_str(s);
+        return;
+    }
+    let keep = if more { cut_char_len(bytes) } else { 0 };
+    let (now, later) = bytes.split_at(bytes.len() - keep);
+    out.push_str(&String::from_utf8_lossy(now));
+    carry.extend_from_slice(later);
+}
+
+/// Length of a UTF-8 character cut short at the end of `bytes` (its lead byte and the
+/// continuation bytes present), or 0.
+fn cut_char_len(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let needed = match bytes[bytes.len() - back] {
+            0x80..=0xBF => continue,
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return 0,
+        };
+        return if needed > back { back } else { 0 };
+    }
+    0
 }
 
 fn push_utf16(out: &mut String, unit: u16, high: &mut Option<u16>) {

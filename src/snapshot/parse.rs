@@ -537,6 +537,15 @@ impl Layout {
                 _ => EdgeField::Ignored,
             })
             .collect();
+        // A field named twice would push two values per node into one column.
+        for (i, field) in node_fields.iter().enumerate() {
+            if *field != NodeField::Ignored && node_fields[..i].contains(field) {
+                return Err(format!(
+                    "snapshot.meta.node_fields names {:?} twice",
+                    meta.node_fields[i]
+                ));
+            }
+        }
         for required in [NodeField::Type, NodeField::Name, NodeField::Id, NodeField::SelfSize] {
             if !node_fields.contains(&required) {
                 return Err("snapshot.meta.node_fields lacks type, name, id or self_size".into());
@@ -648,6 +657,10 @@ impl<R: Read> Parser<R> {
     }
 
     fn read_header(&mut self) -> Result<(), ParseError> {
+        if self.layout.is_some() {
+            // A second header could change the counts the nodes were checked against.
+            return self.scan.error("`snapshot` appears twice");
+        }
         let start = self.scan.offset();
         let mut text = Vec::new();
         self.scan.skip_value(Some(&mut text))?;

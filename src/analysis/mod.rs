@@ -1,8 +1,82 @@
 //! Analysis of heap graphs: class keys, dominators, retained sizes, retainer paths, and the
 //! comparison of snapshots of one process. Synchronous and pure.
+//!
+//! [`analyse`] computes everything one snapshot needs, once, in an order that keeps the
+//! extra memory near 20 bytes per node at peak (16 once done):
+//! dominators, class keys, class retained sizes, then distances.
 
 pub mod classes;
 pub mod dominators;
+pub mod paths;
+pub mod summary;
 
 pub use classes::{ClassId, ClassIndex, MAX_SHAPE_PROPERTIES};
 pub use dominators::Dominators;
+pub use paths::{RetainerPath, RetainerStep, SYSTEM_DISTANCE, ShortestPaths};
+pub use summary::{ClassStats, HeapSummary, Statistics};
+
+use crate::snapshot::HeapGraph;
+
+/// Everything computed for one snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    /// The class key of every node.
+    pub classes: ClassIndex,
+    /// Dominator tree and retained sizes.
+    pub dominators: Dominators,
+    /// Shortest paths from the roots, for distances and retainer paths.
+    pub paths: ShortestPaths,
+    /// Aggregates per class, indexed by [`ClassId`].
+    pub class_stats: Vec<ClassStats>,
+    /// Heap totals.
+    pub statistics: Statistics,
+}
+
+impl Analysis {
+    /// The retainer path of a node, at most `max_steps` steps long.
+    pub fn retainer_path(
+        &self,
+        graph: &HeapGraph,
+        node: crate::snapshot::NodeIndex,
+        max_steps: usize,
+    ) -> RetainerPath {
+        self.paths.retainer_path(graph, &self.classes, node, max_steps)
+    }
+
+    /// Bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.classes.heap_bytes() + self.dominators.heap_bytes() + self.paths.heap_bytes()
+    }
+}
+
+/// Analyses one snapshot: classes, dominators, retained sizes, distances, aggregates.
+///
+/// ```
+/// use leakcheck::analysis::analyse;
+/// use leakcheck::snapshot::{EdgeKind, GraphBuilder, NodeKind};
+/// let mut b = GraphBuilder::new();
+/// let root = b.node(NodeKind::Synthetic, "", 1, 0);
+/// let global = b.node(NodeKind::Object, "global", 3, 16);
+/// let list = b.node(NodeKind::Object, "Array", 5, 16);
+/// b.edge(root, EdgeKind::Shortcut, "1", global);
+/// b.edge(global, EdgeKind::Property, "tasks", list);
+/// let graph = b.build();
+/// let a = analyse(&graph);
+/// assert_eq!(a.statistics.total, 32);
+/// assert_eq!(a.retainer_path(&graph, list, 8).to_string(), "tasks in global @3 <- (global)");
+/// ```
+pub fn analyse(graph: &HeapGraph) -> Analysis {
+    let dominators = Dominators::compute(graph);
+    let classes = ClassIndex::build(graph);
+    let retained = summary::class_retained(graph, &classes, &dominators);
+    let mut min_distance = vec![u32::MAX; classes.len()];
+    let paths = ShortestPaths::compute_with(graph, |node, distance| {
+        if graph.self_size(node) > 0 {
+            let d = &mut min_distance[classes.class_of(node) as usize];
+            *d = (*d).min(distance);
+        }
+    });
+    let class_stats = summary::class_stats(graph, &classes, retained, &min_distance);
+    let statistics = summary::statistics(graph, &dominators, &paths);
+    Analysis { classes, dominators, paths, class_stats, statistics }
+}

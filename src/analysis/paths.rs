@@ -1,0 +1,509 @@
+//! Distances from the roots and retainer paths: the shortest chain of references that keeps a
+//! node alive, rendered like the Retainers view of DevTools (`[812] in Array @4213 <- tasks in
+//! Server @7 <- (global)`).
+//!
+//! One BFS, as in DevTools' `calculateDistances`: first from the *user roots* (the root's
+//! non-synthetic children, i.e. the global objects, plus `(Document DOM trees)`), which get
+//! distance 1; then from the root itself, so whatever only the `(GC roots)` subroots hold gets
+//! a distance of [`SYSTEM_DISTANCE`] or more (DevTools shows those as `-`). Weak edges are not
+//! followed, nor the edges DevTools filters out: a native context's `sloppy_function_map`, the
+//! descriptor links of `(map descriptors)` arrays, and the first of the two edges V8 writes for
+//! each WeakMap entry (so a value is as far as the farther of its key and its table).
+//!
+//! Memory: one parent edge per node (4 bytes) plus one bit, and a 4-byte queue while the BFS
+//! runs. Distances are not stored: a node's distance is the length of its parent chain, and
+//! the BFS reports each node's distance to a visitor as it goes (see
+//! [`ShortestPaths::compute_with`]).
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Serialize;
+
+use super::classes::ClassIndex;
+use super::dominators::{BitSet, parse_ephemeron};
+use crate::snapshot::{EdgeIndex, EdgeKind, EdgeName, HeapGraph, NodeIndex, NodeKind};
+
+/// DevTools' `baseSystemDistance`: distances from this value up belong to nodes that only the
+/// `(GC roots)` subroots reach, not the page or program.
+pub const SYSTEM_DISTANCE: u32 = 100_000_000;
+
+const NONE: u32 = u32::MAX;
+const ROOT: u32 = u32::MAX - 1;
+
+/// The first edge that reached each node in the BFS from the roots.
+#[derive(Clone, Debug, Default)]
+pub struct ShortestPaths {
+    parent: Vec<u32>,
+    system: BitSet,
+    root: NodeIndex,
+    has_user_roots: bool,
+}
+
+impl ShortestPaths {
+    /// Runs the BFS.
+    pub fn compute(graph: &HeapGraph) -> ShortestPaths {
+        ShortestPaths::compute_with(graph, |_, _| {})
+    }
+
+    /// Runs the BFS and calls `visit(node, distance)` once per reached node, in order of
+    /// nondecreasing distance (so the first node of a class seen carries the class's minimum).
+    ///
+    /// ```
+    /// use leakcheck::analysis::ShortestPaths;
+    /// use leakcheck::snapshot::{EdgeKind, GraphBuilder, NodeKind};
+    /// let mut b = GraphBuilder::new();
+    /// let root = b.node(NodeKind::Synthetic, "", 1, 0);
+    /// let global = b.node(NodeKind::Object, "global", 3, 16);
+    /// let list = b.node(NodeKind::Object, "Array", 5, 16);
+    /// b.edge(root, EdgeKind::Shortcut, "1", global);
+    /// b.edge(global, EdgeKind::Property, "tasks", list);
+    /// let graph = b.build();
+    /// let mut seen = Vec::new();
+    /// let paths = ShortestPaths::compute_with(&graph, |node, d| seen.push((node, d)));
+    /// assert_eq!(seen, [(global, 1), (list, 2), (root, leakcheck::analysis::SYSTEM_DISTANCE)]);
+    /// assert_eq!(paths.distance(&graph, list), Some(2));
+    /// ```
+    pub fn compute_with(graph: &HeapGraph, mut visit: impl FnMut(NodeIndex, u32)) -> ShortestPaths {
+        let n = graph.node_count();
+        let mut paths = ShortestPaths {
+            parent: vec![NONE; n],
+            system: BitSet::new(n),
+            root: graph.root(),
+            has_user_roots: false,
+        };
+        if n == 0 {
+            return paths;
+        }
+        let root = graph.root();
+        paths.parent[root as usize] = ROOT;
+        let mut queue: Vec<u32> = Vec::with_capacity(n);
+        for e in graph.edges(root) {
+            let t = graph.edge_target(e);
+            if is_user_root(graph, t) && paths.parent[t as usize] == NONE {
+                paths.parent[t as usize] = e;
+                queue.push(t);
+                visit(t, 1);
+            }
+        }
+        paths.has_user_roots = !queue.is_empty();
+        let mut filter = Filter { pending: HashSet::new() };
+        bfs(graph, &mut paths.parent, &mut queue, 0, 1, &mut filter, &mut visit);
+        let user_end = queue.len();
+        let base = if paths.has_user_roots { SYSTEM_DISTANCE } else { 0 };
+        visit(root, base);
+        queue.push(root);
+        bfs(graph, &mut paths.parent, &mut queue, user_end, base, &mut filter, &mut visit);
+        if paths.has_user_roots {
+            for &v in &queue[user_end..] {
+                paths.system.set(v);
+            }
+        }
+        paths
+    }
+
+    /// True when the BFS reached the node (over non-weak edges, from any root).
+    pub fn is_reached(&self, node: NodeIndex) -> bool {
+        self.parent[node as usize] != NONE
+    }
+
+    /// True when only the `(GC roots)` subroots reach the node, not the user roots (its
+    /// distance is [`SYSTEM_DISTANCE`] or more). Counted as "system" in the statistics.
+    pub fn is_system(&self, node: NodeIndex) -> bool {
+        self.system.get(node)
+    }
+
+    /// The edge that first reached the node; `None` for the root and unreached nodes.
+    pub fn parent_edge(&self, node: NodeIndex) -> Option<EdgeIndex> {
+        match self.parent[node as usize] {
+            NONE | ROOT => None,
+            e => Some(e),
+        }
+    }
+
+    /// The node's distance as DevTools computes it (user roots 1, system nodes from
+    /// [`SYSTEM_DISTANCE`]); `None` when unreached. Walks the parent chain: O(distance).
+    pub fn distance(&self, graph: &HeapGraph, node: NodeIndex) -> Option<u32> {
+        if !self.is_reached(node) {
+            return None;
+        }
+        let mut steps = 0;
+        let mut x = node;
+        while let Some(e) = self.parent_edge(x) {
+            steps += 1;
+            x = edge_source(graph, e);
+        }
+        let base = if self.is_system(node) || (node == self.root && self.has_user_roots) {
+            SYSTEM_DISTANCE
+        } else {
+            0
+        };
+        Some(base + steps)
+    }
+
+    /// The retainer path of `node`, deepest step first, at most `max_steps` steps (the rest
+    /// are counted in [`RetainerPath::elided`]).
+    pub fn retainer_path(
+        &self,
+        graph: &HeapGraph,
+        classes: &ClassIndex,
+        node: NodeIndex,
+        max_steps: usize,
+    ) -> RetainerPath {
+        let mut path = RetainerPath {
+            node_id: graph.id(node),
+            reached: self.is_reached(node),
+            steps: Vec::new(),
+            elided: 0,
+            origin: None,
+        };
+        let mut x = node;
+        while let Some(e) = self.parent_edge(x) {
+            let holder = edge_source(graph, e);
+            if graph.kind(holder) == NodeKind::Synthetic {
+                path.origin = Some(if holder == self.root {
+                    if is_user_root(graph, x) { "(global)".into() } else { "(root)".into() }
+                } else {
+                    graph.name(holder).to_owned()
+                });
+                break;
+            }
+            if path.steps.len() < max_steps {
+                path.steps.push(self.step(graph, classes, e, holder));
+            } else {
+                path.elided += 1;
+            }
+            x = holder;
+        }
+        path
+    }
+
+    fn step(
+        &self,
+        graph: &HeapGraph,
+        classes: &ClassIndex,
+        edge: EdgeIndex,
+        holder: NodeIndex,
+    ) -> RetainerStep {
+        let kind = graph.edge_kind(edge);
+        let edge_name = match graph.edge_name(edge) {
+            EdgeName::Index(i) => i.to_string(),
+            EdgeName::Name(s) => s.to_owned(),
+        };
+        let mut label = match kind {
+            EdgeKind::Element | EdgeKind::Hidden => format!("[{edge_name}]"),
+            _ => edge_name.clone(),
+        };
+        if kind.has_index_name()
+            && let Some(up) = self.parent_edge(holder)
+            && !graph.edge_kind(up).has_index_name()
+            && graph.kind(edge_source(graph, up)) != NodeKind::Synthetic
+            && let EdgeName::Name(holder_name) = graph.edge_name(up)
+        {
+            label = format!("{holder_name}{label}");
+        }
+        let holder_class = match graph.kind(holder) {
+            NodeKind::Hidden | NodeKind::Synthetic => graph.name(holder).to_owned(),
+            _ => classes.key_of(holder).to_owned(),
+        };
+        RetainerStep {
+            edge_kind: kind.v8_name(),
+            edge_name,
+            label,
+            holder_class,
+            holder_id: graph.id(holder),
+        }
+    }
+
+    /// Bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.parent.capacity() * 4 + self.parent.capacity().div_ceil(8)
+    }
+}
+
+/// DevTools' `isUserRoot`: the root's children that are not synthetic (global objects), and
+/// the synthetic `(Document DOM trees)`.
+fn is_user_root(graph: &HeapGraph, node: NodeIndex) -> bool {
+    graph.kind(node) != NodeKind::Synthetic || graph.name(node) == "(Document DOM trees)"
+}
+
+/// The node an edge belongs to (edges are grouped by source, so a binary search).
+pub fn edge_source(graph: &HeapGraph, edge: EdgeIndex) -> NodeIndex {
+    let n = graph.node_count() as u32;
+    let (mut lo, mut hi) = (0u32, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if graph.edges(mid).end <= edge {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// The edges DevTools' distance BFS skips (`JSHeapSnapshot.calculateDistances`).
+struct Filter<'g> {
+    /// WeakMap entries whose first edge was seen (and skipped) but not the second.
+    pending: HashSet<&'g str>,
+}
+
+impl<'g> Filter<'g> {
+    fn keep(&mut self, graph: &'g HeapGraph, v: NodeIndex, e: EdgeIndex) -> bool {
+        let kind = graph.edge_kind(e);
+        match graph.kind(v) {
+            NodeKind::Hidden
+                if graph.edge_name(e) == EdgeName::Name("sloppy_function_map")
+                    && graph.name(v) == "system / NativeContext" =>
+            {
+                return false;
+            }
+            NodeKind::Array if graph.name(v) == "(map descriptors)" => {
+                let index = match graph.edge_name(e) {
+                    EdgeName::Index(i) => Some(i),
+                    EdgeName::Name(s) => leading_number(s),
+                };
+                if let Some(i) = index {
+                    return i < 2 || i % 3 != 1;
+                }
+            }
+            _ => {}
+        }
+        if kind == EdgeKind::Internal
+            && let EdgeName::Name(name) = graph.edge_name(e)
+            && let Some((shared, _)) = parse_ephemeron(name)
+            && !self.pending.remove(shared)
+        {
+            self.pending.insert(shared);
+            return false;
+        }
+        true
+    }
+}
+
+/// JavaScript's `parseInt` on a decimal prefix.
+fn leading_number(s: &str) -> Option<u32> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    s[..digits].parse().ok()
+}
+
+fn bfs<'g>(
+    graph: &'g HeapGraph,
+    parent: &mut [u32],
+    queue: &mut Vec<u32>,
+    mut head: usize,
+    first_distance: u32,
+    filter: &mut Filter<'g>,
+    visit: &mut impl FnMut(NodeIndex, u32),
+) {
+    let mut distance = first_distance;
+    let mut level_end = queue.len();
+    while head < queue.len() {
+        if head == level_end {
+            distance += 1;
+            level_end = queue.len();
+        }
+        let v = queue[head];
+        head += 1;
+        for e in graph.edges(v) {
+            let t = graph.edge_target(e);
+            if graph.edge_kind(e) == EdgeKind::Weak || parent[t as usize] != NONE {
+                continue;
+            }
+            if !filter.keep(graph, v, e) {
+                continue;
+            }
+            parent[t as usize] = e;
+            queue.push(t);
+            visit(t, distance + 1);
+        }
+    }
+}
+
+/// One step of a retainer path: `label in holder_class @holder_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RetainerStep {
+    /// The V8 edge type: `property`, `element`, `context`, `internal`, ...
+    pub edge_kind: &'static str,
+    /// The edge name as written: a property or variable name, or an element index.
+    pub edge_name: String,
+    /// The edge as shown: `tasks`, `[812]`, or `tasks[812]` when the holder itself was
+    /// reached through a named edge.
+    pub label: String,
+    /// The holder's class key, or its name for V8 internals (`system / Context`).
+    pub holder_class: String,
+    /// The holder's heap object id.
+    pub holder_id: u32,
+}
+
+/// The shortest chain of references from a root to a node, deepest step first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RetainerPath {
+    /// The heap object id of the node the path leads to.
+    pub node_id: u32,
+    /// False when no root reaches the node (only weak references hold it, if any).
+    pub reached: bool,
+    /// The steps, from the node's holder up towards the roots.
+    pub steps: Vec<RetainerStep>,
+    /// Steps left out after the display limit.
+    pub elided: usize,
+    /// Where the path starts: `(global)` for a global object, or a `(GC roots)` subroot such
+    /// as `(Handle scope)`.
+    pub origin: Option<String>,
+}
+
+impl fmt::Display for RetainerStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in {} @{}", self.label, self.holder_class, self.holder_id)
+    }
+}
+
+impl fmt::Display for RetainerPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.reached {
+            return f.write_str("(unreachable)");
+        }
+        let mut first = true;
+        let mut sep = |f: &mut fmt::Formatter<'_>| {
+            let s = if first { "" } else { " <- " };
+            first = false;
+            f.write_str(s)
+        };
+        for step in &self.steps {
+            sep(f)?;
+            write!(f, "{step}")?;
+        }
+        if self.elided > 0 {
+            sep(f)?;
+            write!(f, "... {} more", self.elided)?;
+        }
+        if let Some(origin) = &self.origin {
+            sep(f)?;
+            f.write_str(origin)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::GraphBuilder;
+
+    struct Heap {
+        graph: HeapGraph,
+        global: NodeIndex,
+        list: NodeIndex,
+        task: NodeIndex,
+        handle: NodeIndex,
+        held: NodeIndex,
+        orphan: NodeIndex,
+    }
+
+    fn heap() -> Heap {
+        let mut b = GraphBuilder::new();
+        let root = b.node(NodeKind::Synthetic, "", 1, 0);
+        let gc = b.node(NodeKind::Synthetic, "(GC roots)", 3, 0);
+        let hs = b.node(NodeKind::Synthetic, "(Handle scope)", 5, 0);
+        let global = b.node(NodeKind::Object, "global", 7, 32);
+        let list = b.node(NodeKind::Object, "Array", 9, 16);
+        let elements = b.node(NodeKind::Array, "(object elements)", 11, 64);
+        let task = b.node(NodeKind::Object, "Task", 13, 24);
+        let ctx = b.node(NodeKind::Hidden, "system / Context", 15, 40);
+        let handle = b.node(NodeKind::Object, "Handle", 17, 8);
+        let held = b.node(NodeKind::Object, "Held", 19, 8);
+        let orphan = b.node(NodeKind::Object, "Orphan", 21, 8);
+        b.indexed_edge(root, EdgeKind::Element, 1, gc);
+        b.edge(root, EdgeKind::Shortcut, "1", global);
+        b.indexed_edge(gc, EdgeKind::Element, 1, hs);
+        b.indexed_edge(hs, EdgeKind::Element, 1, handle);
+        b.edge(handle, EdgeKind::Property, "held", held);
+        b.edge(global, EdgeKind::Property, "tasks", list);
+        b.edge(global, EdgeKind::Internal, "context", ctx);
+        b.edge(list, EdgeKind::Internal, "elements", elements);
+        b.indexed_edge(list, EdgeKind::Element, 812, task);
+        b.edge(ctx, EdgeKind::Context, "current", task);
+        b.edge(global, EdgeKind::Weak, "w", orphan);
+        Heap { graph: b.build(), global, list, task, handle, held, orphan }
+    }
+
+    #[test]
+    fn distances_follow_devtools() {
+        let h = heap();
+        let paths = ShortestPaths::compute(&h.graph);
+        let g = &h.graph;
+        assert_eq!(paths.distance(g, h.global), Some(1));
+        assert_eq!(paths.distance(g, h.list), Some(2));
+        assert_eq!(paths.distance(g, h.task), Some(3));
+        assert_eq!(paths.distance(g, g.root()), Some(SYSTEM_DISTANCE));
+        assert_eq!(paths.distance(g, h.handle), Some(SYSTEM_DISTANCE + 3));
+        assert_eq!(paths.distance(g, h.held), Some(SYSTEM_DISTANCE + 4));
+        assert!(paths.is_system(h.held));
+        assert!(!paths.is_system(h.task));
+        assert_eq!(paths.distance(g, h.orphan), None);
+    }
+
+    #[test]
+    fn visitor_sees_nondecreasing_distances() {
+        let h = heap();
+        let mut seen = Vec::new();
+        ShortestPaths::compute_with(&h.graph, |n, d| seen.push((n, d)));
+        assert!(seen.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert_eq!(seen.len(), h.graph.node_count() - 1);
+        let paths = ShortestPaths::compute(&h.graph);
+        for (n, d) in seen {
+            assert_eq!(paths.distance(&h.graph, n), Some(d));
+        }
+    }
+
+    #[test]
+    fn retainer_paths_read_like_devtools() {
+        let h = heap();
+        let classes = ClassIndex::build(&h.graph);
+        let paths = ShortestPaths::compute(&h.graph);
+        let p = paths.retainer_path(&h.graph, &classes, h.task, 10);
+        assert_eq!(p.to_string(), "tasks[812] in Array @9 <- tasks in global @7 <- (global)");
+        assert_eq!(p.steps[0].edge_kind, "element");
+        assert_eq!(p.steps[0].edge_name, "812");
+        let p = paths.retainer_path(&h.graph, &classes, h.held, 10);
+        assert_eq!(p.to_string(), "held in Handle @17 <- (Handle scope)");
+        let p = paths.retainer_path(&h.graph, &classes, h.task, 1);
+        assert_eq!(p.to_string(), "tasks[812] in Array @9 <- ... 1 more <- (global)");
+        let p = paths.retainer_path(&h.graph, &classes, h.orphan, 10);
+        assert_eq!(p.to_string(), "(unreachable)");
+        let p = paths.retainer_path(&h.graph, &classes, h.global, 10);
+        assert_eq!(p.to_string(), "(global)");
+    }
+
+    #[test]
+    fn weakmap_value_is_as_far_as_the_farther_retainer() {
+        let mut b = GraphBuilder::new();
+        let root = b.node(NodeKind::Synthetic, "", 1, 0);
+        let global = b.node(NodeKind::Object, "global", 3, 8);
+        let table = b.node(NodeKind::Array, "system / EphemeronHashTable", 5, 8);
+        let holder = b.node(NodeKind::Object, "Holder", 7, 8);
+        let key = b.node(NodeKind::Object, "Key", 9, 8);
+        let value = b.node(NodeKind::Object, "Value", 11, 8);
+        b.edge(root, EdgeKind::Shortcut, "1", global);
+        b.edge(global, EdgeKind::Internal, "table", table);
+        b.edge(global, EdgeKind::Property, "h", holder);
+        b.edge(holder, EdgeKind::Property, "key", key);
+        let name = "1 / part of key (Key @9) -> value (Value @11) pair in WeakMap (table @5)";
+        b.edge(table, EdgeKind::Internal, name, value);
+        b.edge(key, EdgeKind::Internal, name, value);
+        let g = b.build();
+        let paths = ShortestPaths::compute(&g);
+        assert_eq!(paths.distance(&g, value), Some(4));
+    }
+
+    #[test]
+    fn edge_source_finds_the_owner() {
+        let h = heap();
+        let g = &h.graph;
+        for v in g.nodes() {
+            for e in g.edges(v) {
+                assert_eq!(edge_source(g, e), v);
+            }
+        }
+    }
+}

@@ -6,4 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod cli;
+pub mod report;
 pub mod snapshot;

@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::classes::ClassIndex;
 use super::dominators::Dominators;
 use super::growth::{Fit, NoiseFloor, Trend, classify};
+use super::paths::RetainerPath;
 use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 
 /// Index of a class key shared by all snapshots of a comparison.
@@ -28,7 +29,10 @@ pub type GlobalClass = u32;
 pub struct Digest {
     label: String,
     node_count: usize,
-    /// Objects and self bytes per global class.
+    /// Class keys of the snapshot's own [`ClassIndex`], until [`Comparer::push`] maps them to
+    /// the comparison's shared keys.
+    local_keys: Vec<String>,
+    /// Objects and self bytes per class.
     class_count: Vec<u64>,
     class_bytes: Vec<u64>,
     /// Node ids in ascending order, with each node's class, self size (saturated) and index.
@@ -43,6 +47,61 @@ pub struct Digest {
 }
 
 impl Digest {
+    /// Reduces an analysed snapshot to what comparison needs (about 16 bytes per node).
+    pub fn build(
+        label: impl Into<String>,
+        graph: &HeapGraph,
+        classes: &ClassIndex,
+        dominators: &Dominators,
+    ) -> Digest {
+        let n = graph.node_count();
+        let mut class_count = vec![0u64; classes.len()];
+        let mut class_bytes = vec![0u64; classes.len()];
+        let mut order: Vec<u64> = Vec::with_capacity(n);
+        let mut total_bytes = 0u64;
+        for node in graph.nodes() {
+            order.push(((graph.id(node) as u64) << 32) | node as u64);
+            let class = classes.class_of(node) as usize;
+            let size = graph.self_size(node);
+            class_count[class] += 1;
+            class_bytes[class] += size;
+            total_bytes += size;
+        }
+        order.sort_unstable();
+        let data_retained = data_retained_sizes(graph, dominators);
+        let mut ids = Vec::with_capacity(n);
+        let mut local_classes = Vec::with_capacity(n);
+        let mut sizes = Vec::with_capacity(n);
+        let mut nodes = Vec::with_capacity(n);
+        let mut retained = Vec::new();
+        for key in order {
+            let node = key as u32;
+            let id = (key >> 32) as u32;
+            let size = graph.self_size(node);
+            ids.push(id);
+            local_classes.push(classes.class_of(node));
+            sizes.push(size.min(u32::MAX as u64) as u32);
+            nodes.push(node);
+            let kept = data_retained[node as usize];
+            if kept > size {
+                retained.push((id, kept));
+            }
+        }
+        Digest {
+            label: label.into(),
+            node_count: n,
+            local_keys: classes.keys().to_vec(),
+            class_count,
+            class_bytes,
+            ids,
+            classes: local_classes,
+            sizes,
+            nodes,
+            retained,
+            total_bytes,
+        }
+    }
+
     /// The label given when the snapshot was added (a file name, or a rung name).
     pub fn label(&self) -> &str {
         &self.label
@@ -106,7 +165,7 @@ impl Comparer {
     }
 
     /// Adds the next snapshot, taken after `steps` units of load (requests, iterations) since
-    /// the first. Steps must increase.
+    /// the first. Steps must increase. Shorthand for [`Digest::build`] then [`Comparer::push`].
     pub fn add(
         &mut self,
         label: impl Into<String>,
@@ -115,58 +174,56 @@ impl Comparer {
         classes: &ClassIndex,
         dominators: &Dominators,
     ) {
+        self.push(Digest::build(label, graph, classes, dominators), steps);
+    }
+
+    /// Adds the digest of the next snapshot, taken after `steps` units of load since the first.
+    /// Digests are independent of each other, so they can be built on other threads.
+    pub fn push(&mut self, mut digest: Digest, steps: f64) {
         if let Some(&last) = self.steps.last() {
             assert!(steps > last, "snapshots must be added in order of load");
         }
         let local_to_global: Vec<GlobalClass> =
-            classes.keys().iter().map(|k| self.intern(k)).collect();
-        let classes_total = self.keys.len();
-        let n = graph.node_count();
-        let mut class_count = vec![0u64; classes_total];
-        let mut class_bytes = vec![0u64; classes_total];
-        let mut order: Vec<u64> = Vec::with_capacity(n);
-        let mut total_bytes = 0u64;
-        for node in graph.nodes() {
-            order.push(((graph.id(node) as u64) << 32) | node as u64);
-            let class = local_to_global[classes.class_of(node) as usize] as usize;
-            let size = graph.self_size(node);
-            class_count[class] += 1;
-            class_bytes[class] += size;
-            total_bytes += size;
+            digest.local_keys.iter().map(|k| self.intern(k)).collect();
+        for class in &mut digest.classes {
+            *class = local_to_global[*class as usize];
         }
-        order.sort_unstable();
-        let mut ids = Vec::with_capacity(n);
-        let mut gclasses = Vec::with_capacity(n);
-        let mut sizes = Vec::with_capacity(n);
-        let mut nodes = Vec::with_capacity(n);
-        let data_retained = data_retained_sizes(graph, dominators);
-        let mut retained = Vec::new();
-        for key in order {
-            let node = key as u32;
-            let id = (key >> 32) as u32;
-            let size = graph.self_size(node);
-            ids.push(id);
-            gclasses.push(local_to_global[classes.class_of(node) as usize]);
-            sizes.push(size.min(u32::MAX as u64) as u32);
-            nodes.push(node);
-            let kept = data_retained[node as usize];
-            if kept > size {
-                retained.push((id, kept));
-            }
+        let mut count = vec![0u64; self.keys.len()];
+        let mut bytes = vec![0u64; self.keys.len()];
+        for (local, &global) in local_to_global.iter().enumerate() {
+            count[global as usize] += digest.class_count[local];
+            bytes[global as usize] += digest.class_bytes[local];
         }
-        self.digests.push(Digest {
-            label: label.into(),
-            node_count: n,
-            class_count,
-            class_bytes,
-            ids,
-            classes: gclasses,
-            sizes,
-            nodes,
-            retained,
-            total_bytes,
-        });
+        digest.class_count = count;
+        digest.class_bytes = bytes;
+        digest.local_keys = Vec::new();
+        self.digests.push(digest);
         self.steps.push(steps);
+    }
+
+    /// For each snapshot after the first: its label and the fraction of the previous
+    /// snapshot's objects it still has (by id). Snapshots of one process in one inspector
+    /// session share most ids; unrelated snapshots share almost none.
+    pub fn shared_id_fractions(&self) -> Vec<(&str, f64)> {
+        self.digests
+            .windows(2)
+            .map(|pair| {
+                let (a, b) = (&pair[0], &pair[1]);
+                let (mut i, mut j, mut shared) = (0, 0, 0usize);
+                while i < a.ids.len() && j < b.ids.len() {
+                    match a.ids[i].cmp(&b.ids[j]) {
+                        std::cmp::Ordering::Less => i += 1,
+                        std::cmp::Ordering::Greater => j += 1,
+                        std::cmp::Ordering::Equal => {
+                            shared += 1;
+                            i += 1;
+                            j += 1;
+                        }
+                    }
+                }
+                (b.label.as_str(), shared as f64 / a.ids.len().max(1) as f64)
+            })
+            .collect()
     }
 
     fn intern(&mut self, key: &str) -> GlobalClass {
@@ -212,12 +269,22 @@ pub struct Cluster {
     /// The nearest object on the dominator tree that existed at the baseline (in the last
     /// snapshot). `None` when the objects are not reachable from the roots.
     pub anchor: Option<NodeRef>,
+    /// The anchor's class key.
+    pub anchor_class: Option<String>,
+    /// The variable or property that holds the objects, read off the retainer path: the
+    /// variable inside a closure context or global, else the name the anchor is held under
+    /// (filled by [`Comparison::fill_paths`]).
+    pub culprit: Option<String>,
+    /// What the retainer path says about the pattern, e.g. listeners on an EventEmitter.
+    pub hint: Option<String>,
     /// Objects of the class in the cluster.
     pub objects: u64,
     /// Their self bytes.
     pub bytes: u64,
     /// A representative object of the cluster (the largest), to show a retainer path for.
     pub sample: NodeRef,
+    /// The sample's retainer path from the GC roots (filled by [`Comparison::fill_paths`]).
+    pub path: Option<RetainerPath>,
 }
 
 /// A node of the last snapshot.
@@ -281,6 +348,8 @@ pub struct Holder {
     /// The child (on the dominator tree) that holds most of the growth, as the edge name from
     /// the holder, e.g. `accessLog` in a closure context.
     pub largest_child: Option<(String, NodeRef)>,
+    /// The holder's retainer path from the GC roots (filled by [`Comparison::fill_paths`]).
+    pub path: Option<RetainerPath>,
 }
 
 /// A snapshot's totals.
@@ -324,6 +393,24 @@ impl Comparison {
             || self.holders.iter().any(|h| h.fit.trend == Trend::Irregular)
     }
 
+    /// Attaches retainer paths to the clusters of growing classes and to the holders, computed
+    /// by `path_of` on the last snapshot.
+    pub fn fill_paths(&mut self, mut path_of: impl FnMut(NodeIndex) -> RetainerPath) {
+        for class in &mut self.classes {
+            for cluster in &mut class.clusters {
+                let path = path_of(cluster.sample.index);
+                cluster.culprit = cluster.anchor.and_then(|a| {
+                    culprit(&path, a.id, cluster.anchor_class.as_deref().unwrap_or(""))
+                });
+                cluster.hint = pattern_hint(&path, cluster.anchor_class.as_deref());
+                cluster.path = Some(path);
+            }
+        }
+        for holder in &mut self.holders {
+            holder.path = Some(path_of(holder.node.index));
+        }
+    }
+
     /// True when something grows linearly.
     pub fn has_linear_growth(&self) -> bool {
         self.leaking_classes().next().is_some()
@@ -335,6 +422,9 @@ const NONE: u32 = u32::MAX;
 /// Marks a node of the last snapshot that existed at the baseline.
 const BASELINE: u8 = 0;
 const MAX_CLUSTERS: usize = 3;
+/// Clusters with less than this share of a class's post-baseline objects and bytes are
+/// incidental.
+const MIN_CLUSTER_SHARE: f64 = 0.05;
 const MAX_HOLDERS: usize = 20;
 /// A holder is explained by its growing children when they carry this share of its growth.
 const EXPLAINED_SHARE: f64 = 0.8;
@@ -522,18 +612,38 @@ impl Finisher<'_> {
                     .into_iter()
                     .map(|(a, (objects, bytes, sample, _))| Cluster {
                         anchor: (a != NONE).then(|| node_ref(a)),
+                        anchor_class: (a != NONE).then(|| self.class_key_of(a)),
+                        culprit: None,
+                        hint: None,
                         objects,
                         bytes,
                         sample: node_ref(sample),
+                        path: None,
                     })
                     .collect();
                 list.sort_by(|a, b| {
                     (b.bytes, b.objects, b.sample.id).cmp(&(a.bytes, a.objects, a.sample.id))
                 });
+                // A handful of incidental objects (one on the stack, one in a code cache) are
+                // not where a leak lives.
+                let (objects, bytes) =
+                    list.iter().fold((0, 0), |(o, b), c| (o + c.objects, b + c.bytes));
+                list.retain(|c| {
+                    c.objects as f64 >= MIN_CLUSTER_SHARE * objects as f64
+                        && c.bytes as f64 >= MIN_CLUSTER_SHARE * bytes as f64
+                });
                 list.truncate(MAX_CLUSTERS);
                 list
             })
             .collect()
+    }
+
+    fn class_key_of(&self, node: NodeIndex) -> String {
+        let last = &self.c.digests[self.c.digests.len() - 1];
+        match last.position(self.last.id(node)) {
+            Some(p) => self.c.keys[last.classes[p] as usize].clone(),
+            None => String::new(),
+        }
     }
 
     /// The nearest dominator of `node` that existed at the baseline (memoised with path
@@ -611,6 +721,7 @@ impl Finisher<'_> {
                 retained,
                 fit,
                 largest_child: self.largest_child(node),
+                path: None,
             })
             .collect();
         holders.sort_by(|a, b| b.fit.total.total_cmp(&a.fit.total).then(a.node.id.cmp(&b.node.id)));
@@ -641,6 +752,47 @@ impl Finisher<'_> {
             (name, NodeRef { index: t, id: g.id(t) })
         })
     }
+}
+
+/// The variable that holds a leak, read off the retainer path of a leaked object: inside a
+/// variable container (closure context, global object) the variable the leak hangs from, else
+/// the name under which the anchor itself is held (`pendingRetries` for an array).
+fn culprit(path: &RetainerPath, anchor_id: u32, anchor_class: &str) -> Option<String> {
+    let i = path.steps.iter().position(|s| s.holder_id == anchor_id)?;
+    let inside = &path.steps[i].edge_name;
+    let container = anchor_class == "system / Context"
+        || anchor_class == "global"
+        || anchor_class.starts_with("Window")
+        || anchor_class == "(closure)";
+    match path.steps.get(i + 1) {
+        Some(up) if !container && up.edge_kind != "element" && up.edge_kind != "hidden" => {
+            Some(up.edge_name.clone())
+        }
+        _ if path.steps[i].edge_kind == "element" || path.steps[i].edge_kind == "hidden" => {
+            path.steps.get(i + 1).map(|up| up.edge_name.clone())
+        }
+        _ => Some(inside.clone()),
+    }
+}
+
+/// Recognises the leak patterns whose retainer paths run through Node's own structures, which
+/// users did not write and may not recognise.
+fn pattern_hint(path: &RetainerPath, anchor_class: Option<&str>) -> Option<String> {
+    let through = |name: &str| path.steps.iter().position(|s| s.edge_name == name);
+    if anchor_class == Some("TimersList") || through("_idleNext").is_some() {
+        return Some("timers (setInterval/setTimeout) that are never cleared".into());
+    }
+    if let Some(i) = through("_events") {
+        let event = i.checked_sub(1).map(|j| path.steps[j].edge_name.clone());
+        let holder = &path.steps[i].holder_class;
+        return Some(match event {
+            Some(e) => {
+                format!("listeners for `{e}` added to a long-lived {holder} and never removed")
+            }
+            None => format!("listeners added to a long-lived {holder} and never removed"),
+        });
+    }
+    None
 }
 
 /// True for class keys of V8 runtime metadata rather than program data: code, hidden classes,

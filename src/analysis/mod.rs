@@ -6,7 +6,9 @@
 //! dominators, class keys, class retained sizes, then distances.
 
 pub mod classes;
+pub mod compare;
 pub mod dominators;
+pub mod growth;
 pub mod paths;
 pub mod summary;
 

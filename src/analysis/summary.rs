@@ -25,7 +25,8 @@ const NONE: u32 = u32::MAX;
 /// Aggregates of one class.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ClassStats {
-    /// The class key, e.g. `Task`, `(string)`, `{id, prompt}`.
+    /// The class key, e.g. `Task`, `(string)`, `{id, prompt}` (`name` in JSON).
+    #[serde(rename = "name")]
     pub class: String,
     /// Number of nodes (with a non-zero self size).
     pub count: u64,

@@ -1,0 +1,135 @@
+//! Loading snapshot files for the commands: parse with a progress bar on a terminal, analyse,
+//! and for `diff` reduce every snapshot but the last to a digest, two files at a time.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::CliError;
+use crate::analysis::compare::{Comparer, Digest};
+use crate::analysis::{self, Analysis, ClassIndex, Dominators};
+use crate::snapshot::{self, HeapGraph};
+
+/// One snapshot, parsed and fully analysed.
+pub struct Loaded {
+    pub graph: HeapGraph,
+    pub analysis: Analysis,
+}
+
+/// Reads and fully analyses one snapshot file.
+pub fn analyse(path: &Path) -> Result<Loaded, CliError> {
+    let graph = read(path)?;
+    let analysis = analysis::analyse(&graph);
+    Ok(Loaded { graph, analysis })
+}
+
+fn read(path: &Path) -> Result<HeapGraph, CliError> {
+    let what = || format!("could not read snapshot `{}`", path.display());
+    let file = File::open(path).map_err(|e| CliError::new(what(), e))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("reading {}", path.display()));
+    let result = snapshot::parse(bar.wrap_read(BufReader::with_capacity(1 << 16, file)));
+    bar.finish_and_clear();
+    result.map_err(|e| CliError::new(what(), e))
+}
+
+/// Short, unique labels for files: their names, or their paths when names collide.
+pub fn labels(files: &[PathBuf]) -> Vec<String> {
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into())
+        })
+        .collect();
+    let unique = names.iter().collect::<std::collections::HashSet<_>>().len() == names.len();
+    if unique { names } else { files.iter().map(|f| f.display().to_string()).collect() }
+}
+
+/// Digests of every file in order, plus the full analysis of the last one. Files are read two
+/// at a time (the machine's cores permitting): parsing dominates, and each file's graph is
+/// dropped as soon as its digest is built, so at most two graphs are alive at once.
+pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loaded), CliError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 2);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Digest, CliError>>>> =
+        Mutex::new((0..files.len()).map(|_| None).collect());
+    let last_loaded: Mutex<Option<Loaded>> = Mutex::new(None);
+    let last = files.len() - 1;
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= files.len() {
+                        break;
+                    }
+                    let outcome = if i == last {
+                        // Only the last snapshot is explained, so only it needs paths.
+                        analyse(&files[i]).map(|loaded| {
+                            let a = &loaded.analysis;
+                            let digest = Digest::build(
+                                labels[i].clone(),
+                                &loaded.graph,
+                                &a.classes,
+                                &a.dominators,
+                            );
+                            *last_loaded.lock().expect("no panics while held") = Some(loaded);
+                            digest
+                        })
+                    } else {
+                        read(&files[i]).map(|graph| {
+                            let classes = ClassIndex::build(&graph);
+                            let dominators = Dominators::compute(&graph);
+                            Digest::build(labels[i].clone(), &graph, &classes, &dominators)
+                        })
+                    };
+                    let failed = outcome.is_err();
+                    results.lock().expect("no panics while held")[i] = Some(outcome);
+                    if failed {
+                        // Stop handing out files; the first error is reported.
+                        next.store(files.len(), Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    let mut digests = Vec::with_capacity(files.len());
+    for outcome in results.into_inner().expect("threads joined") {
+        match outcome {
+            Some(Ok(d)) => digests.push(d),
+            Some(Err(e)) => return Err(e),
+            None => unreachable!("every file is read unless one failed first"),
+        }
+    }
+    let last = last_loaded.into_inner().expect("threads joined").expect("last file analysed");
+    Ok((digests, last))
+}
+
+/// Node ids are only stable within one inspector session; snapshots from different processes
+/// (or sessions) share almost no ids, and comparing them would report everything as new.
+pub fn check_same_session(comparer: &Comparer) -> Result<(), CliError> {
+    for (label, shared) in comparer.shared_id_fractions() {
+        if shared < 0.2 {
+            return Err(CliError {
+                message: format!(
+                    "`{label}` does not look like the same process as the snapshot before it"
+                ),
+                causes: vec![format!(
+                    "only {:.0}% of the earlier snapshot's objects are found in it by id; node ids are stable only across snapshots of one process taken in one inspector session",
+                    shared * 100.0
+                )],
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The report of `leakcheck diff`: what grew between snapshots of one process, whether it grows
+//! linearly with load, who holds it, as aligned text for a person and as versioned JSON.
+
+use serde::Serialize;
+
+use super::format::{bytes, bytes_rate, count_rate, plural, signed, signed_bytes, thousands};
+use super::style::Paint;
+use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
+use crate::analysis::growth::Trend;
+
+/// Version of the JSON document; bumped on any incompatible change.
+pub const DIFF_FORMAT: &str = "leakcheck-diff/1";
+
+/// The overall answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Something grows linearly with load.
+    Leak,
+    /// Something grows, but unevenly: more snapshots are needed to tell.
+    Ambiguous,
+    /// Nothing grows linearly.
+    NoLeak,
+}
+
+/// A comparison with the options that shaped its verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiffReport {
+    /// Always [`DIFF_FORMAT`].
+    pub format: &'static str,
+    /// The overall answer.
+    pub verdict: Verdict,
+    /// What one step of load is, for the rates ("request", or "step" when unknown).
+    pub step_unit: String,
+    /// Class keys left out of the verdict (`--ignore`).
+    pub ignored: Vec<String>,
+    /// The comparison itself.
+    #[serde(flatten)]
+    pub comparison: Comparison,
+}
+
+impl DiffReport {
+    /// Builds the report and its verdict. `ignore` lists class keys never counted.
+    pub fn new(mut comparison: Comparison, step_unit: &str, ignore: &[String]) -> DiffReport {
+        let ignored = |c: &ClassGrowth| ignore.iter().any(|k| k == &c.key);
+        // Keep every class that moved at all; the unchanged ones say nothing.
+        comparison.classes.retain(|c| {
+            c.counts.windows(2).any(|w| w[0] != w[1])
+                || c.bytes.windows(2).any(|w| w[0] != w[1])
+                || c.intervals.iter().any(|i| i.new > 0 || i.deleted > 0)
+        });
+        let leak = comparison.classes.iter().any(|c| !ignored(c) && c.trend() == Trend::Linear)
+            || comparison.holders.iter().any(|h| h.fit.trend == Trend::Linear);
+        let ambiguous =
+            comparison.classes.iter().any(|c| !ignored(c) && c.trend() == Trend::Irregular);
+        let verdict = if leak {
+            Verdict::Leak
+        } else if ambiguous {
+            Verdict::Ambiguous
+        } else {
+            Verdict::NoLeak
+        };
+        DiffReport {
+            format: DIFF_FORMAT,
+            verdict,
+            step_unit: step_unit.to_owned(),
+            ignored: ignore.to_vec(),
+            comparison,
+        }
+    }
+
+    fn is_ignored(&self, class: &ClassGrowth) -> bool {
+        self.ignored.iter().any(|k| k == &class.key)
+    }
+
+    /// Classes that grow linearly and count for the verdict, largest growth in bytes first.
+    pub fn leaks(&self) -> Vec<&ClassGrowth> {
+        let mut v: Vec<&ClassGrowth> = self
+            .comparison
+            .classes
+            .iter()
+            .filter(|c| !self.is_ignored(c) && c.trend() == Trend::Linear)
+            .collect();
+        v.sort_by(|a, b| b.bytes_fit.per_step.total_cmp(&a.bytes_fit.per_step));
+        v
+    }
+
+    /// The JSON document.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises") + "\n"
+    }
+
+    /// The text report; `paint` decides about colour.
+    pub fn to_text(&self, paint: Paint, top: usize) -> String {
+        let mut out = String::new();
+        let c = &self.comparison;
+        let unit = &self.step_unit;
+        let n = c.snapshots.len() as u64;
+        let steps_apart = c.snapshots.get(1).map_or(0.0, |s| s.steps - c.snapshots[0].steps);
+        out += &format!(
+            "Compared {} of one process, {} apart\n\n",
+            plural(n, "snapshot"),
+            plural(steps_apart as u64, unit)
+        );
+        let label_w = c.snapshots.iter().map(|s| s.label.len()).max().unwrap_or(8).max(8);
+        out += &paint.dim(&format!(
+            "  {:<label_w$}  {:>10}  {:>10}  {:>11}\n",
+            "snapshot", "nodes", "self size", "change"
+        ));
+        for (i, s) in c.snapshots.iter().enumerate() {
+            let change = if i == 0 {
+                String::new()
+            } else {
+                signed_bytes(s.bytes as i64 - c.snapshots[i - 1].bytes as i64)
+            };
+            out += &format!(
+                "  {:<label_w$}  {:>10}  {:>10}  {:>11}\n",
+                s.label,
+                thousands(s.nodes as u64),
+                bytes(s.bytes),
+                change
+            );
+        }
+        out.push('\n');
+
+        let leaks = self.leaks();
+        for class in &leaks {
+            out += &self.leak_text(class, paint);
+        }
+        let holders: Vec<&Holder> =
+            c.holders.iter().filter(|h| h.fit.trend == Trend::Linear).collect();
+        if !holders.is_empty() {
+            out += &paint.bold("Growing holders");
+            out += " (persistent objects whose retained data grows with load):\n";
+            for h in holders {
+                out += &holder_text(h, unit);
+            }
+            out.push('\n');
+        }
+        let unsure: Vec<&ClassGrowth> = c
+            .classes
+            .iter()
+            .filter(|c| !self.is_ignored(c) && c.trend() == Trend::Irregular)
+            .collect();
+        if !unsure.is_empty() {
+            let names: Vec<&str> = unsure.iter().take(6).map(|c| c.key.as_str()).collect();
+            out += &format!(
+                "{} {} grew unevenly ({}{}): take more snapshots to tell warm-up from a leak.\n\n",
+                paint.yellow("Unsure:"),
+                plural(unsure.len() as u64, "class"),
+                names.join(", "),
+                if unsure.len() > names.len() { ", ..." } else { "" }
+            );
+        }
+
+        out += &self.class_table(top, paint);
+        out.push('\n');
+        out += &match self.verdict {
+            Verdict::Leak => format!(
+                "{} {} linearly with load\n",
+                paint.red_bold("LEAK:"),
+                if leaks.is_empty() {
+                    "retained data grows".to_owned()
+                } else {
+                    format!("{} {}", plural(leaks.len() as u64, "class"), grow_verb(leaks.len()))
+                }
+            ),
+            Verdict::Ambiguous => format!(
+                "{} nothing grows linearly, but some classes grow unevenly\n",
+                paint.yellow("UNSURE:")
+            ),
+            Verdict::NoLeak => format!("{} nothing grows linearly with load\n", paint.green("OK:")),
+        };
+        out
+    }
+
+    fn leak_text(&self, class: &ClassGrowth, paint: Paint) -> String {
+        let unit = &self.step_unit;
+        let mut out = String::new();
+        let first = class.counts[0];
+        let last = *class.counts.last().unwrap_or(&0);
+        let count_rate_text = if class.count_fit.trend == Trend::Linear {
+            let rate = count_rate(class.count_fit.per_step);
+            let word = if rate == "1" { "object" } else { "objects" };
+            format!("+{rate} {word} and ")
+        } else {
+            String::new()
+        };
+        out += &format!(
+            "{} {}: {}+{} per {unit}\n",
+            paint.red_bold("LEAK"),
+            paint.bold(&class.key),
+            count_rate_text,
+            bytes_rate(class.bytes_fit.per_step),
+        );
+        out += &format!(
+            "  {} → {} objects, {} → {}",
+            thousands(first),
+            thousands(last),
+            bytes(class.bytes[0]),
+            bytes(*class.bytes.last().unwrap_or(&0))
+        );
+        let kept: Vec<String> = class.survivors[..class.survivors.len().saturating_sub(1)]
+            .iter()
+            .map(|&s| thousands(s))
+            .collect();
+        if !kept.is_empty() {
+            out += &format!(
+                "; allocated per interval and still alive at the end: {}",
+                kept.join(", ")
+            );
+        }
+        out.push('\n');
+        for cluster in &class.clusters {
+            let holder = match (&cluster.anchor, &cluster.culprit) {
+                (Some(a), Some(name)) => format!(
+                    "held by {} ({} @{})",
+                    paint.bold(&format!("`{name}`")),
+                    cluster.anchor_class.as_deref().unwrap_or("?"),
+                    a.id
+                ),
+                (Some(a), None) => {
+                    format!("held by {} @{}", cluster.anchor_class.as_deref().unwrap_or("?"), a.id)
+                }
+                (None, _) => "not reachable from the roots".to_owned(),
+            };
+            out += &format!(
+                "  {} — {}, {}\n",
+                holder,
+                plural(cluster.objects, "object"),
+                bytes(cluster.bytes)
+            );
+            if let Some(hint) = &cluster.hint {
+                out += &format!("    looks like: {hint}\n");
+            }
+            if let Some(path) = &cluster.path {
+                out += &format!("    {path}\n");
+            }
+        }
+        out.push('\n');
+        out
+    }
+
+    fn class_table(&self, top: usize, paint: Paint) -> String {
+        let c = &self.comparison;
+        let mut rows: Vec<&ClassGrowth> = c.classes.iter().collect();
+        rows.sort_by(|a, b| {
+            let d = |c: &ClassGrowth| {
+                (*c.bytes.last().unwrap_or(&0) as i64 - c.bytes[0] as i64).unsigned_abs()
+            };
+            d(b).cmp(&d(a)).then_with(|| a.key.cmp(&b.key))
+        });
+        rows.truncate(top);
+        if rows.is_empty() {
+            return "No class changed.\n".into();
+        }
+        let key_w = rows.iter().map(|c| c.key.chars().count().min(48)).max().unwrap_or(5).max(5);
+        let mut out = paint.bold("Classes that changed most (first to last snapshot):\n");
+        out += &paint.dim(&format!(
+            "  {:<key_w$}  {:>9}  {:>8}  {:>8}  {:>8}  {:>10}  {:>10}  {}\n",
+            "class", "objects", "Δ", "new", "deleted", "self size", "Δ size", "trend"
+        ));
+        for row in rows {
+            let last = *row.counts.last().unwrap_or(&0);
+            let new: u64 = row.intervals.iter().map(|i| i.new).sum();
+            let deleted: u64 = row.intervals.iter().map(|i| i.deleted).sum();
+            let last_bytes = *row.bytes.last().unwrap_or(&0);
+            let key: String = if row.key.chars().count() > 48 {
+                row.key.chars().take(47).chain(['…']).collect()
+            } else {
+                row.key.clone()
+            };
+            let trend = row.trend();
+            let trend_text = match trend {
+                Trend::Linear if self.is_ignored(row) => "linear (ignored)".to_owned(),
+                Trend::Linear => paint.red(trend.label()),
+                Trend::Irregular => paint.yellow(trend.label()),
+                t => t.label().to_owned(),
+            };
+            out += &format!(
+                "  {:<key_w$}  {:>9}  {:>8}  {:>8}  {:>8}  {:>10}  {:>10}  {}\n",
+                key,
+                thousands(last),
+                signed(last as i64 - row.counts[0] as i64),
+                thousands(new),
+                thousands(deleted),
+                bytes(last_bytes),
+                signed_bytes(last_bytes as i64 - row.bytes[0] as i64),
+                trend_text
+            );
+        }
+        out
+    }
+}
+
+fn grow_verb(n: usize) -> &'static str {
+    if n == 1 { "grows" } else { "grow" }
+}
+
+fn holder_text(h: &Holder, unit: &str) -> String {
+    let mut out = format!(
+        "  {} @{}: {} → {}, +{} per {unit}",
+        h.class,
+        h.node.id,
+        bytes(h.retained[0]),
+        bytes(*h.retained.last().unwrap_or(&0)),
+        bytes_rate(h.fit.per_step)
+    );
+    if let Some((name, _)) = &h.largest_child {
+        out += &format!(", mostly in `{name}`");
+    }
+    out.push('\n');
+    if let Some(path) = &h.path {
+        out += &format!("    {path}\n");
+    }
+    out
+}

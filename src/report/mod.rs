@@ -1,0 +1,6 @@
+//! Reports for people and machines: text (aligned, coloured on a terminal) and versioned JSON.
+
+pub mod diff;
+pub mod format;
+pub mod style;
+pub mod summary;

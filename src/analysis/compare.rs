@@ -350,6 +350,9 @@ pub struct Holder {
     pub largest_child: Option<(String, NodeRef)>,
     /// The holder's retainer path from the GC roots (filled by [`Comparison::fill_paths`]).
     pub path: Option<RetainerPath>,
+    /// The variable or property the growth hangs from: the holder's own name, or for a
+    /// variable container (closure context, global) the variable inside it that grows.
+    pub culprit: Option<String>,
 }
 
 /// A snapshot's totals.
@@ -402,12 +405,21 @@ impl Comparison {
                 cluster.culprit = cluster.anchor.and_then(|a| {
                     culprit(&path, a.id, cluster.anchor_class.as_deref().unwrap_or(""))
                 });
-                cluster.hint = pattern_hint(&path, cluster.anchor_class.as_deref());
+                cluster.hint = cluster
+                    .anchor
+                    .and_then(|a| pattern_hint(&path, a.id, cluster.anchor_class.as_deref()));
                 cluster.path = Some(path);
             }
         }
         for holder in &mut self.holders {
-            holder.path = Some(path_of(holder.node.index));
+            let path = path_of(holder.node.index);
+            let inside = holder.largest_child.as_ref().map(|(name, _)| name.clone());
+            holder.culprit = if is_variable_container(&holder.class) {
+                inside
+            } else {
+                path.steps.first().map(|s| s.edge_name.clone()).or(inside)
+            };
+            holder.path = Some(path);
         }
     }
 
@@ -722,6 +734,7 @@ impl Finisher<'_> {
                 fit,
                 largest_child: self.largest_child(node),
                 path: None,
+                culprit: None,
             })
             .collect();
         holders.sort_by(|a, b| b.fit.total.total_cmp(&a.fit.total).then(a.node.id.cmp(&b.node.id)));
@@ -760,10 +773,7 @@ impl Finisher<'_> {
 fn culprit(path: &RetainerPath, anchor_id: u32, anchor_class: &str) -> Option<String> {
     let i = path.steps.iter().position(|s| s.holder_id == anchor_id)?;
     let inside = &path.steps[i].edge_name;
-    let container = anchor_class == "system / Context"
-        || anchor_class == "global"
-        || anchor_class.starts_with("Window")
-        || anchor_class == "(closure)";
+    let container = is_variable_container(anchor_class);
     match path.steps.get(i + 1) {
         Some(up) if !container && up.edge_kind != "element" && up.edge_kind != "hidden" => {
             Some(up.edge_name.clone())
@@ -775,24 +785,28 @@ fn culprit(path: &RetainerPath, anchor_id: u32, anchor_class: &str) -> Option<St
     }
 }
 
+/// Objects whose edges are variables rather than data: closure contexts, functions, globals.
+fn is_variable_container(class: &str) -> bool {
+    matches!(class, "system / Context" | "global" | "(closure)") || class.starts_with("Window")
+}
+
 /// Recognises the leak patterns whose retainer paths run through Node's own structures, which
-/// users did not write and may not recognise.
-fn pattern_hint(path: &RetainerPath, anchor_class: Option<&str>) -> Option<String> {
-    let through = |name: &str| path.steps.iter().position(|s| s.edge_name == name);
-    if anchor_class == Some("TimersList") || through("_idleNext").is_some() {
+/// users did not write and may not recognise. Only the anchor and the two steps above it
+/// count: higher up, every path of a server runs through its own request listeners.
+fn pattern_hint(path: &RetainerPath, anchor_id: u32, anchor_class: Option<&str>) -> Option<String> {
+    let i = path.steps.iter().position(|s| s.holder_id == anchor_id)?;
+    let near = &path.steps[i..path.steps.len().min(i + 3)];
+    if anchor_class == Some("TimersList") || near.iter().any(|s| s.edge_name == "_idleNext") {
         return Some("timers (setInterval/setTimeout) that are never cleared".into());
     }
-    if let Some(i) = through("_events") {
-        let event = i.checked_sub(1).map(|j| path.steps[j].edge_name.clone());
-        let holder = &path.steps[i].holder_class;
-        return Some(match event {
-            Some(e) => {
-                format!("listeners for `{e}` added to a long-lived {holder} and never removed")
-            }
-            None => format!("listeners added to a long-lived {holder} and never removed"),
-        });
-    }
-    None
+    let events = near.iter().position(|s| s.edge_name == "_events")?;
+    let holder = &near[events].holder_class;
+    // The step below `_events` names the event: `reload in Object <- _events in Emitter`.
+    let event = events.checked_sub(1).map(|j| &near[j].edge_name).filter(|e| !e.is_empty());
+    Some(match event {
+        Some(e) => format!("listeners for `{e}` added to a long-lived {holder} and never removed"),
+        None => format!("listeners added to a long-lived {holder} and never removed"),
+    })
 }
 
 /// True for class keys of V8 runtime metadata rather than program data: code, hidden classes,

@@ -196,7 +196,7 @@ impl ShortestPaths {
         };
         if kind.has_index_name()
             && let Some(up) = self.parent_edge(holder)
-            && !graph.edge_kind(up).has_index_name()
+            && matches!(graph.edge_kind(up), EdgeKind::Property | EdgeKind::Context)
             && graph.kind(edge_source(graph, up)) != NodeKind::Synthetic
             && let EdgeName::Name(holder_name) = graph.edge_name(up)
         {

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::format::{bytes, bytes_rate, count_rate, plural, signed, signed_bytes, thousands};
 use super::style::Paint;
+use crate::analysis::RetainerPath;
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
 use crate::analysis::growth::Trend;
 
@@ -234,7 +235,7 @@ impl DiffReport {
                 out += &format!("    looks like: {hint}\n");
             }
             if let Some(path) = &cluster.path {
-                out += &format!("    {path}\n");
+                out += &format!("    {}\n", short_path(path));
             }
         }
         out.push('\n');
@@ -293,13 +294,27 @@ impl DiffReport {
     }
 }
 
+/// Steps of a retainer path shown in text; the JSON keeps the longer path.
+const TEXT_PATH_STEPS: usize = 5;
+
+/// A retainer path cut to [`TEXT_PATH_STEPS`] for a terminal line.
+fn short_path(path: &RetainerPath) -> String {
+    let mut short = path.clone();
+    if short.steps.len() > TEXT_PATH_STEPS {
+        short.elided += short.steps.len() - TEXT_PATH_STEPS;
+        short.steps.truncate(TEXT_PATH_STEPS);
+    }
+    short.to_string()
+}
+
 fn grow_verb(n: usize) -> &'static str {
     if n == 1 { "grows" } else { "grow" }
 }
 
 fn holder_text(h: &Holder, unit: &str) -> String {
+    let name = h.culprit.as_ref().map_or_else(String::new, |c| format!("`{c}` "));
     let mut out = format!(
-        "  {} @{}: {} → {}, +{} per {unit}",
+        "  {name}{} @{}: {} → {}, +{} per {unit}",
         h.class,
         h.node.id,
         bytes(h.retained[0]),
@@ -311,7 +326,7 @@ fn holder_text(h: &Holder, unit: &str) -> String {
     }
     out.push('\n');
     if let Some(path) = &h.path {
-        out += &format!("    {path}\n");
+        out += &format!("    {}\n", short_path(path));
     }
     out
 }

@@ -344,7 +344,7 @@ mod tests {
         assert_eq!(s.classes[0].class, "global");
         assert!(s.classes.windows(2).all(|w| w[0].retained_size >= w[1].retained_size));
         let json = serde_json::to_value(&s).unwrap();
-        assert_eq!(json["classes"][0]["class"], "global");
+        assert_eq!(json["classes"][0]["name"], "global");
         assert_eq!(json["statistics"]["typed_arrays"], 1000);
     }
 }

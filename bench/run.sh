@@ -17,14 +17,18 @@
 #
 # Environment:
 #   LEAKCHECK=target/release/leakcheck  binary to test (a missing binary or failing run shows as "failed")
-#   SIZES="20 200 1000"                 which single snapshots to use (1000 needs ~10 GB RAM to generate)
+#   SIZES="20 200 1000"                 which single snapshots to use ("" for none; 1000 needs ~10 GB RAM to generate)
 #   TRIPLE_MB=300                       size of each triple snapshot; TRIPLE=0 skips the triple
 #   TOOLS="memlab leakcheck"            which tools to run
 #   MEMLAB_HEAP_MB=20000                --max-old-space-size for memlab (its own bin uses 4096)
 #   TIMEOUT=3600                        per-run limit in seconds
-# Measured here (Node 20.20.2, memlab 2.0.5, 2 busy vCPUs): memlab analyze object-size took
-# 2.5 s / 230 MB RSS at 21 MB, 10.6-16.3 s / 0.95 GB at 214 MB, 99.6 s / 4.1 GB at 1.12 GB;
-# find-leaks on 3 x 305 MB took 31 s / 1.65 GB. Generating the 1.12 GB input takes ~2.5 min.
+# Measured here (Node 20.20.2, memlab 2.0.5, 2 vCPUs shared with other jobs, load ~5):
+#   input                       memlab                 leakcheck (bc05d24)
+#   21 MB / 268k nodes          2.5-4.5 s,  236 MB     0.24 s,  23 MB   summary
+#   214 MB / 2.72M nodes        10.6-29.7 s, 946 MB    1.20 s, 184 MB   summary
+#   1.12 GB / 14.0M nodes       99.6-103 s, 4.1 GB     10.2 s, 898 MB   summary
+#   3 x 305 MB / 3.87M nodes    31-40 s, 1.65 GB       3.45 s, 743 MB   find-leaks vs diff
+# Generating the 1.12 GB input takes ~2.5 min; the triple ~1 min.
 # Exit status: 0 when the table was printed, even if some tool runs failed.
 set -euo pipefail
 
@@ -32,7 +36,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=bench/out
 LOGS=$OUT/logs
 LEAKCHECK=${LEAKCHECK:-target/release/leakcheck}
-SIZES=${SIZES:-"20 200 1000"}
+SIZES=${SIZES-"20 200 1000"}
 TRIPLE_MB=${TRIPLE_MB:-300}
 TRIPLE=${TRIPLE:-1}
 TOOLS=${TOOLS:-"memlab leakcheck"}
@@ -86,11 +90,14 @@ measure() {
   local case=$1 mb=$2 nodes=$3 tool=$4; shift 4
   local log=$LOGS/$case.$tool.log tf=$LOGS/$case.$tool.time secs peak
   echo "running $tool on $case" >&2
-  if timeout "$TIMEOUT" /usr/bin/time -f '%e %M' -o "$tf" "$@" >"$log" 2>&1; then
-    read -r secs peak < <(tail -1 "$tf")
+  local status=0
+  timeout "$TIMEOUT" /usr/bin/time -f '%e %M' -o "$tf" "$@" >"$log" 2>&1 || status=$?
+  # Status 1 from leakcheck means "leaks found", a successful run; 2+ is a failure.
+  if [[ $status -eq 0 || ( $tool == leakcheck && $status -eq 1 ) ]]; then
+    read -r secs peak < <(grep -E '^[0-9.]+ [0-9]+$' "$tf" | tail -1)
     peak=$(awk -v k="$peak" 'BEGIN { printf "%.0f", k / 1024 }')
   else
-    echo "  $tool failed on $case (exit $?), see $log" >&2
+    echo "  $tool failed on $case (exit $status), see $log" >&2
     secs=failed; peak=-
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$mb" "$nodes" "$tool" "$secs" "$peak" >> "$RESULTS"

@@ -1,0 +1,102 @@
+//! insta snapshots of every report format (`diff` and `summary`, text and JSON), built from
+//! small synthetic heaps so they are byte-for-byte deterministic: node ids are fixed, and
+//! nothing in the reports depends on time, paths or hashing order.
+//!
+//! The heaps model a server at three rungs of load, 100 requests apart: a `tasks` array that
+//! keeps a `Task` (and its name, a `(string)`) per request, `Session`s that are replaced every
+//! rung without growing (churn), and a `Config` cache that fills once and stops (warm-up).
+
+use insta::assert_snapshot;
+use leakcheck::analysis::compare::{Comparer, Thresholds};
+use leakcheck::analysis::{Analysis, HeapSummary, analyse};
+use leakcheck::report::diff::DiffReport;
+use leakcheck::report::style::Paint;
+use leakcheck::report::summary;
+use leakcheck::snapshot::{EdgeKind, GraphBuilder, HeapGraph, NodeKind};
+
+/// Requests between rungs.
+const STEPS: f64 = 100.0;
+/// Sessions alive at any time; every rung replaces all of them.
+const SESSIONS: u32 = 50;
+/// Config entries, all loaded between the first two rungs.
+const CONFIGS: u32 = 20;
+
+/// The heap at `rung` with `tasks` tasks kept.
+fn heap(rung: u32, tasks: u32) -> HeapGraph {
+    let mut b = GraphBuilder::new();
+    let root = b.node(NodeKind::Synthetic, "", 1, 0);
+    let global = b.node(NodeKind::Object, "global", 3, 48);
+    b.edge(root, EdgeKind::Shortcut, "1", global);
+
+    let list = b.node(NodeKind::Object, "Array", 5, 32);
+    // As in V8, the backing store is reallocated (a new object, a new id) as the array grows.
+    let store = b.node(NodeKind::Array, "", 100 + 2 * rung, 16 + 8 * tasks as u64);
+    b.edge(global, EdgeKind::Property, "tasks", list);
+    b.edge(list, EdgeKind::Internal, "elements", store);
+    for k in 0..tasks {
+        let task = b.node(NodeKind::Object, "Task", 1_001 + 4 * k, 56);
+        let name = b.node(NodeKind::String, &format!("task #{k}"), 1_003 + 4 * k, 40);
+        b.indexed_edge(store, EdgeKind::Element, k, task);
+        b.edge(task, EdgeKind::Property, "name", name);
+    }
+
+    let sessions = b.node(NodeKind::Object, "Array", 9, 32);
+    b.edge(global, EdgeKind::Property, "sessions", sessions);
+    for j in 0..SESSIONS {
+        let session = b.node(NodeKind::Object, "Session", 500_001 + 2 * (SESSIONS * rung + j), 64);
+        b.indexed_edge(sessions, EdgeKind::Element, j, session);
+    }
+
+    let cache = b.node(NodeKind::Object, "Array", 11, 32);
+    b.edge(global, EdgeKind::Property, "config", cache);
+    for j in 0..if rung == 0 { 0 } else { CONFIGS } {
+        let config = b.node(NodeKind::Object, "Config", 900_001 + 2 * j, 80);
+        b.indexed_edge(cache, EdgeKind::Element, j, config);
+    }
+    b.build()
+}
+
+/// Compares one heap per rung, with `tasks[i]` tasks kept at rung `i`, as `leakcheck diff`
+/// does.
+fn diff(tasks: &[u32]) -> DiffReport {
+    let graphs: Vec<HeapGraph> =
+        tasks.iter().enumerate().map(|(rung, &n)| heap(rung as u32, n)).collect();
+    let analyses: Vec<Analysis> = graphs.iter().map(analyse).collect();
+    let mut comparer = Comparer::new();
+    for (i, (graph, analysis)) in graphs.iter().zip(&analyses).enumerate() {
+        let label = format!("s{i}.heapsnapshot");
+        comparer.add(label, i as f64 * STEPS, graph, &analysis.classes, &analysis.dominators);
+    }
+    let (graph, analysis) = (graphs.last().unwrap(), analyses.last().unwrap());
+    let mut comparison = comparer.finish(graph, &analysis.dominators, Thresholds::default());
+    comparison.fill_paths(|node| analysis.retainer_path(graph, node, 8));
+    DiffReport::new(comparison, "request", &[])
+}
+
+#[test]
+fn diff_of_a_leak() {
+    let report = diff(&[0, 100, 200]);
+    assert_snapshot!("diff_leak_text", report.to_text(Paint::PLAIN, 15));
+    assert_snapshot!("diff_leak_json", report.to_json());
+}
+
+#[test]
+fn diff_of_growth_that_needs_another_rung() {
+    let report = diff(&[0, 100, 130]);
+    assert_snapshot!("diff_unsure_text", report.to_text(Paint::PLAIN, 15));
+}
+
+#[test]
+fn diff_without_a_leak() {
+    let report = diff(&[0, 0, 0]);
+    assert_snapshot!("diff_ok_text", report.to_text(Paint::PLAIN, 15));
+}
+
+#[test]
+fn summary_of_one_snapshot() {
+    let graph = heap(2, 200);
+    let analysis = analyse(&graph);
+    let summary = HeapSummary::new(&graph, &analysis, 10);
+    assert_snapshot!("summary_text", summary::to_text(&summary, Paint::PLAIN));
+    assert_snapshot!("summary_json", summary::to_json(&summary));
+}

@@ -3,6 +3,7 @@
 //! Synchronous and self-contained: this module imports no other module of the crate, so it can
 //! be fuzzed, benchmarked and reused on its own.
 
+mod bulk;
 mod graph;
 mod parse;
 mod write;
@@ -11,5 +12,5 @@ pub use graph::{
     EdgeIndex, EdgeKind, EdgeName, GraphBuilder, HeapGraph, MAX_NODES, NodeIndex, NodeKind,
     SnapshotInfo, StringTable,
 };
-pub use parse::{ParseError, parse, parse_file};
+pub use parse::{ParseError, ParseOptions, parse, parse_file, parse_with};
 pub use write::{Layout, write_snapshot};

@@ -8,10 +8,12 @@
 //! expected in V8's order (`snapshot` before `nodes` and `edges`), which every runtime writes;
 //! unknown keys are skipped.
 
+use super::bulk::{self, POW10, describe, eight_digits, is_space};
 use super::graph::{EdgeKind, HeapGraph, MAX_NODES, NodeKind, SnapshotInfo};
 use serde::Deserialize;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::{Mutex, mpsc};
 
 /// A snapshot that could not be read: what is wrong and the byte offset where it was found.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +45,44 @@ impl ParseError {
 ///
 /// The reader is buffered internally; passing a `BufReader` is harmless but not needed.
 pub fn parse<R: Read>(reader: R) -> Result<HeapGraph, ParseError> {
-    Parser::new(reader).run()
+    parse_with(reader, &ParseOptions::default())
+}
+
+/// How the parser may use threads. The defaults suit every caller; tests use tiny blocks to
+/// exercise the parallel path on small inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Threads that turn the integer arrays' text into numbers, besides the reading thread.
+    /// 0 reads everything on the calling thread.
+    pub workers: usize,
+    /// Arrays with fewer values than this (by the header's counts) are read on the calling
+    /// thread: starting threads costs more than it saves.
+    pub parallel_min_values: u64,
+    /// Bytes per block handed to a worker.
+    pub block_size: usize,
+}
+
+impl ParseOptions {
+    /// The options for the parallel path, if an array of `values` values should take it.
+    fn bulk_for(&self, values: u64) -> Option<&ParseOptions> {
+        (self.workers > 0 && values >= self.parallel_min_values).then_some(self)
+    }
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ParseOptions {
+            workers: if cores > 1 { cores.min(3) } else { 0 },
+            parallel_min_values: 1 << 21,
+            block_size: 1 << 20,
+        }
+    }
+}
+
+/// [`parse`] with explicit threading options.
+pub fn parse_with<R: Read>(reader: R, options: &ParseOptions) -> Result<HeapGraph, ParseError> {
+    Parser::new(reader, options.clone()).run()
 }
 
 /// Parses a snapshot file.
@@ -53,6 +92,12 @@ pub fn parse_file(path: &Path) -> Result<HeapGraph, ParseError> {
 }
 
 const BUFFER_SIZE: usize = 1 << 20;
+/// A run of array text for a worker, with its offset in the snapshot.
+struct Block {
+    base: u64,
+    text: Vec<u8>,
+}
+
 /// Most fields a node or edge record may have (V8 writes 6 or 7 node fields and 3 edge fields).
 const MAX_FIELDS: usize = 16;
 /// Upper bound on what the header's counts may pre-reserve, so a corrupt header claiming
@@ -67,6 +112,9 @@ struct Scanner<R> {
     len: usize,
     /// Bytes consumed before `buf[0]`.
     base: u64,
+    /// Text read ahead by the parallel path and handed back, served before the reader.
+    replay: Vec<u8>,
+    replay_pos: usize,
 }
 
 impl<R: Read> Scanner<R> {
@@ -86,6 +134,17 @@ impl<R: Read> Scanner<R> {
         self.base += self.len as u64;
         self.pos = 0;
         self.len = 0;
+        if self.replay_pos < self.replay.len() {
+            let n = (self.replay.len() - self.replay_pos).min(self.buf.len());
+            self.buf[..n].copy_from_slice(&self.replay[self.replay_pos..self.replay_pos + n]);
+            self.replay_pos += n;
+            self.len = n;
+            if self.replay_pos == self.replay.len() {
+                self.replay = Vec::new();
+                self.replay_pos = 0;
+            }
+            return Ok(true);
+        }
         loop {
             match self.reader.read(&mut self.buf) {
                 Ok(n) => {
@@ -301,6 +360,7 @@ impl<R: Read> Scanner<R> {
     fn read_records(
         &mut self,
         fields: usize,
+        parallel: Option<&ParseOptions>,
         mut sink: impl FnMut(&[u64; MAX_FIELDS]) -> Result<(), &'static str>,
     ) -> Result<u64, ParseError> {
         debug_assert!((1..=MAX_FIELDS).contains(&fields));
@@ -308,6 +368,9 @@ impl<R: Read> Scanner<R> {
         if self.peek_token()? == b']' {
             self.pos += 1;
             return Ok(0);
+        }
+        if let Some(options) = parallel {
+            return self.read_records_parallel(fields, options, sink);
         }
         let mut record = [0u64; MAX_FIELDS];
         let mut field = 0;
@@ -331,6 +394,172 @@ impl<R: Read> Scanner<R> {
             }
             if separator == b']' {
                 return Ok(count);
+            }
+        }
+    }
+
+    /// [`Scanner::read_records`] with the integer text turned into numbers on worker threads
+    /// (see [`bulk`]). The reading thread reads blocks, cuts each just after its last comma,
+    /// and assembles the workers' values into records in order. Text read past the closing `]`
+    /// goes back to the scanner, so parsing carries on as if nothing happened.
+    fn read_records_parallel(
+        &mut self,
+        fields: usize,
+        options: &ParseOptions,
+        mut sink: impl FnMut(&[u64; MAX_FIELDS]) -> Result<(), &'static str>,
+    ) -> Result<u64, ParseError> {
+        type Done = (u64, Block, Vec<u64>, Result<Option<usize>, (usize, String)>);
+        let in_flight_max = options.workers * 2;
+        // What is left of the scanner's buffer starts the first block.
+        let mut carry = self.buf[self.pos..self.len].to_vec();
+        let mut carry_base = self.offset();
+        self.pos = self.len;
+        let mut eof = false;
+
+        // Workers borrow the work queue, so it outlives the scope; the sender moves into the
+        // scope and is dropped when it ends, which is what lets the workers stop.
+        let (work_tx, work_rx) = mpsc::channel::<(u64, Block)>();
+        let work_rx = Mutex::new(work_rx);
+        std::thread::scope(|scope| {
+            let work_tx = work_tx;
+            let (done_tx, done_rx) = mpsc::channel::<Done>();
+            for _ in 0..options.workers {
+                let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+                scope.spawn(move || {
+                    loop {
+                        let next = work_rx.lock().map(|rx| rx.recv());
+                        let Ok(Ok((seq, block))) = next else { break };
+                        let mut values = Vec::with_capacity(block.text.len() / 4);
+                        let result = bulk::tokenize(&block.text, &mut values);
+                        if done_tx.send((seq, block, values, result)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+
+            let mut record = [0u64; MAX_FIELDS];
+            let mut field = 0;
+            let mut count: u64 = 0;
+            let (mut sent, mut next, mut in_flight) = (0u64, 0u64, 0usize);
+            let mut ready: std::collections::BTreeMap<u64, Done> = Default::default();
+            loop {
+                while in_flight < in_flight_max && !(eof && carry.is_empty()) {
+                    let block = self.next_block(&mut carry, &mut carry_base, &mut eof, options)?;
+                    work_tx.send((sent, block)).expect("workers wait for work");
+                    sent += 1;
+                    in_flight += 1;
+                }
+                if in_flight == 0 && ready.is_empty() {
+                    return self.eof();
+                }
+                let done = done_rx.recv().expect("a worker answers every block");
+                in_flight -= 1;
+                ready.insert(done.0, done);
+                while let Some((_, block, values, result)) = ready.remove(&next) {
+                    next += 1;
+                    for (k, &value) in values.iter().enumerate() {
+                        record[field] = value;
+                        field += 1;
+                        if field == fields {
+                            field = 0;
+                            if let Err(message) = sink(&record) {
+                                let first = (k + 1).saturating_sub(fields);
+                                let at = block.base + bulk::value_offset(&block.text, first) as u64;
+                                return Err(ParseError::Syntax {
+                                    offset: at,
+                                    message: message.into(),
+                                });
+                            }
+                        }
+                    }
+                    count += values.len() as u64;
+                    match result {
+                        Ok(None) => {}
+                        Err((at, message)) => {
+                            return Err(ParseError::Syntax {
+                                offset: block.base + at as u64,
+                                message,
+                            });
+                        }
+                        Ok(Some(end)) => {
+                            // Hand back everything read past the `]`, in order.
+                            let mut rest = block.text[end..].to_vec();
+                            while in_flight > 0 {
+                                let done = done_rx.recv().expect("a worker answers every block");
+                                in_flight -= 1;
+                                ready.insert(done.0, done);
+                            }
+                            for (_, (_, later, ..)) in std::mem::take(&mut ready) {
+                                rest.extend_from_slice(&later.text);
+                            }
+                            rest.extend_from_slice(&carry);
+                            rest.extend_from_slice(&self.replay[self.replay_pos..]);
+                            self.base = block.base + end as u64;
+                            self.pos = 0;
+                            self.len = 0;
+                            self.replay = rest;
+                            self.replay_pos = 0;
+                            return Ok(count);
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// The next block of array text: at least `block_size` bytes where the input has them,
+    /// ending just after a comma (or holding the closing `]`, or the end of the input).
+    fn next_block(
+        &mut self,
+        carry: &mut Vec<u8>,
+        carry_base: &mut u64,
+        eof: &mut bool,
+        options: &ParseOptions,
+    ) -> Result<Block, ParseError> {
+        let mut text = std::mem::take(carry);
+        let base = *carry_base;
+        let mut searched = 0;
+        loop {
+            if text.len() >= options.block_size || *eof {
+                if let Some(cut) = memchr::memrchr(b',', &text[searched..]) {
+                    let cut = searched + cut + 1;
+                    *carry = text[cut..].to_vec();
+                    text.truncate(cut);
+                    break;
+                }
+                if *eof || memchr::memchr(b']', &text[searched..]).is_some() {
+                    break;
+                }
+                searched = text.len();
+            }
+            let want = options.block_size.max(1);
+            let start = text.len();
+            text.resize(start + want, 0);
+            let n = self.read_more(&mut text[start..])?;
+            text.truncate(start + n);
+            if n == 0 {
+                *eof = true;
+            }
+        }
+        *carry_base = base + text.len() as u64;
+        Ok(Block { base, text })
+    }
+
+    /// Reads raw bytes, from text handed back first, then from the reader.
+    fn read_more(&mut self, out: &mut [u8]) -> Result<usize, ParseError> {
+        if self.replay_pos < self.replay.len() {
+            let n = (self.replay.len() - self.replay_pos).min(out.len());
+            out[..n].copy_from_slice(&self.replay[self.replay_pos..self.replay_pos + n]);
+            self.replay_pos += n;
+            return Ok(n);
+        }
+        loop {
+            match self.reader.read(out) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -409,35 +638,6 @@ impl<R: Read> Scanner<R> {
     }
 }
 
-const POW10: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
-
-/// The value of the leading ASCII digits of 8 bytes (at most 8 of them) and how many there
-/// are, with a handful of arithmetic instructions instead of a loop per digit (SWAR, as in
-/// simdjson's `parse_eight_digits_unrolled`).
-#[inline(always)]
-fn eight_digits(bytes: &[u8]) -> (u64, usize) {
-    let word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
-    // XOR maps '0'..='9' to 0..=9 and every other byte to something else.
-    let x = word ^ 0x3030_3030_3030_3030;
-    // High bit set in each byte that is not a digit (>= 10). Carries only flow upwards from a
-    // non-digit byte, so the lowest flagged byte is exact, and that is all we use.
-    let non_digit = (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
-    let n = (non_digit.trailing_zeros() / 8) as usize;
-    if n == 0 {
-        return (0, 0);
-    }
-    // Keep the n digit bytes, moved to the top so the missing ones read as leading zeros.
-    let mut v = x << (64 - 8 * n as u32);
-    v = (v & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561) >> 8;
-    v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
-    v = (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32;
-    (v, n)
-}
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
-}
-
 /// `v / n` when `v` is a multiple of `n`, else `None`. The field counts V8 writes (6 and 7
 /// node fields) get constant divisors, which compile to multiplications: a division per edge
 /// was a measurable share of parse time.
@@ -449,10 +649,6 @@ fn exact_div(v: u64, n: u64) -> Option<u64> {
         n => v / n,
     };
     (q * n == v).then_some(q)
-}
-
-fn describe(b: u8) -> String {
-    if b.is_ascii_graphic() { format!("'{}'", b as char) } else { format!("byte 0x{b:02x}") }
 }
 
 /// Appends raw string bytes. V8 writes ASCII only, but other writers (`JSON.stringify`,
@@ -683,6 +879,7 @@ impl Layout {
 
 struct Parser<R> {
     scan: Scanner<R>,
+    options: ParseOptions,
     graph: HeapGraph,
     layout: Option<Layout>,
     seen_nodes: bool,
@@ -691,7 +888,7 @@ struct Parser<R> {
 }
 
 impl<R: Read> Parser<R> {
-    fn new(reader: R) -> Self {
+    fn new(reader: R, options: ParseOptions) -> Self {
         Parser {
             scan: Scanner {
                 reader,
@@ -699,7 +896,10 @@ impl<R: Read> Parser<R> {
                 pos: 0,
                 len: 0,
                 base: 0,
+                replay: Vec::new(),
+                replay_pos: 0,
             },
+            options,
             graph: HeapGraph::default(),
             layout: None,
             seen_nodes: false,
@@ -787,7 +987,8 @@ impl<R: Read> Parser<R> {
         g.first_edge.push(0);
         let mut edge_total: u64 = 0;
         let mut nodes_seen: u64 = 0;
-        let values = self.scan.read_records(nf, |r| {
+        let parallel = self.options.bulk_for(node_count * nf as u64);
+        let values = self.scan.read_records(nf, parallel, |r| {
             if nodes_seen >= node_count {
                 return Err("more nodes than snapshot.node_count");
             }
@@ -842,7 +1043,8 @@ impl<R: Read> Parser<R> {
         let ef = layout.edge_fields.len();
         let g = &mut self.graph;
         let mut edges_seen: u64 = 0;
-        let values = self.scan.read_records(ef, |r| {
+        let parallel = self.options.bulk_for(edge_count * ef as u64);
+        let values = self.scan.read_records(ef, parallel, |r| {
             if edges_seen >= edge_count {
                 return Err("more edges than snapshot.edge_count");
             }
@@ -1006,6 +1208,45 @@ mod tests {
         let bad = TINY.replace("[9,0,1", "[9,x,1");
         let err = parse_str(&bad).unwrap_err();
         assert_eq!(err.offset(), Some(bad.find("x,1").unwrap() as u64));
+    }
+
+    /// Options that send even the smallest arrays through the parallel path, in tiny blocks.
+    fn tiny_blocks(block_size: usize) -> ParseOptions {
+        ParseOptions { workers: 2, parallel_min_values: 0, block_size }
+    }
+
+    #[test]
+    fn the_parallel_path_gives_the_same_graph() {
+        let whole = parse_str(TINY).unwrap();
+        for block in [1, 2, 3, 5, 8, 64, 4096] {
+            let g = parse_with(TINY.as_bytes(), &tiny_blocks(block)).unwrap();
+            assert_eq!(whole.ids, g.ids, "block {block}");
+            assert_eq!(whole.kinds, g.kinds);
+            assert_eq!(whole.first_edge, g.first_edge);
+            assert_eq!(whole.edge_targets, g.edge_targets);
+            assert_eq!(whole.edge_names, g.edge_names);
+            assert_eq!(whole.name(2), g.name(2));
+            let trickled = parse_with(Trickle(TINY.as_bytes()), &tiny_blocks(block)).unwrap();
+            assert_eq!(whole.edge_targets, trickled.edge_targets);
+        }
+    }
+
+    #[test]
+    fn the_parallel_path_reports_the_same_errors() {
+        for block in [1, 3, 16] {
+            for cut in 0..TINY.len() - 1 {
+                let err = parse_with(TINY[..cut].as_bytes(), &tiny_blocks(block))
+                    .expect_err("truncated snapshot must fail");
+                let offset = err.offset().expect("syntax error");
+                assert!(offset <= cut as u64, "offset {offset} past the cut {cut}");
+            }
+            let bad = TINY.replace("[9,0,1", "[9,x,1");
+            let err = parse_with(bad.as_bytes(), &tiny_blocks(block)).unwrap_err();
+            assert_eq!(err.offset(), Some(bad.find("x,1").unwrap() as u64), "block {block}");
+            let bad = TINY.replace(",1,0,14]", ",1,0,15]");
+            let err = parse_with(bad.as_bytes(), &tiny_blocks(block)).unwrap_err().to_string();
+            assert!(err.contains("to_node"), "{err}");
+        }
     }
 
     #[test]

@@ -1,0 +1,146 @@
+//! Tokenising the big integer arrays (`nodes`, `edges`) on several threads.
+//!
+//! They are 90% of a snapshot's text, and reading integers is most of parsing. The reading
+//! thread cuts the array text into blocks that end just after a comma, so every block starts at
+//! a value; workers turn blocks into values; the reading thread puts the values back in order
+//! and hands them on as records. Everything here is plain safe code over byte slices.
+
+/// Splits a block's text into values. The text starts where a value is expected (after `[` or
+/// `,`). Returns `Ok(None)` when the block ended after a comma (the array goes on), or
+/// `Ok(Some(end))` with the offset just past the closing `]`. Errors carry the offset in the
+/// block and a message worded like the sequential parser's.
+pub(super) fn tokenize(text: &[u8], out: &mut Vec<u64>) -> Result<Option<usize>, (usize, String)> {
+    let n = text.len();
+    let mut i = 0;
+    loop {
+        while i < n && is_space(text[i]) {
+            i += 1;
+        }
+        if i == n {
+            return Ok(None);
+        }
+        let start = i;
+        let mut acc: u64 = 0;
+        if n - i >= 16 {
+            let (v, d) = eight_digits(&text[i..i + 8]);
+            acc = v;
+            i += d;
+            if d == 8 {
+                let (v2, d2) = eight_digits(&text[i..i + 8]);
+                acc = acc * POW10[d2] + v2;
+                i += d2;
+            }
+        }
+        // Whatever the fast path left: the rest of a long number, or the block's last bytes.
+        while i < n && text[i].is_ascii_digit() {
+            acc = match acc.checked_mul(10).and_then(|a| a.checked_add((text[i] - b'0') as u64)) {
+                Some(a) => a,
+                None => return Err((i, "integer too large".into())),
+            };
+            i += 1;
+        }
+        if i == start {
+            return Err((
+                i,
+                format!("expected an unsigned integer but found {}", describe(text[i])),
+            ));
+        }
+        while i < n && is_space(text[i]) {
+            i += 1;
+        }
+        if i == n {
+            return Err((i, "unexpected end of input (the snapshot is truncated)".into()));
+        }
+        match text[i] {
+            b',' => {
+                out.push(acc);
+                i += 1;
+            }
+            b']' => {
+                out.push(acc);
+                return Ok(Some(i + 1));
+            }
+            b if b.is_ascii_digit() => return Err((i, "expected ',' between numbers".into())),
+            other => {
+                return Err((i, format!("expected ',' or ']' but found {}", describe(other))));
+            }
+        }
+    }
+}
+
+/// Offset of the start of value number `k` in a block's text (for error messages only).
+pub(super) fn value_offset(text: &[u8], k: usize) -> usize {
+    let mut i = 0;
+    for _ in 0..k {
+        while i < text.len() && (is_space(text[i]) || text[i].is_ascii_digit()) {
+            i += 1;
+        }
+        i += 1; // the comma
+    }
+    while i < text.len() && is_space(text[i]) {
+        i += 1;
+    }
+    i.min(text.len())
+}
+
+pub(super) const POW10: [u64; 9] =
+    [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+/// The value of the leading ASCII digits of 8 bytes (at most 8 of them) and how many there
+/// are, with a handful of arithmetic instructions instead of a loop per digit (SWAR, as in
+/// simdjson's `parse_eight_digits_unrolled`).
+#[inline(always)]
+pub(super) fn eight_digits(bytes: &[u8]) -> (u64, usize) {
+    let word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+    // XOR maps '0'..='9' to 0..=9 and every other byte to something else.
+    let x = word ^ 0x3030_3030_3030_3030;
+    // High bit set in each byte that is not a digit (>= 10). Carries only flow upwards from a
+    // non-digit byte, so the lowest flagged byte is exact, and that is all we use.
+    let non_digit = (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
+    let n = (non_digit.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    // Keep the n digit bytes, moved to the top so the missing ones read as leading zeros.
+    let mut v = x << (64 - 8 * n as u32);
+    v = (v & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561) >> 8;
+    v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
+    v = (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32;
+    (v, n)
+}
+
+pub(super) fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+pub(super) fn describe(b: u8) -> String {
+    if b.is_ascii_graphic() { format!("'{}'", b as char) } else { format!("byte 0x{b:02x}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(text: &str) -> (Vec<u64>, Result<Option<usize>, (usize, String)>) {
+        let mut out = Vec::new();
+        let r = tokenize(text.as_bytes(), &mut out);
+        (out, r)
+    }
+
+    #[test]
+    fn blocks_end_after_a_comma_or_at_the_bracket() {
+        assert_eq!(values("1,22,333,"), (vec![1, 22, 333], Ok(None)));
+        assert_eq!(values("\n1\n,2]rest"), (vec![1, 2], Ok(Some(6))));
+        let long = "12345678901234567,9876543210987654321,";
+        assert_eq!(values(long).0, vec![12345678901234567, 9876543210987654321]);
+    }
+
+    #[test]
+    fn errors_point_at_the_byte() {
+        assert_eq!(values("1,x,").1, Err((2, "expected an unsigned integer but found 'x'".into())));
+        assert_eq!(values("1 2,").1, Err((2, "expected ',' between numbers".into())));
+        assert!(values("12").1.unwrap_err().1.contains("truncated"));
+        assert!(values("99999999999999999999,").1.unwrap_err().1.contains("too large"));
+        assert_eq!(value_offset(b"1, 22,333,", 2), 6);
+    }
+}

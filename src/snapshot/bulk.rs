@@ -121,7 +121,9 @@ pub(super) fn describe(b: u8) -> String {
 mod tests {
     use super::*;
 
-    fn values(text: &str) -> (Vec<u64>, Result<Option<usize>, (usize, String)>) {
+    type Tokens = (Vec<u64>, Result<Option<usize>, (usize, String)>);
+
+    fn values(text: &str) -> Tokens {
         let mut out = Vec::new();
         let r = tokenize(text.as_bytes(), &mut out);
         (out, r)

@@ -1235,7 +1235,7 @@ mod tests {
     fn the_parallel_path_reports_the_same_errors() {
         for block in [1, 3, 16] {
             for cut in 0..TINY.len() - 1 {
-                let err = parse_with(TINY[..cut].as_bytes(), &tiny_blocks(block))
+                let err = parse_with(&TINY.as_bytes()[..cut], &tiny_blocks(block))
                     .expect_err("truncated snapshot must fail");
                 let offset = err.offset().expect("syntax error");
                 assert!(offset <= cut as u64, "offset {offset} past the cut {cut}");

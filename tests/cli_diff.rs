@@ -172,8 +172,6 @@ fn emitter_listeners() {
 }
 
 #[test]
-#[ignore = "known bug: no hint when the anchor (TimersList) is cut off the sample's retainer \
-            path, a long `_idlePrev` chain (pattern_hint returns early before its TimersList check)"]
 fn timers() {
     require_node!();
     // Held by Node's own timer list, which no user variable names: the hint says what it is.

@@ -121,9 +121,6 @@ fn snapshots_that_share_no_objects_are_not_compared() {
 }
 
 #[test]
-#[ignore = "known bug: node ids are assigned in heap order, so two processes of one Node binary \
-            share ~98% of ids and pass the same-process check; of those shared ids, ~69% name \
-            different objects (type and name differ), which never happens within one process"]
 fn snapshots_of_two_real_processes_are_not_compared() {
     require_node!();
     let one = common::run_fixture("churn", 10, 1);

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::classes::ClassIndex;
 use super::dominators::Dominators;
 use super::growth::{Fit, NoiseFloor, Trend, classify};
-use super::paths::RetainerPath;
+use super::paths::{RetainerPath, RetainerStep};
 use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 
 /// Index of a class key shared by all snapshots of a comparison.
@@ -201,27 +201,34 @@ impl Comparer {
         self.steps.push(steps);
     }
 
-    /// For each snapshot after the first: its label and the fraction of the previous
-    /// snapshot's objects it still has (by id). Snapshots of one process in one inspector
-    /// session share most ids; unrelated snapshots share almost none.
-    pub fn shared_id_fractions(&self) -> Vec<(&str, f64)> {
+    /// For each snapshot after the first: its label, the fraction of the previous snapshot's
+    /// objects it still has (by id), and the fraction of those that kept their class. Snapshots
+    /// of one process in one inspector session share most ids, and a shared id is the same
+    /// object, so its class stays; two runs of the same program also share most id *numbers*
+    /// (V8 numbers objects in allocation order), but the objects behind them differ.
+    pub fn shared_id_fractions(&self) -> Vec<(&str, f64, f64)> {
         self.digests
             .windows(2)
             .map(|pair| {
                 let (a, b) = (&pair[0], &pair[1]);
-                let (mut i, mut j, mut shared) = (0, 0, 0usize);
+                let (mut i, mut j, mut shared, mut same_class) = (0, 0, 0usize, 0usize);
                 while i < a.ids.len() && j < b.ids.len() {
                     match a.ids[i].cmp(&b.ids[j]) {
                         std::cmp::Ordering::Less => i += 1,
                         std::cmp::Ordering::Greater => j += 1,
                         std::cmp::Ordering::Equal => {
                             shared += 1;
+                            same_class += (a.classes[i] == b.classes[j]) as usize;
                             i += 1;
                             j += 1;
                         }
                     }
                 }
-                (b.label.as_str(), shared as f64 / a.ids.len().max(1) as f64)
+                (
+                    b.label.as_str(),
+                    shared as f64 / a.ids.len().max(1) as f64,
+                    same_class as f64 / shared.max(1) as f64,
+                )
             })
             .collect()
     }
@@ -345,14 +352,25 @@ pub struct Holder {
     pub retained: Vec<u64>,
     /// The verdict on its retained size.
     pub fit: Fit,
-    /// The child (on the dominator tree) that holds most of the growth, as the edge name from
-    /// the holder, e.g. `accessLog` in a closure context.
-    pub largest_child: Option<(String, NodeRef)>,
+    /// The child (on the dominator tree) that retains most of what the holder retains, when
+    /// one does: the edge name from the holder, e.g. `accessLog` in a closure context.
+    pub largest_child: Option<Child>,
     /// The holder's retainer path from the GC roots (filled by [`Comparison::fill_paths`]).
     pub path: Option<RetainerPath>,
     /// The variable or property the growth hangs from: the holder's own name, or for a
     /// variable container (closure context, global) the variable inside it that grows.
     pub culprit: Option<String>,
+}
+
+/// The part of a holder that retains most of it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Child {
+    /// The edge name from the holder: a property, variable or V8 field (`table`, `elements`).
+    pub name: String,
+    /// The child object.
+    pub node: NodeRef,
+    /// Its share of the holder's retained size in the last snapshot (0 to 1).
+    pub share: f64,
 }
 
 /// A snapshot's totals.
@@ -413,11 +431,11 @@ impl Comparison {
         }
         for holder in &mut self.holders {
             let path = path_of(holder.node.index);
-            let inside = holder.largest_child.as_ref().map(|(name, _)| name.clone());
+            let inside = holder.largest_child.as_ref().map(|c| c.name.clone());
             holder.culprit = if is_variable_container(&holder.class) {
                 inside
             } else {
-                path.steps.first().map(|s| s.edge_name.clone()).or(inside)
+                user_name_above(&path, 0).or(inside)
             };
             holder.path = Some(path);
         }
@@ -742,8 +760,9 @@ impl Finisher<'_> {
         holders
     }
 
-    /// The holder's outgoing edge to the object it dominates with the largest retained size.
-    fn largest_child(&self, holder: NodeIndex) -> Option<(String, NodeRef)> {
+    /// The holder's outgoing edge to the object it dominates with the largest retained size,
+    /// when that object retains at least half of what the holder does.
+    fn largest_child(&self, holder: NodeIndex) -> Option<Child> {
         let g = self.last;
         let mut best: Option<(u64, u32)> = None;
         for e in g.edges(holder) {
@@ -756,33 +775,41 @@ impl Finisher<'_> {
                 best = Some((size, e));
             }
         }
-        best.map(|(_, e)| {
-            let name = match g.edge_name(e) {
-                crate::snapshot::EdgeName::Index(i) => format!("[{i}]"),
-                crate::snapshot::EdgeName::Name(s) => s.to_owned(),
-            };
-            let t = g.edge_target(e);
-            (name, NodeRef { index: t, id: g.id(t) })
-        })
+        let (size, e) = best?;
+        let share = size as f64 / self.doms.retained_size(holder).max(1) as f64;
+        if share < 0.5 {
+            return None;
+        }
+        let name = match g.edge_name(e) {
+            crate::snapshot::EdgeName::Index(i) => format!("[{i}]"),
+            crate::snapshot::EdgeName::Name(s) => s.to_owned(),
+        };
+        let t = g.edge_target(e);
+        Some(Child { name, node: NodeRef { index: t, id: g.id(t) }, share })
     }
 }
 
 /// The variable that holds a leak, read off the retainer path of a leaked object: inside a
 /// variable container (closure context, global object) the variable the leak hangs from, else
-/// the name under which the anchor itself is held (`pendingRetries` for an array).
+/// the name under which the anchor itself is held (`pendingRetries` for an array). V8's own
+/// fields (`elements`, `table`, `properties`) and indices are skipped: the name a user wrote is
+/// further up.
 fn culprit(path: &RetainerPath, anchor_id: u32, anchor_class: &str) -> Option<String> {
     let i = path.steps.iter().position(|s| s.holder_id == anchor_id)?;
-    let inside = &path.steps[i].edge_name;
-    let container = is_variable_container(anchor_class);
-    match path.steps.get(i + 1) {
-        Some(up) if !container && up.edge_kind != "element" && up.edge_kind != "hidden" => {
-            Some(up.edge_name.clone())
-        }
-        _ if path.steps[i].edge_kind == "element" || path.steps[i].edge_kind == "hidden" => {
-            path.steps.get(i + 1).map(|up| up.edge_name.clone())
-        }
-        _ => Some(inside.clone()),
+    if is_variable_container(anchor_class) && is_user_name(&path.steps[i]) {
+        return Some(path.steps[i].edge_name.clone());
     }
+    user_name_above(path, i + 1)
+}
+
+/// The first property or variable name at or above step `from`.
+fn user_name_above(path: &RetainerPath, from: usize) -> Option<String> {
+    path.steps.get(from..)?.iter().find(|s| is_user_name(s)).map(|s| s.edge_name.clone())
+}
+
+/// True for edges named in the program: properties and closure variables.
+fn is_user_name(step: &RetainerStep) -> bool {
+    matches!(step.edge_kind, "property" | "context") && !step.edge_name.is_empty()
 }
 
 /// Objects whose edges are variables rather than data: closure contexts, functions, globals.
@@ -794,11 +821,14 @@ fn is_variable_container(class: &str) -> bool {
 /// users did not write and may not recognise. Only the anchor and the two steps above it
 /// count: higher up, every path of a server runs through its own request listeners.
 fn pattern_hint(path: &RetainerPath, anchor_id: u32, anchor_class: Option<&str>) -> Option<String> {
-    let i = path.steps.iter().position(|s| s.holder_id == anchor_id)?;
-    let near = &path.steps[i..path.steps.len().min(i + 3)];
-    if anchor_class == Some("TimersList") || near.iter().any(|s| s.edge_name == "_idleNext") {
+    // Timers hang off a linked list (`_idlePrev`/`_idleNext`) long enough to push the anchor
+    // past the end of a cut path, so they are recognised before the anchor is looked for.
+    let on_timer_list = |s: &RetainerStep| s.edge_name == "_idleNext" || s.edge_name == "_idlePrev";
+    if anchor_class == Some("TimersList") || path.steps.iter().take(3).any(on_timer_list) {
         return Some("timers (setInterval/setTimeout) that are never cleared".into());
     }
+    let i = path.steps.iter().position(|s| s.holder_id == anchor_id)?;
+    let near = &path.steps[i..path.steps.len().min(i + 3)];
     let events = near.iter().position(|s| s.edge_name == "_events")?;
     let holder = &near[events].holder_class;
     // The step below `_events` names the event: `reload in Object <- _events in Emitter`.
@@ -879,4 +909,55 @@ fn classify_class(xs: &[f64], ys: &[u64], floor: NoiseFloor, runtime: bool) -> F
 
 fn as_f64(v: &[u64]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(kind: &'static str, name: &str, class: &str, id: u32) -> RetainerStep {
+        RetainerStep {
+            edge_kind: kind,
+            edge_name: name.into(),
+            label: name.into(),
+            holder_class: class.into(),
+            holder_id: id,
+        }
+    }
+
+    fn path(steps: Vec<RetainerStep>) -> RetainerPath {
+        RetainerPath { node_id: 1, reached: true, steps, elided: 0, origin: None }
+    }
+
+    #[test]
+    fn culprits_skip_v8_fields_and_indices() {
+        // A preallocated array whose backing store never moved: the store is the anchor.
+        let p = path(vec![
+            step("element", "0", "(array)", 7),
+            step("internal", "elements", "Array", 5),
+            step("property", "tasks", "global", 3),
+        ]);
+        assert_eq!(culprit(&p, 7, "(array)").as_deref(), Some("tasks"));
+        assert_eq!(culprit(&p, 5, "Array").as_deref(), Some("tasks"));
+    }
+
+    #[test]
+    fn culprits_in_closure_scopes_are_the_variable() {
+        let p = path(vec![
+            step("internal", "first", "(concatenated string)", 9),
+            step("context", "accessLog", "system / Context", 4),
+            step("context", "context", "(closure)", 2),
+        ]);
+        assert_eq!(culprit(&p, 4, "system / Context").as_deref(), Some("accessLog"));
+    }
+
+    #[test]
+    fn timer_hints_do_not_need_the_anchor_on_the_path() {
+        let p = path(vec![
+            step("property", "_idlePrev", "Timeout", 11),
+            step("property", "_idlePrev", "Timeout", 12),
+        ]);
+        assert!(pattern_hint(&p, 99, Some("TimersList")).unwrap().contains("timers"));
+        assert!(pattern_hint(&p, 99, None).unwrap().contains("timers"));
+    }
 }

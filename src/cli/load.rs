@@ -29,6 +29,9 @@ pub fn analyse(path: &Path) -> Result<Loaded, CliError> {
 
 fn read(path: &Path) -> Result<HeapGraph, CliError> {
     let what = || format!("could not read snapshot `{}`", path.display());
+    if path.is_dir() {
+        return Err(CliError::new(what(), "it is a directory"));
+    }
     let file = File::open(path).map_err(|e| CliError::new(what(), e))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
@@ -115,21 +118,31 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
     Ok((digests, last))
 }
 
-/// Node ids are only stable within one inspector session; snapshots from different processes
-/// (or sessions) share almost no ids, and comparing them would report everything as new.
+/// Node ids are only stable within one inspector session. Snapshots of unrelated processes
+/// share few ids, and two runs of the same program share many id numbers (V8 numbers objects
+/// in allocation order) but not the objects behind them: comparing either would report noise.
 pub fn check_same_session(comparer: &Comparer) -> Result<(), CliError> {
-    for (label, shared) in comparer.shared_id_fractions() {
-        if shared < 0.2 {
-            return Err(CliError {
-                message: format!(
-                    "`{label}` does not look like the same process as the snapshot before it"
-                ),
-                causes: vec![format!(
-                    "only {:.0}% of the earlier snapshot's objects are found in it by id; node ids are stable only across snapshots of one process taken in one inspector session",
-                    shared * 100.0
-                )],
-            });
-        }
+    for (label, shared, same_class) in comparer.shared_id_fractions() {
+        let why = if shared < 0.2 {
+            format!(
+                "only {:.0}% of the earlier snapshot's object ids are found in it",
+                shared * 100.0
+            )
+        } else if same_class < 0.8 {
+            format!(
+                "{:.0}% of the object ids it shares with the earlier snapshot belong to objects of another class",
+                (1.0 - same_class) * 100.0
+            )
+        } else {
+            continue;
+        };
+        return Err(CliError {
+            message: format!("`{label}` does not look like the same process as the snapshot before it"),
+            causes: vec![
+                why,
+                "objects are matched by id, and ids are stable only across snapshots of one process taken in one inspector session".into(),
+            ],
+        });
     }
     Ok(())
 }

@@ -108,7 +108,7 @@ struct DiffArgs {
     /// What one unit of load is called in the report.
     #[arg(long, value_name = "NAME", default_value = "step")]
     unit: String,
-    /// Class key never counted towards the verdict (repeatable), e.g. `--ignore "(compiled code)"`.
+    /// A class key never counted towards the verdict; repeat for more. Example: --ignore Timeout
     #[arg(long, value_name = "CLASS")]
     ignore: Vec<String>,
     /// How many classes to list in the table of changes.
@@ -170,7 +170,10 @@ fn summary(args: SummaryArgs) -> Result<u8, CliError> {
 
 fn diff(args: DiffArgs) -> Result<u8, CliError> {
     if !(args.steps > 0.0 && args.steps.is_finite()) {
-        return Err(CliError::new("--steps must be a positive number", args.steps));
+        return Err(CliError::new(
+            format!("--steps must be a positive number, got {}", args.steps),
+            "it is the load between consecutive snapshots, e.g. --steps 500 for 500 requests",
+        ));
     }
     let labels = load::labels(&args.files);
     let (digests, last) = load::digests(&args.files, &labels)?;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::format::{bytes, bytes_rate, count_rate, plural, signed, signed_bytes, thousands};
 use super::style::Paint;
 use crate::analysis::RetainerPath;
-use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
+use crate::analysis::compare::{ClassGrowth, Comparison, Holder, is_runtime_class};
 use crate::analysis::growth::Trend;
 
 /// Version of the JSON document; bumped on any incompatible change.
@@ -52,8 +52,11 @@ impl DiffReport {
         });
         let leak = comparison.classes.iter().any(|c| !ignored(c) && c.trend() == Trend::Linear)
             || comparison.holders.iter().any(|h| h.fit.trend == Trend::Linear);
-        let ambiguous =
-            comparison.classes.iter().any(|c| !ignored(c) && c.trend() == Trend::Irregular);
+        // V8's code and metadata warming up unevenly is expected and says nothing about leaks.
+        let ambiguous = comparison
+            .classes
+            .iter()
+            .any(|c| !ignored(c) && c.trend() == Trend::Irregular && !is_runtime_class(&c.key));
         let verdict = if leak {
             Verdict::Leak
         } else if ambiguous {
@@ -138,19 +141,32 @@ impl DiffReport {
             }
             out.push('\n');
         }
-        let unsure: Vec<&ClassGrowth> = c
-            .classes
-            .iter()
-            .filter(|c| !self.is_ignored(c) && c.trend() == Trend::Irregular)
-            .collect();
+        let irregular = |runtime: bool| -> Vec<&str> {
+            c.classes
+                .iter()
+                .filter(|c| !self.is_ignored(c) && c.trend() == Trend::Irregular)
+                .filter(|c| is_runtime_class(&c.key) == runtime)
+                .map(|c| c.key.as_str())
+                .collect()
+        };
+        let list = |names: &[&str]| {
+            let shown: Vec<&str> = names.iter().take(6).copied().collect();
+            format!("{}{}", shown.join(", "), if names.len() > shown.len() { ", ..." } else { "" })
+        };
+        let unsure = irregular(false);
         if !unsure.is_empty() {
-            let names: Vec<&str> = unsure.iter().take(6).map(|c| c.key.as_str()).collect();
             out += &format!(
-                "{} {} grew unevenly ({}{}): take more snapshots to tell warm-up from a leak.\n\n",
+                "{} {} grew unevenly ({}): take more snapshots to tell warm-up from a leak.\n\n",
                 paint.yellow("Unsure:"),
                 plural(unsure.len() as u64, "class"),
-                names.join(", "),
-                if unsure.len() > names.len() { ", ..." } else { "" }
+                list(&unsure)
+            );
+        }
+        let warming = irregular(true);
+        if !warming.is_empty() {
+            out += &format!(
+                "V8's own code and metadata are still warming up ({}); not counted as a leak unless three intervals agree.\n\n",
+                list(&warming)
             );
         }
 
@@ -167,12 +183,12 @@ impl DiffReport {
                 }
             ),
             Verdict::Ambiguous => format!(
-                "{} nothing grows linearly, but some classes grow unevenly\n",
+                "{} nothing grows linearly, but some classes grow unevenly: take more snapshots\n",
                 paint.yellow("UNSURE:")
             ),
             Verdict::NoLeak => format!("{} nothing grows linearly with load\n", paint.green("OK:")),
         };
-        out
+        trim_line_ends(&out)
     }
 
     fn leak_text(&self, class: &ClassGrowth, paint: Paint) -> String {
@@ -201,15 +217,24 @@ impl DiffReport {
             bytes(class.bytes[0]),
             bytes(*class.bytes.last().unwrap_or(&0))
         );
-        let kept: Vec<String> = class.survivors[..class.survivors.len().saturating_sub(1)]
-            .iter()
-            .map(|&s| thousands(s))
-            .collect();
-        if !kept.is_empty() {
-            out += &format!(
-                "; allocated per interval and still alive at the end: {}",
-                kept.join(", ")
-            );
+        // The last interval's objects have no later snapshot to survive into.
+        let kept = &class.survivors[..class.survivors.len().saturating_sub(1)];
+        match kept {
+            [] => {}
+            [one] => {
+                out += &format!(
+                    "; {} allocated in the first interval still alive at the end",
+                    thousands(*one)
+                )
+            }
+            many => {
+                let list: Vec<String> = many.iter().map(|&s| thousands(s)).collect();
+                out += &format!(
+                    "; allocated in intervals 1-{} and still alive at the end: {}",
+                    many.len(),
+                    list.join(", ")
+                );
+            }
         }
         out.push('\n');
         for cluster in &class.clusters {
@@ -294,6 +319,20 @@ impl DiffReport {
     }
 }
 
+/// Removes spaces left at line ends by empty table cells.
+pub(crate) fn trim_line_ends(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        out.push_str(body.trim_end());
+        out.push_str(newline);
+    }
+    out
+}
+
 /// Steps of a retainer path shown in text; the JSON keeps the longer path.
 const TEXT_PATH_STEPS: usize = 5;
 
@@ -321,8 +360,8 @@ fn holder_text(h: &Holder, unit: &str) -> String {
         bytes(*h.retained.last().unwrap_or(&0)),
         bytes_rate(h.fit.per_step)
     );
-    if let Some((name, _)) = &h.largest_child {
-        out += &format!(", mostly in `{name}`");
+    if let Some(child) = &h.largest_child {
+        out += &format!(", mostly in `{}`", child.name);
     }
     out.push('\n');
     if let Some(path) = &h.path {

@@ -36,18 +36,20 @@ pub fn to_text(summary: &HeapSummary, paint: Paint) -> String {
         plural(summary.edge_count, "edge"),
         bytes(s.total)
     );
+    // Typed arrays' backing stores are native memory: a line of their own inside `native`,
+    // so the shares add up to 100%.
     let rows = [
         ("code", s.code),
         ("strings", s.strings),
         ("JS arrays", s.js_arrays),
-        ("typed arrays", s.typed_arrays),
         ("system", s.system),
         ("native", s.native),
+        ("  typed arrays", s.typed_arrays),
         ("other", s.total.saturating_sub(s.code + s.strings + s.js_arrays + s.system + s.native)),
     ];
     for (name, value) in rows {
         let share = if s.total > 0 { value as f64 * 100.0 / s.total as f64 } else { 0.0 };
-        out += &format!("  {name:<13} {:>10}  {share:>5.1}%\n", bytes(value));
+        out += &format!("  {name:<15} {:>10}  {share:>5.1}%\n", bytes(value));
     }
     if s.unreachable > 0 {
         out +=
@@ -79,5 +81,5 @@ pub fn to_text(summary: &HeapSummary, paint: Paint) -> String {
             c.distance.map_or_else(|| "-".to_owned(), |d| d.to_string())
         );
     }
-    out
+    super::diff::trim_line_ends(&out)
 }

@@ -21,6 +21,9 @@ pub enum ParseError {
     /// The reader failed.
     #[error("could not read the snapshot: {0}")]
     Io(#[from] io::Error),
+    /// The input has no text at all (an empty file, or nothing was sent).
+    #[error("the snapshot is empty")]
+    Empty,
     /// The text is not a well-formed heap snapshot.
     #[error("{message} at byte {offset}")]
     Syntax {
@@ -36,6 +39,7 @@ impl ParseError {
     pub fn offset(&self) -> Option<u64> {
         match self {
             ParseError::Syntax { offset, .. } => Some(*offset),
+            ParseError::Empty => Some(0),
             ParseError::Io(_) => None,
         }
     }
@@ -375,7 +379,8 @@ impl<R: Read> Scanner<R> {
         let mut record = [0u64; MAX_FIELDS];
         let mut field = 0;
         let mut count: u64 = 0;
-        let mut record_start = self.pos;
+        // Absolute offset: the buffer may be refilled in the middle of a record.
+        let mut record_start = self.offset();
         loop {
             let (value, separator) = match self.fast_value() {
                 Some(found) => found,
@@ -386,11 +391,13 @@ impl<R: Read> Scanner<R> {
             count += 1;
             if field == fields {
                 if let Err(message) = sink(&record) {
-                    self.pos = record_start;
-                    return self.error(message);
+                    return Err(ParseError::Syntax {
+                        offset: record_start,
+                        message: message.into(),
+                    });
                 }
                 field = 0;
-                record_start = self.pos;
+                record_start = self.offset();
             }
             if separator == b']' {
                 return Ok(count);
@@ -909,8 +916,14 @@ impl<R: Read> Parser<R> {
     }
 
     fn run(mut self) -> Result<HeapGraph, ParseError> {
-        if self.scan.peek_token().is_err() {
-            return self.scan.error("the snapshot is empty");
+        // Reader errors (a directory, a dead stream) are reported as they are; only true end
+        // of input means the snapshot is empty.
+        loop {
+            match self.scan.peek()? {
+                None => return Err(ParseError::Empty),
+                Some(b) if is_space(b) => self.scan.pos += 1,
+                Some(_) => break,
+            }
         }
         self.scan.expect(b'{')?;
         let mut key = String::new();

@@ -7,5 +7,6 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod load;
 pub mod report;
 pub mod snapshot;

@@ -1,0 +1,273 @@
+//! The request driver: sends N copies of one request with a fixed number in flight, consumes
+//! every response body (a service that streams must finish its work), and counts what came
+//! back. Loopback only, so no TLS, one pooled keep-alive client per target.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// One request, ready to send many times.
+#[derive(Clone, Debug)]
+pub struct RequestTemplate {
+    /// HTTP method.
+    pub method: reqwest::Method,
+    /// Full URL (base URL of the target plus the route's path).
+    pub url: String,
+    /// Request headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Request body, if any (cheap to clone: every request shares the bytes).
+    pub body: Option<bytes::Bytes>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// What a batch of requests did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LoadStats {
+    /// Requests sent.
+    pub sent: u64,
+    /// Responses with a 2xx or 3xx status.
+    pub ok: u64,
+    /// Responses with another status, by status code.
+    pub statuses: BTreeMap<u16, u64>,
+    /// Requests that got no response (refused, reset, timed out).
+    pub transport_errors: u64,
+    /// The first transport error, as text, to show in reports.
+    pub first_error: Option<String>,
+    /// Response body bytes read.
+    pub body_bytes: u64,
+    /// Wall time of the batch.
+    #[serde(with = "duration_secs")]
+    pub elapsed: Duration,
+    /// Median latency.
+    #[serde(with = "duration_secs")]
+    pub p50: Duration,
+    /// 99th percentile latency.
+    #[serde(with = "duration_secs")]
+    pub p99: Duration,
+}
+
+impl LoadStats {
+    /// Requests that did not get a 2xx/3xx response.
+    pub fn failed(&self) -> u64 {
+        self.sent - self.ok
+    }
+
+    /// Requests per second over the batch.
+    pub fn rate(&self) -> f64 {
+        self.sent as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Adds another batch's counts (latencies keep the larger percentile).
+    pub fn absorb(&mut self, other: &LoadStats) {
+        self.sent += other.sent;
+        self.ok += other.ok;
+        for (code, n) in &other.statuses {
+            *self.statuses.entry(*code).or_default() += n;
+        }
+        self.transport_errors += other.transport_errors;
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&other.first_error);
+        }
+        self.body_bytes += other.body_bytes;
+        self.elapsed += other.elapsed;
+        self.p50 = self.p50.max(other.p50);
+        self.p99 = self.p99.max(other.p99);
+    }
+}
+
+mod duration_secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e6)
+    }
+}
+
+/// A client for one target: pooled keep-alive connections, no proxy, no TLS.
+pub fn client(concurrency: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(concurrency.max(1))
+        .tcp_nodelay(true)
+        .build()
+        .expect("a plain HTTP client builds")
+}
+
+/// Sends `count` requests with `concurrency` in flight; `progress` is called with the number
+/// completed so far (from the tasks, so keep it cheap).
+pub async fn drive(
+    client: &reqwest::Client,
+    request: &RequestTemplate,
+    count: u64,
+    concurrency: usize,
+    progress: Arc<dyn Fn(u64) + Send + Sync>,
+) -> LoadStats {
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let workers = (concurrency.max(1) as u64).min(count.max(1)) as usize;
+    let mut tasks = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (client, request) = (client.clone(), request.clone());
+        let (next, done, progress) = (next.clone(), done.clone(), progress.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut stats = LoadStats::default();
+            let mut latencies = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let sent_at = Instant::now();
+                send_one(&client, &request, &mut stats).await;
+                latencies.push(sent_at.elapsed());
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+            }
+            (stats, latencies)
+        }));
+    }
+    let mut total = LoadStats::default();
+    let mut latencies = Vec::with_capacity(count as usize);
+    for task in tasks {
+        let (stats, mut lat) = task.await.expect("request tasks do not panic");
+        total.absorb(&stats);
+        latencies.append(&mut lat);
+    }
+    latencies.sort_unstable();
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    total.p50 = pick(0.5);
+    total.p99 = pick(0.99);
+    total.elapsed = started.elapsed();
+    total
+}
+
+async fn send_one(client: &reqwest::Client, request: &RequestTemplate, stats: &mut LoadStats) {
+    stats.sent += 1;
+    let mut builder = client
+        .request(request.method.clone(), &request.url)
+        .headers(request.headers.clone())
+        .timeout(request.timeout);
+    if let Some(body) = &request.body {
+        builder = builder.body(body.clone());
+    }
+    let response = match builder.send().await {
+        Ok(r) => r,
+        Err(e) => return transport_error(stats, e),
+    };
+    let status = response.status();
+    // Read the body to the end: a streaming route does its work while it is read.
+    let mut response = response;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => stats.body_bytes += chunk.len() as u64,
+            Ok(None) => break,
+            Err(e) => return transport_error(stats, e),
+        }
+    }
+    if status.is_success() || status.is_redirection() {
+        stats.ok += 1;
+    } else {
+        *stats.statuses.entry(status.as_u16()).or_default() += 1;
+    }
+}
+
+fn transport_error(stats: &mut LoadStats, error: reqwest::Error) {
+    stats.transport_errors += 1;
+    if stats.first_error.is_none() {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text = format!("{text}: {cause}");
+            source = cause.source();
+        }
+        stats.first_error = Some(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny HTTP server on loopback answering every request with `status` and a body.
+    async fn server(status: u16) -> (String, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let n = match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                            continue;
+                        }
+                        let reply = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nhello"
+                        );
+                        if socket.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, handle)
+    }
+
+    fn get(url: &str) -> RequestTemplate {
+        RequestTemplate {
+            method: reqwest::Method::GET,
+            url: url.to_owned(),
+            headers: Default::default(),
+            body: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_exactly_count_requests_and_reads_bodies() {
+        let (url, _server) = server(200).await;
+        let seen = Arc::new(AtomicU64::new(0));
+        let s = seen.clone();
+        let stats = drive(
+            &client(4),
+            &get(&url),
+            103,
+            4,
+            Arc::new(move |n| {
+                s.fetch_max(n, Ordering::Relaxed);
+            }),
+        )
+        .await;
+        assert_eq!(stats.sent, 103);
+        assert_eq!(stats.ok, 103);
+        assert_eq!(stats.body_bytes, 5 * 103);
+        assert_eq!(seen.load(Ordering::Relaxed), 103);
+        assert!(stats.p50 <= stats.p99);
+    }
+
+    #[tokio::test]
+    async fn counts_error_statuses_and_refused_connections() {
+        let (url, _server) = server(503).await;
+        let stats = drive(&client(2), &get(&url), 10, 2, Arc::new(|_| {})).await;
+        assert_eq!(stats.ok, 0);
+        assert_eq!(stats.statuses.get(&503), Some(&10));
+        let closed = format!("http://{}", {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        });
+        let stats = drive(&client(2), &get(&closed), 3, 2, Arc::new(|_| {})).await;
+        assert_eq!(stats.transport_errors, 3);
+        assert!(stats.first_error.is_some());
+    }
+}

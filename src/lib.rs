@@ -9,4 +9,5 @@ pub mod analysis;
 pub mod cli;
 pub mod load;
 pub mod report;
+pub mod runner;
 pub mod snapshot;

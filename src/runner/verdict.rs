@@ -1,0 +1,339 @@
+//! A route's verdict: the comparison of its snapshots held against its budget. Pure, so it is
+//! tested without starting anything.
+//!
+//! A route fails when something grows linearly with the requests above the budget (by default,
+//! above the classifier's noise floor), when the heap grows more than `max_heap_growth`, or
+//! when the projected number of requests until `memory_limit` is below `requests_to_limit`.
+
+use serde::Serialize;
+
+use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
+use crate::analysis::growth::Trend;
+use crate::analysis::paths::RetainerPath;
+
+/// The budget of one route, resolved from the spec (route > target > defaults).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Limits {
+    /// Linear growth tolerated, in bytes per request (all growing classes together).
+    pub max_bytes_per_request: Option<f64>,
+    /// Linear growth tolerated, in objects per request (any one class).
+    pub max_objects_per_request: Option<f64>,
+    /// Growth of the heap from the baseline to the last snapshot tolerated, in bytes.
+    pub max_heap_growth: Option<u64>,
+    /// The memory the process may use (a container limit, the 128 MiB of a Worker).
+    pub memory_limit: Option<u64>,
+    /// Fewest requests the process must serve before reaching `memory_limit`.
+    pub requests_to_limit: Option<u64>,
+    /// Class keys never counted.
+    pub ignore: Vec<String>,
+}
+
+/// Why a route failed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Failure {
+    /// Classes grow linearly with requests, above the budget.
+    LinearGrowth {
+        /// The classes, largest growth first.
+        classes: Vec<String>,
+        /// Their bytes per request together.
+        bytes_per_request: f64,
+        /// The largest objects-per-request rate among them.
+        objects_per_request: f64,
+    },
+    /// Persistent objects' retained data grows linearly though no single class does.
+    GrowingHolder {
+        /// The holder's name (variable or property) or class.
+        holder: String,
+        /// Its growth in bytes per request.
+        bytes_per_request: f64,
+    },
+    /// The heap grew more than `max_heap_growth`.
+    HeapGrowth {
+        /// Growth from the baseline to the last snapshot.
+        grew: u64,
+        /// The budget.
+        limit: u64,
+    },
+    /// At the measured rate the process reaches `memory_limit` too soon.
+    ReachesLimit {
+        /// Projected requests until the limit.
+        requests: u64,
+        /// The fewest allowed (`requests_to_limit`).
+        allowed: u64,
+    },
+}
+
+/// One leaking class, explained.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Leak {
+    /// The class key.
+    pub class: String,
+    /// Objects added per request (0 when only the bytes grow, e.g. a string getting longer).
+    pub objects_per_request: f64,
+    /// Bytes added per request.
+    pub bytes_per_request: f64,
+    /// Objects of the class at the baseline and at the last snapshot.
+    pub objects: (u64, u64),
+    /// Self bytes of the class at the baseline and at the last snapshot.
+    pub bytes: (u64, u64),
+    /// Where the new objects live: up to three holders, each with its culprit and one path.
+    pub holders: Vec<LeakHolder>,
+}
+
+/// A group of leaked objects under one persistent holder.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeakHolder {
+    /// The variable or property holding them, when the path names one.
+    pub culprit: Option<String>,
+    /// The holder's class and id, e.g. `Map @100281`.
+    pub holder: Option<String>,
+    /// Objects of the class under this holder.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// A pattern recognised on the path (timers, listeners).
+    pub hint: Option<String>,
+    /// The retainer path of one of them.
+    pub path: Option<RetainerPath>,
+}
+
+/// How long until the memory limit, at the measured rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Projection {
+    /// The limit.
+    pub limit: u64,
+    /// Bytes per request the projection uses.
+    pub bytes_per_request: f64,
+    /// Requests until the limit from the last snapshot; `None` when nothing grows.
+    pub requests: Option<u64>,
+}
+
+/// The verdict on one route.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RouteVerdict {
+    /// True when no failure was found.
+    pub pass: bool,
+    /// Why it failed (empty when it passed).
+    pub failures: Vec<Failure>,
+    /// Linear growth of all leaking classes together, bytes per request.
+    pub bytes_per_request: f64,
+    /// Heap (sum of self sizes) at the baseline and at the last snapshot.
+    pub heap: (u64, u64),
+    /// The leaking classes, explained.
+    pub leaks: Vec<Leak>,
+    /// Growing holders (persistent objects whose retained data grows linearly).
+    pub holders: Vec<Holder>,
+    /// Requests until the memory limit, when one is set.
+    pub projection: Option<Projection>,
+    /// Classes still growing unevenly after the last rung (not counted as leaks).
+    pub unsure: Vec<String>,
+}
+
+/// Holds a comparison (with paths filled) against a route's limits.
+pub fn judge(comparison: &Comparison, limits: &Limits) -> RouteVerdict {
+    let ignored = |c: &ClassGrowth| limits.ignore.iter().any(|k| k == &c.key);
+    let mut linear: Vec<&ClassGrowth> =
+        comparison.classes.iter().filter(|c| !ignored(c) && c.trend() == Trend::Linear).collect();
+    linear.sort_by(|a, b| b.bytes_fit.per_step.total_cmp(&a.bytes_fit.per_step));
+    let bytes_rate: f64 = linear.iter().map(|c| c.bytes_fit.per_step.max(0.0)).sum();
+    let objects_rate = linear
+        .iter()
+        .filter(|c| c.count_fit.trend == Trend::Linear)
+        .map(|c| c.count_fit.per_step)
+        .fold(0.0, f64::max);
+    let holders: Vec<Holder> =
+        comparison.holders.iter().filter(|h| h.fit.trend == Trend::Linear).cloned().collect();
+
+    let mut failures = Vec::new();
+    let over_budget = match (limits.max_bytes_per_request, limits.max_objects_per_request) {
+        (None, None) => !linear.is_empty(),
+        (bytes, objects) => {
+            bytes.is_some_and(|max| bytes_rate > max)
+                || objects.is_some_and(|max| objects_rate > max)
+        }
+    };
+    if over_budget && !linear.is_empty() {
+        failures.push(Failure::LinearGrowth {
+            classes: linear.iter().map(|c| c.key.clone()).collect(),
+            bytes_per_request: bytes_rate,
+            objects_per_request: objects_rate,
+        });
+    }
+    // Growth spread thinly over many classes still shows in its holder.
+    if linear.is_empty()
+        && let Some(h) = holders.first()
+        && limits.max_bytes_per_request.is_none_or(|max| h.fit.per_step > max)
+    {
+        failures.push(Failure::GrowingHolder {
+            holder: h.culprit.clone().unwrap_or_else(|| format!("{} @{}", h.class, h.node.id)),
+            bytes_per_request: h.fit.per_step,
+        });
+    }
+
+    let first = comparison.snapshots.first().map_or(0, |s| s.bytes);
+    let last = comparison.snapshots.last().map_or(0, |s| s.bytes);
+    if let Some(limit) = limits.max_heap_growth
+        && last > first
+        && last - first > limit
+    {
+        failures.push(Failure::HeapGrowth { grew: last - first, limit });
+    }
+
+    let growth_rate = bytes_rate.max(holders.first().map_or(0.0, |h| h.fit.per_step));
+    let projection = limits.memory_limit.map(|limit| Projection {
+        limit,
+        bytes_per_request: growth_rate,
+        requests: (growth_rate > 0.0)
+            .then(|| (limit.saturating_sub(last) as f64 / growth_rate).floor() as u64),
+    });
+    if let (Some(Projection { requests: Some(requests), .. }), Some(allowed)) =
+        (projection, limits.requests_to_limit)
+        && requests < allowed
+    {
+        failures.push(Failure::ReachesLimit { requests, allowed });
+    }
+
+    let leaks = linear.iter().map(|c| explain(c)).collect();
+    let unsure = comparison
+        .classes
+        .iter()
+        .filter(|c| !ignored(c) && c.trend() == Trend::Irregular)
+        .filter(|c| !crate::analysis::compare::is_runtime_class(&c.key))
+        .map(|c| c.key.clone())
+        .collect();
+    RouteVerdict {
+        pass: failures.is_empty(),
+        failures,
+        bytes_per_request: bytes_rate,
+        heap: (first, last),
+        leaks,
+        holders,
+        projection,
+        unsure,
+    }
+}
+
+fn explain(class: &ClassGrowth) -> Leak {
+    let first_last = |v: &[u64]| (v.first().copied().unwrap_or(0), v.last().copied().unwrap_or(0));
+    Leak {
+        class: class.key.clone(),
+        objects_per_request: if class.count_fit.trend == Trend::Linear {
+            class.count_fit.per_step
+        } else {
+            0.0
+        },
+        bytes_per_request: class.bytes_fit.per_step,
+        objects: first_last(&class.counts),
+        bytes: first_last(&class.bytes),
+        holders: class
+            .clusters
+            .iter()
+            .map(|c| LeakHolder {
+                culprit: c.culprit.clone(),
+                holder: c
+                    .anchor
+                    .map(|a| format!("{} @{}", c.anchor_class.as_deref().unwrap_or("?"), a.id)),
+                objects: c.objects,
+                bytes: c.bytes,
+                hint: c.hint.clone(),
+                path: c.path.clone(),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::analyse;
+    use crate::analysis::compare::{Comparer, Thresholds};
+    use crate::snapshot::{EdgeKind, GraphBuilder, HeapGraph, NodeKind};
+
+    /// A heap keeping `kept` 64-byte `Job`s in a global `queue` array.
+    fn heap(rung: u32, kept: u32) -> HeapGraph {
+        let mut b = GraphBuilder::new();
+        let root = b.node(NodeKind::Synthetic, "", 1, 0);
+        let global = b.node(NodeKind::Object, "global", 3, 48);
+        b.edge(root, EdgeKind::Shortcut, "1", global);
+        let queue = b.node(NodeKind::Object, "Array", 5, 32);
+        let store = b.node(NodeKind::Array, "", 100 + 2 * rung, 16 + 8 * kept as u64);
+        b.edge(global, EdgeKind::Property, "queue", queue);
+        b.edge(queue, EdgeKind::Internal, "elements", store);
+        for k in 0..kept {
+            let job = b.node(NodeKind::Object, "Job", 1_001 + 2 * k, 64);
+            b.indexed_edge(store, EdgeKind::Element, k, job);
+        }
+        b.build()
+    }
+
+    /// The comparison of three rungs 100 requests apart keeping `kept[i]` jobs.
+    fn compare(kept: [u32; 3]) -> Comparison {
+        let graphs: Vec<HeapGraph> =
+            kept.iter().enumerate().map(|(i, &n)| heap(i as u32, n)).collect();
+        let mut comparer = Comparer::new();
+        let mut last = None;
+        for (i, g) in graphs.iter().enumerate() {
+            let a = analyse(g);
+            comparer.add(format!("s{i}"), i as f64 * 100.0, g, &a.classes, &a.dominators);
+            last = Some(a);
+        }
+        let (g, a) = (graphs.last().unwrap(), last.unwrap());
+        let mut c = comparer.finish(g, &a.dominators, Thresholds::default());
+        c.fill_paths(|n| a.retainer_path(g, n, 8));
+        c
+    }
+
+    #[test]
+    fn linear_growth_fails_by_default_and_names_the_culprit() {
+        let v = judge(&compare([0, 100, 200]), &Limits::default());
+        assert!(!v.pass);
+        assert!(
+            matches!(&v.failures[0], Failure::LinearGrowth { classes, .. } if classes[0] == "Job")
+        );
+        let job = &v.leaks[0];
+        assert_eq!(job.class, "Job");
+        assert!((job.objects_per_request - 1.0).abs() < 1e-9);
+        assert!((job.bytes_per_request - 64.0).abs() < 1e-9);
+        assert_eq!(job.holders[0].culprit.as_deref(), Some("queue"));
+    }
+
+    #[test]
+    fn growth_within_the_budget_passes() {
+        let limits = Limits { max_bytes_per_request: Some(100.0), ..Limits::default() };
+        assert!(judge(&compare([0, 100, 200]), &limits).pass);
+        let limits = Limits { max_objects_per_request: Some(0.5), ..Limits::default() };
+        assert!(!judge(&compare([0, 100, 200]), &limits).pass);
+        let ignore = Limits { ignore: vec!["Job".into()], ..Limits::default() };
+        let v = judge(&compare([0, 100, 200]), &ignore);
+        assert!(v.leaks.is_empty());
+    }
+
+    #[test]
+    fn a_flat_heap_passes() {
+        let v = judge(&compare([50, 50, 50]), &Limits::default());
+        assert!(v.pass, "{:?}", v.failures);
+        assert!(v.leaks.is_empty());
+    }
+
+    #[test]
+    fn heap_growth_and_memory_limit_budgets() {
+        let limits = Limits { max_heap_growth: Some(1024), ..Limits::default() };
+        let v = judge(&compare([0, 100, 200]), &limits);
+        assert!(v.failures.iter().any(|f| matches!(f, Failure::HeapGrowth { .. })));
+
+        let limits = Limits {
+            max_bytes_per_request: Some(1e9),
+            memory_limit: Some(1 << 20),
+            requests_to_limit: Some(1_000_000),
+            ..Limits::default()
+        };
+        let v = judge(&compare([0, 100, 200]), &limits);
+        let p = v.projection.unwrap();
+        // (1 MiB - heap) at 64 B per request: the job. Its 8 B array slot grows 800 B per
+        // interval, under the noise floor.
+        assert_eq!(p.bytes_per_request, 64.0);
+        assert!(p.requests.unwrap() > 15_000 && p.requests.unwrap() < 16_384, "{p:?}");
+        assert!(matches!(v.failures[0], Failure::ReachesLimit { allowed: 1_000_000, .. }));
+    }
+}

@@ -2,5 +2,6 @@
 
 pub mod diff;
 pub mod format;
+pub mod run;
 pub mod style;
 pub mod summary;

@@ -244,14 +244,14 @@ fn explain(class: &ClassGrowth) -> Leak {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::analysis::analyse;
     use crate::analysis::compare::{Comparer, Thresholds};
     use crate::snapshot::{EdgeKind, GraphBuilder, HeapGraph, NodeKind};
 
     /// A heap keeping `kept` 64-byte `Job`s in a global `queue` array.
-    fn heap(rung: u32, kept: u32) -> HeapGraph {
+    pub(crate) fn heap(rung: u32, kept: u32) -> HeapGraph {
         let mut b = GraphBuilder::new();
         let root = b.node(NodeKind::Synthetic, "", 1, 0);
         let global = b.node(NodeKind::Object, "global", 3, 48);
@@ -268,7 +268,7 @@ mod tests {
     }
 
     /// The comparison of three rungs 100 requests apart keeping `kept[i]` jobs.
-    fn compare(kept: [u32; 3]) -> Comparison {
+    pub(crate) fn compare(kept: [u32; 3]) -> Comparison {
         let graphs: Vec<HeapGraph> =
             kept.iter().enumerate().map(|(i, &n)| heap(i as u32, n)).collect();
         let mut comparer = Comparer::new();

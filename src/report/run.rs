@@ -1,0 +1,644 @@
+//! The report of `leakcheck run`: one entry per target and route, rendered for a terminal (one
+//! line per route, then an explanation of each failure), as versioned JSON, and as JUnit XML
+//! (one `<testsuite>` per target, one `<testcase>` per route) for CI systems.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
+use super::style::Paint;
+use crate::load::LoadStats;
+use crate::runner::verdict::{Failure, Leak, RouteVerdict};
+
+/// Version of the JSON document; bumped on any incompatible change.
+pub const RUN_FORMAT: &str = "leakcheck-run/1";
+
+/// The whole run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunReport {
+    /// Always [`RUN_FORMAT`].
+    pub format: &'static str,
+    /// The spec file the run followed.
+    pub spec: PathBuf,
+    /// One entry per target, in the spec's order.
+    pub targets: Vec<TargetReport>,
+    /// Set when the run was cut short (Ctrl-C, SIGTERM): what was measured until then is here.
+    pub interrupted: Option<String>,
+    /// Wall time of the run.
+    #[serde(serialize_with = "secs")]
+    pub elapsed: Duration,
+}
+
+/// One target (one service process).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TargetReport {
+    /// The target's name.
+    pub name: String,
+    /// Why the target could not be measured at all (never ready, no inspector ...).
+    pub error: Option<String>,
+    /// The routes, in the spec's order; routes not reached are marked as such.
+    pub routes: Vec<RouteReport>,
+    /// How the process ended, if it ended on its own during the run.
+    pub exit: Option<String>,
+    /// The last lines the process wrote to stderr, when something went wrong.
+    pub stderr_tail: Option<String>,
+}
+
+/// The outcome of one route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing grows beyond the budget.
+    Pass,
+    /// A leak or a budget was exceeded.
+    Fail,
+    /// The route could not be measured: the target crashed, a snapshot failed ...
+    Error,
+    /// Not run (an earlier failure of the target, a filter, an interruption).
+    Skipped,
+}
+
+/// One rung: the state after a number of requests.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Rung {
+    /// Requests sent on the route before this snapshot (0 for the baseline).
+    pub requests: u64,
+    /// V8 heap used after GC (`Runtime.getHeapUsage`).
+    pub heap_used: u64,
+    /// Nodes in the snapshot.
+    pub nodes: u64,
+    /// Snapshot size, in bytes of JSON.
+    pub snapshot_bytes: u64,
+    /// Time V8 took to produce the snapshot (first chunk to last).
+    #[serde(serialize_with = "secs")]
+    pub snapshot_time: Duration,
+    /// Where the snapshot was kept, if it was.
+    pub kept: Option<PathBuf>,
+}
+
+/// One route's measurements and verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct RouteReport {
+    /// The route's name.
+    pub name: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path requested.
+    pub path: String,
+    /// Request headers as sent, with secrets (authorization, cookies, API keys) redacted.
+    pub headers: Vec<(String, String)>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// What went wrong when the outcome is `error`.
+    pub error: Option<String>,
+    /// The verdict, when snapshots could be compared.
+    pub verdict: Option<RouteVerdict>,
+    /// Every snapshot taken, in order.
+    pub rungs: Vec<Rung>,
+    /// Requests sent during warm-up.
+    pub warmup: u64,
+    /// The load's statistics over all rungs (warm-up excluded).
+    pub load: LoadStats,
+    /// Highest V8 heap use seen while the load ran (sampled).
+    pub peak_heap: Option<u64>,
+    /// Time spent by V8 producing snapshots, sending requests, and by leakcheck itself.
+    pub timings: Timings,
+    /// The spec line of the route, for annotations.
+    pub line: Option<usize>,
+}
+
+/// Where a route's time went.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    /// Wall time of the route.
+    #[serde(serialize_with = "secs")]
+    pub wall: Duration,
+    /// Time in `takeHeapSnapshot` (V8's own cost).
+    #[serde(serialize_with = "secs")]
+    pub snapshots: Duration,
+    /// Time sending requests (warm-up included).
+    #[serde(serialize_with = "secs")]
+    pub requests: Duration,
+    /// Time in forced garbage collections.
+    #[serde(serialize_with = "secs")]
+    pub gc: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+impl RouteReport {
+    /// A route that was not run.
+    pub fn skipped(name: &str, method: &str, path: &str, why: &str) -> RouteReport {
+        RouteReport {
+            name: name.to_owned(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            outcome: Outcome::Skipped,
+            error: Some(why.to_owned()),
+            verdict: None,
+            rungs: Vec::new(),
+            warmup: 0,
+            load: LoadStats::default(),
+            peak_heap: None,
+            timings: Timings::default(),
+            line: None,
+        }
+    }
+
+    /// Requests sent after the baseline.
+    pub fn requests(&self) -> u64 {
+        self.rungs.last().map_or(0, |r| r.requests)
+    }
+}
+
+impl RunReport {
+    /// Counts of routes by outcome: (passed, failed, errors, skipped).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let mut c = (0, 0, 0, 0);
+        for t in &self.targets {
+            if t.error.is_some() && t.routes.is_empty() {
+                c.2 += 1;
+            }
+            for r in &t.routes {
+                match r.outcome {
+                    Outcome::Pass => c.0 += 1,
+                    Outcome::Fail => c.1 += 1,
+                    Outcome::Error => c.2 += 1,
+                    Outcome::Skipped => c.3 += 1,
+                }
+            }
+        }
+        c
+    }
+
+    /// The JSON document.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises") + "\n"
+    }
+
+    /// The terminal report: a line per route, then each failure explained.
+    pub fn to_text(&self, paint: Paint) -> String {
+        let mut out = String::new();
+        let routes: usize = self.targets.iter().map(|t| t.routes.len()).sum();
+        out += &format!(
+            "leakcheck run: {}, {}, {}\n\n",
+            self.spec.display(),
+            plural(self.targets.len() as u64, "target"),
+            plural(routes as u64, "route")
+        );
+        let name_w = self
+            .targets
+            .iter()
+            .flat_map(|t| t.routes.iter().map(move |r| t.name.len() + r.name.len() + 3))
+            .max()
+            .unwrap_or(10);
+        for t in &self.targets {
+            if let Some(err) = &t.error
+                && t.routes.iter().all(|r| r.outcome == Outcome::Skipped)
+            {
+                out += &format!("  {}  {}: {}\n", paint.red_bold("ERROR"), t.name, first_line(err));
+            }
+            for r in &t.routes {
+                let label = format!("{} › {}", t.name, r.name);
+                out += &format!(
+                    "  {}  {:<name_w$}  {}\n",
+                    outcome_tag(r.outcome, paint),
+                    label,
+                    summary_line(r)
+                );
+            }
+        }
+        for t in &self.targets {
+            for r in t.routes.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error))
+            {
+                out.push('\n');
+                out += &paint.bold(&format!(
+                    "{} {} › {} ({} {})",
+                    outcome_word(r.outcome),
+                    t.name,
+                    r.name,
+                    r.method,
+                    r.path
+                ));
+                out.push('\n');
+                out += &explain_route(r, t, paint);
+            }
+            if let Some(err) = &t.error
+                && t.routes.iter().all(|r| r.outcome == Outcome::Skipped)
+            {
+                out.push('\n');
+                out += &paint.bold(&format!("ERROR {}", t.name));
+                out += &format!("\n  {}\n", err.replace('\n', "\n  "));
+                if let Some(tail) = &t.stderr_tail {
+                    out += &stderr_block(tail);
+                }
+            }
+        }
+        if let Some(why) = &self.interrupted {
+            out += &format!(
+                "\n{} {why}; the report holds what was measured until then.\n",
+                paint.yellow("Interrupted:")
+            );
+        }
+        let (pass, fail, error, skipped) = self.counts();
+        let mut parts = vec![format!("{pass} passed"), format!("{fail} failed")];
+        if error > 0 {
+            parts.push(format!("{error} errors"));
+        }
+        if skipped > 0 {
+            parts.push(format!("{skipped} skipped"));
+        }
+        out += &format!("\n{}\n", parts.join(", "));
+        super::diff::trim_line_ends(&out)
+    }
+
+    /// The JUnit XML document: one `<testsuite>` per target, one `<testcase name="ROUTE"
+    /// classname="TARGET">` per route; a failure's message names the leaking groups and its
+    /// text holds the full explanation with retainer paths.
+    pub fn to_junit(&self) -> String {
+        use junit_report::{
+            Duration as JDuration, ReportBuilder, TestCaseBuilder, TestSuiteBuilder,
+        };
+        let mut report = ReportBuilder::new();
+        for t in &self.targets {
+            let mut suite = TestSuiteBuilder::new(&t.name);
+            let cases: Vec<(String, Outcome, Option<String>, String, Duration)> =
+                if t.routes.is_empty() {
+                    let mut text = format!("  {}\n", t.error.as_deref().unwrap_or("not run"));
+                    if let Some(tail) = &t.stderr_tail {
+                        text += &stderr_block(tail);
+                    }
+                    vec![("(start)".into(), Outcome::Error, t.error.clone(), text, Duration::ZERO)]
+                } else {
+                    t.routes
+                        .iter()
+                        .map(|r| {
+                            let message = failure_message(r);
+                            (
+                                r.name.clone(),
+                                r.outcome,
+                                message,
+                                explain_route(r, t, Paint::PLAIN),
+                                r.timings.wall,
+                            )
+                        })
+                        .collect()
+                };
+            for (name, outcome, message, text, wall) in cases {
+                let time = JDuration::seconds_f64(wall.as_secs_f64());
+                let message = message.unwrap_or_default();
+                let mut case = match outcome {
+                    Outcome::Pass => TestCaseBuilder::success(&name, time),
+                    Outcome::Fail => TestCaseBuilder::failure(&name, time, "leak", &message),
+                    Outcome::Error => TestCaseBuilder::error(&name, time, "error", &message),
+                    Outcome::Skipped => TestCaseBuilder::skipped(&name),
+                };
+                case.set_classname(&t.name);
+                if matches!(outcome, Outcome::Fail | Outcome::Error) {
+                    case.set_trace(&text);
+                } else if outcome == Outcome::Pass {
+                    case.set_system_out(&text);
+                }
+                suite.add_testcase(case.build());
+            }
+            report.add_testsuite(suite.build());
+        }
+        let mut out = Vec::new();
+        report.build().write_xml(&mut out).expect("writing to memory cannot fail");
+        String::from_utf8(out).expect("junit-report writes UTF-8") + "\n"
+    }
+}
+
+fn outcome_tag(outcome: Outcome, paint: Paint) -> String {
+    match outcome {
+        Outcome::Pass => paint.green("PASS "),
+        Outcome::Fail => paint.red_bold("FAIL "),
+        Outcome::Error => paint.red_bold("ERROR"),
+        Outcome::Skipped => paint.dim("SKIP "),
+    }
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "PASS",
+        Outcome::Fail => "FAIL",
+        Outcome::Error => "ERROR",
+        Outcome::Skipped => "SKIP",
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// The one-line summary of a route: growth per request, heap before and after, requests.
+fn summary_line(r: &RouteReport) -> String {
+    match (&r.verdict, r.outcome) {
+        (_, Outcome::Skipped) => r.error.clone().unwrap_or_else(|| "not run".into()),
+        (None, _) => r.error.as_deref().map(first_line).unwrap_or("no verdict").to_owned(),
+        (Some(v), _) => {
+            let growth = if v.bytes_per_request > 0.0 {
+                format!("+{}/request", bytes_rate(v.bytes_per_request))
+            } else {
+                "no linear growth".to_owned()
+            };
+            let heap = format!("heap {} → {}", bytes(v.heap.0), bytes(v.heap.1));
+            format!("{growth:<18}  {heap:<26}  {} requests", thousands(r.requests()))
+        }
+    }
+}
+
+/// The failure message for JUnit: the leaking groups, or the error's first line.
+fn failure_message(r: &RouteReport) -> Option<String> {
+    match (&r.verdict, r.outcome) {
+        (Some(v), Outcome::Fail) => Some(
+            v.failures
+                .iter()
+                .map(|f| match f {
+                    Failure::LinearGrowth { classes, bytes_per_request, .. } => format!(
+                        "linear growth of {} (+{} per request)",
+                        classes.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+                        bytes_rate(*bytes_per_request)
+                    ),
+                    Failure::GrowingHolder { holder, bytes_per_request } => {
+                        format!("{holder} grows by {} per request", bytes_rate(*bytes_per_request))
+                    }
+                    Failure::HeapGrowth { grew, limit } => {
+                        format!("heap grew {} (budget {})", bytes(*grew), bytes(*limit))
+                    }
+                    Failure::ReachesLimit { requests, allowed } => format!(
+                        "reaches the memory limit after about {} requests (budget {})",
+                        thousands(*requests),
+                        thousands(*allowed)
+                    ),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => r.error.as_deref().map(|e| first_line(e).to_owned()),
+    }
+}
+
+/// The full explanation of a route: leaks with holders and paths, budgets, projection, load
+/// problems, errors with the target's stderr.
+fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> String {
+    let mut out = String::new();
+    if let Some(err) = &r.error {
+        out += &format!("  {}\n", err.replace('\n', "\n  "));
+        if let Some(exit) = &t.exit {
+            out += &format!("  the target {exit}\n");
+        }
+        if let Some(tail) = &t.stderr_tail {
+            out += &stderr_block(tail);
+        }
+    }
+    if let Some(v) = &r.verdict {
+        for leak in &v.leaks {
+            out += &leak_text(leak, paint);
+        }
+        for h in &v.holders {
+            out += &format!(
+                "  growing holder {}{} @{}: retains +{} per request\n",
+                h.culprit.as_ref().map_or(String::new(), |c| format!("`{c}` ")),
+                h.class,
+                h.node.id,
+                bytes_rate(h.fit.per_step)
+            );
+        }
+        for f in &v.failures {
+            match f {
+                Failure::HeapGrowth { grew, limit } => {
+                    out += &format!(
+                        "  heap grew {} from the baseline, over the budget of {}\n",
+                        bytes(*grew),
+                        bytes(*limit)
+                    );
+                }
+                Failure::ReachesLimit { requests, allowed } => {
+                    out += &format!(
+                        "  reaches the memory limit after about {} requests; the budget asks for at least {}\n",
+                        thousands(*requests),
+                        thousands(*allowed)
+                    );
+                }
+                _ => {}
+            }
+        }
+        if let Some(p) = &v.projection {
+            out += &match p.requests {
+                Some(n) => format!(
+                    "  at {} per request this process reaches {} after about {} requests\n",
+                    bytes_rate(p.bytes_per_request),
+                    bytes(p.limit),
+                    thousands(n)
+                ),
+                None => format!(
+                    "  nothing grows linearly: no projection to the {} limit\n",
+                    bytes(p.limit)
+                ),
+            };
+        }
+        out += &format!(
+            "  heap {} → {} ({}) over {} requests",
+            bytes(v.heap.0),
+            bytes(v.heap.1),
+            signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
+            thousands(r.requests())
+        );
+        if let Some(peak) = r.peak_heap {
+            out += &format!(", peak {} during load", bytes(peak));
+        }
+        out.push('\n');
+        if !v.unsure.is_empty() {
+            out +=
+                &format!("  still growing unevenly after the last rung: {}\n", v.unsure.join(", "));
+        }
+    }
+    if r.load.failed() > 0 {
+        let mut what: Vec<String> =
+            r.load.statuses.iter().map(|(code, n)| format!("{} × {code}", thousands(*n))).collect();
+        if r.load.transport_errors > 0 {
+            what.push(format!("{} without a response", thousands(r.load.transport_errors)));
+        }
+        out += &format!(
+            "  {} of {} requests failed: {}\n",
+            thousands(r.load.failed()),
+            thousands(r.load.sent),
+            what.join(", ")
+        );
+        if let Some(e) = &r.load.first_error {
+            out += &format!("    first error: {e}\n");
+        }
+    }
+    let kept: Vec<String> =
+        r.rungs.iter().filter_map(|g| g.kept.as_ref()).map(|p| p.display().to_string()).collect();
+    if !kept.is_empty() {
+        out +=
+            &format!("  snapshots (open in Chrome DevTools → Memory → Load): {}\n", kept.join(" "));
+    }
+    out
+}
+
+fn leak_text(leak: &Leak, paint: Paint) -> String {
+    let mut out = String::new();
+    let count = if leak.objects_per_request > 0.0 {
+        let rate = count_rate(leak.objects_per_request);
+        format!("+{rate} {} and ", if rate == "1" { "object" } else { "objects" })
+    } else {
+        String::new()
+    };
+    out += &format!(
+        "  {} {}: {count}+{} per request ({} → {} objects, {} → {})\n",
+        paint.red_bold("LEAK"),
+        paint.bold(&leak.class),
+        bytes_rate(leak.bytes_per_request),
+        thousands(leak.objects.0),
+        thousands(leak.objects.1),
+        bytes(leak.bytes.0),
+        bytes(leak.bytes.1),
+    );
+    for h in &leak.holders {
+        let who = match (&h.culprit, &h.holder) {
+            (Some(c), Some(holder)) => format!("`{c}` ({holder})"),
+            (None, Some(holder)) => holder.clone(),
+            (Some(c), None) => format!("`{c}`"),
+            (None, None) => "nothing reachable from the roots".into(),
+        };
+        out +=
+            &format!("    held by {who} — {}, {}\n", plural(h.objects, "object"), bytes(h.bytes));
+        if let Some(hint) = &h.hint {
+            out += &format!("      looks like: {hint}\n");
+        }
+        if let Some(path) = &h.path {
+            let mut short = path.clone();
+            if short.steps.len() > 5 {
+                short.elided += short.steps.len() - 5;
+                short.steps.truncate(5);
+            }
+            out += &format!("      {short}\n");
+        }
+    }
+    out
+}
+
+fn stderr_block(tail: &str) -> String {
+    let lines: Vec<&str> = tail.lines().collect();
+    let start = lines.len().saturating_sub(20);
+    let mut out = String::from("  stderr (last lines):\n");
+    for line in &lines[start..] {
+        out += &format!("    | {line}\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::verdict::tests::compare;
+    use crate::runner::verdict::{Limits, judge};
+
+    fn route(name: &str, outcome: Outcome, verdict: Option<RouteVerdict>) -> RouteReport {
+        RouteReport {
+            name: name.into(),
+            method: "POST".into(),
+            path: format!("/api/{name}"),
+            headers: vec![("authorization".into(), "<redacted>".into())],
+            outcome,
+            error: None,
+            verdict,
+            rungs: (0..3)
+                .map(|i| Rung {
+                    requests: i * 100,
+                    heap_used: 4_000_000 + i * 7_200,
+                    nodes: 50_000,
+                    snapshot_bytes: 5_000_000,
+                    snapshot_time: Duration::from_millis(400),
+                    kept: None,
+                })
+                .collect(),
+            warmup: 10,
+            load: LoadStats { sent: 200, ok: 200, ..LoadStats::default() },
+            peak_heap: Some(4_400_000),
+            timings: Timings { wall: Duration::from_millis(2500), ..Timings::default() },
+            line: Some(12),
+        }
+    }
+
+    fn report() -> RunReport {
+        let leak = judge(
+            &compare([0, 100, 200]),
+            &Limits { memory_limit: Some(128 << 20), ..Limits::default() },
+        );
+        let clean = judge(&compare([50, 50, 50]), &Limits::default());
+        let mut crashed = route("boom", Outcome::Error, None);
+        crashed.error =
+            Some("the target exited during the load of rung 1 (82 of 100 requests)".into());
+        crashed.load.transport_errors = 18;
+        crashed.load.ok = 82;
+        crashed.load.sent = 100;
+        crashed.load.first_error = Some("error sending request: connection refused".into());
+        RunReport {
+            format: RUN_FORMAT,
+            spec: "leakspec.toml".into(),
+            targets: vec![
+                TargetReport {
+                    name: "ai-proxy".into(),
+                    routes: vec![route("chat", Outcome::Fail, Some(leak)), route("chat-fixed", Outcome::Pass, Some(clean))],
+                    ..TargetReport::default()
+                },
+                TargetReport {
+                    name: "crashy".into(),
+                    routes: vec![crashed, RouteReport::skipped("after", "GET", "/after", "the target exited earlier")],
+                    exit: Some("exited with status 3".into()),
+                    stderr_tail: Some("listening on 127.0.0.1:4000\nError: boom\n    at handler (crashy.js:20:11)".into()),
+                    ..TargetReport::default()
+                },
+                TargetReport {
+                    name: "sleepy".into(),
+                    error: Some("never became ready: GET http://127.0.0.1:4100/health answered 503 for 30s".into()),
+                    ..TargetReport::default()
+                },
+            ],
+            interrupted: None,
+            elapsed: Duration::from_secs(12),
+        }
+    }
+
+    #[test]
+    fn terminal_report() {
+        insta::assert_snapshot!(report().to_text(Paint::PLAIN));
+    }
+
+    #[test]
+    fn junit_report() {
+        // Timestamps are the wall clock; everything else is deterministic.
+        let xml = report().to_junit();
+        let redacted: Vec<String> = xml
+            .split("timestamp=\"")
+            .enumerate()
+            .map(|(i, part)| {
+                if i == 0 {
+                    part.to_owned()
+                } else {
+                    format!("[time]{}", &part[part.find('"').unwrap()..])
+                }
+            })
+            .collect();
+        insta::assert_snapshot!(redacted.join("timestamp=\""));
+    }
+
+    #[test]
+    fn json_report() {
+        let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+        assert_eq!(json["format"], RUN_FORMAT);
+        assert_eq!(json["targets"][0]["routes"][0]["outcome"], "fail");
+        assert_eq!(json["targets"][0]["routes"][0]["verdict"]["leaks"][0]["class"], "Job");
+        assert_eq!(json["targets"][0]["routes"][0]["headers"][0][1], "<redacted>");
+        insta::assert_json_snapshot!(json["targets"][0]["routes"][0]["verdict"]["failures"]);
+    }
+}

@@ -243,16 +243,17 @@ impl Comparer {
         c
     }
 
-    /// Compares all snapshots added. `last` must be the graph (with its analysis) of the last
-    /// snapshot added: the explanations point into it.
+    /// Compares all snapshots added so far. `last` must be the graph (with its analysis) of the
+    /// last snapshot added: the explanations point into it. More snapshots can be added
+    /// afterwards and compared again (the runner does, when a verdict is ambiguous).
     pub fn finish(
-        self,
+        &self,
         last: &HeapGraph,
         last_dominators: &Dominators,
         thresholds: Thresholds,
     ) -> Comparison {
         assert!(self.digests.len() >= 2, "a comparison needs at least two snapshots");
-        Finisher { c: &self, last, doms: last_dominators, thresholds }.run()
+        Finisher { c: self, last, doms: last_dominators, thresholds }.run()
     }
 }
 

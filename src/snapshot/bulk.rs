@@ -68,7 +68,9 @@ pub(super) fn tokenize(text: &[u8], out: &mut Vec<u64>) -> Result<Option<usize>,
     }
 }
 
-/// Offset of the start of value number `k` in a block's text (for error messages only).
+/// Offset just after the comma before value number `k` in a block's text (for error messages
+/// only): where the one-thread path reports a record's errors, so both paths agree even when
+/// whitespace follows the comma.
 pub(super) fn value_offset(text: &[u8], k: usize) -> usize {
     let mut i = 0;
     for _ in 0..k {
@@ -77,10 +79,20 @@ pub(super) fn value_offset(text: &[u8], k: usize) -> usize {
         }
         i += 1; // the comma
     }
-    while i < text.len() && is_space(text[i]) {
-        i += 1;
-    }
     i.min(text.len())
+}
+
+/// Offset just after the comma before the `n`-th value from the end of a block's text, which
+/// ends just after a comma: where a record cut by the block's end starts.
+pub(super) fn record_start_from_end(text: &[u8], n: usize) -> usize {
+    let mut i = text.len();
+    for _ in 0..n {
+        i = i.saturating_sub(1); // the comma after the value
+        while i > 0 && (is_space(text[i - 1]) || text[i - 1].is_ascii_digit()) {
+            i -= 1;
+        }
+    }
+    i
 }
 
 pub(super) const POW10: [u64; 9] =
@@ -144,5 +156,9 @@ mod tests {
         assert!(values("12").1.unwrap_err().1.contains("truncated"));
         assert!(values("99999999999999999999,").1.unwrap_err().1.contains("too large"));
         assert_eq!(value_offset(b"1, 22,333,", 2), 6);
+        assert_eq!(value_offset(b"1, 22,333,", 1), 2);
+        assert_eq!(record_start_from_end(b"1, 22,333,", 1), 6);
+        assert_eq!(record_start_from_end(b"1, 22,333,", 2), 2);
+        assert_eq!(record_start_from_end(b"1, 22,333,", 3), 0);
     }
 }

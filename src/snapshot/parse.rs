@@ -448,6 +448,8 @@ impl<R: Read> Scanner<R> {
 
             let mut record = [0u64; MAX_FIELDS];
             let mut field = 0;
+            // Where the current record starts, when that is in an earlier block.
+            let mut record_start = 0u64;
             let mut count: u64 = 0;
             let (mut sent, mut next, mut in_flight) = (0u64, 0u64, 0usize);
             let mut ready: std::collections::BTreeMap<u64, Done> = Default::default();
@@ -472,14 +474,24 @@ impl<R: Read> Scanner<R> {
                         if field == fields {
                             field = 0;
                             if let Err(message) = sink(&record) {
-                                let first = (k + 1).saturating_sub(fields);
-                                let at = block.base + bulk::value_offset(&block.text, first) as u64;
+                                let at = match (k + 1).checked_sub(fields) {
+                                    Some(first) => {
+                                        block.base + bulk::value_offset(&block.text, first) as u64
+                                    }
+                                    None => record_start,
+                                };
                                 return Err(ParseError::Syntax {
                                     offset: at,
                                     message: message.into(),
                                 });
                             }
                         }
+                    }
+                    if field > 0 && field <= values.len() {
+                        // The record goes on in the next block: note where it started while
+                        // this block's text is at hand.
+                        record_start =
+                            block.base + bulk::record_start_from_end(&block.text, field) as u64;
                     }
                     count += values.len() as u64;
                     match result {

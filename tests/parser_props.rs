@@ -1,9 +1,11 @@
 //! Property tests for the snapshot parser and writer: random graphs survive write → parse in
-//! both layouts and under any chunking, truncations and corruptions fail cleanly with an
-//! offset, and a real Node 20 snapshot writes back byte for byte.
+//! both layouts, under any chunking and on the parallel path with tiny blocks; truncations and
+//! corruptions fail cleanly with an offset; and a real Node 20 snapshot writes back byte for
+//! byte.
 
 use leakcheck::snapshot::{
-    EdgeKind, GraphBuilder, HeapGraph, Layout, NodeKind, ParseError, parse, write_snapshot,
+    EdgeKind, GraphBuilder, HeapGraph, Layout, NodeKind, ParseError, ParseOptions, parse,
+    parse_with, write_snapshot,
 };
 use proptest::prelude::*;
 use std::io::{self, Read};
@@ -201,6 +203,17 @@ fn parse_chunked(data: &[u8], sizes: &[usize]) -> Result<HeapGraph, ParseError> 
     parse(Chunked { data, sizes, next: 0 })
 }
 
+/// The parallel path for the integer arrays, forced onto small inputs: blocks of
+/// `block_size` bytes, so block edges fall inside numbers and records.
+fn parse_parallel(
+    data: &[u8],
+    sizes: &[usize],
+    block_size: usize,
+) -> Result<HeapGraph, ParseError> {
+    let options = ParseOptions { workers: 2, parallel_min_values: 0, block_size };
+    parse_with(Chunked { data, sizes, next: 0 }, &options)
+}
+
 /// Whole and chunked parses of the same bytes must agree: the same graph, or the same error
 /// at the same offset.
 fn assert_same_outcome(
@@ -241,11 +254,14 @@ proptest! {
     fn any_chunking_gives_the_same_graph(
         spec in graph_spec(),
         sizes in prop::collection::vec(1..=64usize, 1..32),
+        block_size in 1..=48usize,
     ) {
         let graph = build(&spec);
         for layout in LAYOUTS {
             let text = write(&graph, layout);
             let back = parse_chunked(&text, &sizes).unwrap();
+            assert_same_graph(&graph, &back);
+            let back = parse_parallel(&text, &sizes, block_size).unwrap();
             assert_same_graph(&graph, &back);
         }
     }
@@ -276,11 +292,15 @@ proptest! {
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 1..24),
         sizes in prop::collection::vec(1..=64usize, 1..8),
         layout in prop::sample::select(LAYOUTS.to_vec()),
+        block_size in 1..=48usize,
     ) {
         let text = write(&build(&spec), layout);
         for cut in cuts {
             let cut = cut.index(text.len());
-            for result in [parse(&text[..cut]), parse_chunked(&text[..cut], &sizes)] {
+            let t = &text[..cut];
+            for result in
+                [parse(t), parse_chunked(t, &sizes), parse_parallel(t, &sizes, block_size)]
+            {
                 let err = result.err().unwrap_or_else(|| panic!("cut at {cut} parsed"));
                 let offset = err.offset().unwrap_or_else(|| panic!("not a syntax error: {err}"));
                 prop_assert!(offset <= cut as u64, "offset {} past the cut {}: {}", offset, cut, err);
@@ -294,6 +314,7 @@ proptest! {
         layout in prop::sample::select(LAYOUTS.to_vec()),
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 1..6),
         sizes in prop::collection::vec(1..=64usize, 1..8),
+        block_size in 1..=48usize,
     ) {
         let mut text = write(&build(&spec), layout);
         for (at, byte, op) in edits {
@@ -311,6 +332,7 @@ proptest! {
             touch_everything(g);
         }
         assert_same_outcome(&whole, &parse_chunked(&text, &sizes));
+        assert_same_outcome(&whole, &parse_parallel(&text, &sizes, block_size));
     }
 }
 
@@ -410,6 +432,9 @@ fn check_real_snapshot(path: &std::path::Path, layout: Layout, node_fields: usiz
     let input = std::fs::read(path).unwrap();
     let graph = parse(input.as_slice()).unwrap();
     assert!(graph.node_count() > 10_000, "suspiciously small snapshot");
+    // Too small for the parallel path by default; force it, with blocks that split records.
+    let options = ParseOptions { workers: 2, parallel_min_values: 0, block_size: 4093 };
+    assert_same_graph(&graph, &parse_with(input.as_slice(), &options).unwrap());
     let output = write(&graph, layout);
     let expected = forget_what_the_graph_drops(&input, node_fields);
     if let Some(at) = expected.iter().zip(&output).position(|(a, b)| a != b) {

@@ -1,18 +1,25 @@
 //! Dominator tree and retained sizes: what would be freed if a node were gone.
 //!
-//! Built without predecessor lists, to stay near 16 bytes per node at peak. A BFS from the
-//! root over retaining edges numbers the nodes; a dominator is on every path to a node, so on
-//! its shortest one, so it always has a smaller number than the nodes it dominates. That is
-//! the order property the Cooper–Harvey–Kennedy `intersect` needs, used here in *push* form:
-//! each node, in BFS order, narrows the dominator of each successor to the nearest common
-//! ancestor of itself and the current one. This is a chaotic iteration of the monotone
-//! dominance equations, so it reaches the same fixpoint as the usual pull form in reverse
-//! postorder; a property test checks it against a naive reference.
+//! Built without predecessor lists, in 12 bytes per node at peak (the result keeps 8). A BFS
+//! from the root over retaining edges numbers the nodes; a dominator is on every path to a
+//! node, so on its shortest one, so it always has a smaller number than the nodes it
+//! dominates. That is the order property the Cooper–Harvey–Kennedy `intersect` needs, used
+//! here in *push* form: each node, in BFS order, narrows the dominator of each successor to the
+//! nearest common ancestor of itself and the current one. This is a chaotic iteration of the
+//! monotone dominance equations, so it reaches the same fixpoint as the usual pull form in
+//! reverse postorder; a property test checks it against a naive reference.
 //!
-//! Nodes with a single retainer (most of a heap) are settled when first reached; only edges
-//! into nodes with several retainers are kept, in a compact stream, for the later passes,
-//! which run until one changes nothing. (A DFS for reverse postorder plus full passes over
-//! every edge took 7 s on a 10M-node graph, mostly cache misses; this takes far less.)
+//! The BFS does the first pass. A node's pushes can only be out of date if a dominator on its
+//! path moved after it pushed, and that is known when it happens: the moved node has a smaller
+//! BFS number than the node pushing. Later passes push again from those nodes and their
+//! subtrees only, found by one sweep in BFS order, until none are left. On a 14M-node heap the
+//! BFS leaves about 0.5% of the nodes to push again, then a few hundred, so the passes cost
+//! about what reading the dominator array does. (Earlier versions kept every edge into a node
+//! with several retainers in a side stream for full passes: 9 more bytes per node.)
+//!
+//! Retained sizes come from one walk down the dominator tree, threaded through first-child and
+//! next-sibling links held in the BFS buffers, which are free by then; the same walk finds the
+//! retained size of every class (its top-most nodes on each path).
 //!
 //! Which edges retain (DevTools' `isEssentialEdge`):
 //! - weak edges and self edges never do;
@@ -28,11 +35,10 @@
 
 use std::collections::HashMap;
 
-use crate::snapshot::{EdgeKind, HeapGraph, NodeIndex, NodeKind};
+use super::classes::ClassIndex;
+use crate::snapshot::{EdgeIndex, EdgeKind, HeapGraph, NodeIndex, NodeKind};
 
 const NONE: u32 = u32::MAX;
-/// Marks a source entry in the stream of edges still to push.
-const MARK: u32 = 1 << 31;
 
 /// A fixed-size set of small integers, one bit each.
 #[derive(Clone, Debug, Default)]
@@ -53,6 +59,11 @@ impl BitSet {
     #[inline]
     pub(crate) fn set(&mut self, i: u32) {
         self.words[(i >> 6) as usize] |= 1 << (i & 63);
+    }
+
+    /// Unsets every bit.
+    pub(crate) fn clear(&mut self) {
+        self.words.fill(0);
     }
 }
 
@@ -76,79 +87,142 @@ pub(crate) fn parse_ephemeron(name: &str) -> Option<(&str, u32)> {
     Some((rest, id.parse().ok()?))
 }
 
-/// Which edges keep their target alive (see the module docs), and which nodes have more than
-/// one such edge.
-pub(crate) struct RetainingEdges {
-    /// One bit per edge: set when the edge retains.
-    pub(crate) bits: BitSet,
-    /// One bit per node: set when two or more retaining edges point to it.
-    pub(crate) multi: BitSet,
+/// Which edges keep their target alive (see the module docs), decided edge by edge as the
+/// walks reach them, so no per-edge table is needed.
+pub(crate) struct Retaining {
+    /// Page-owned nodes: those reachable from the root's shortcut targets.
+    page: BitSet,
+    any_page: bool,
+    /// Nodes whose id some WeakMap entry's edge name gives as its table: only their internal
+    /// edges need their names read (a random read per node otherwise).
+    tables: BitSet,
+    root: NodeIndex,
 }
 
-/// Computes [`RetainingEdges`]; `scratch` is used as a stack and left empty.
+impl Retaining {
+    /// Marks the page-owned nodes; `scratch` is used as a stack and left empty.
+    pub(crate) fn new(graph: &HeapGraph, scratch: &mut Vec<u32>) -> Retaining {
+        let n = graph.node_count();
+        let root = graph.root();
+        let mut page = BitSet::new(n);
+        let mut any_page = false;
+        scratch.clear();
+        if n > 0 {
+            for e in graph.edges(root) {
+                let t = graph.edge_target(e);
+                let seed = match graph.edge_kind(e) {
+                    EdgeKind::Shortcut => true,
+                    EdgeKind::Element => {
+                        graph.kind(t) == NodeKind::Synthetic
+                            && graph.name(t) == "(Document DOM trees)"
+                    }
+                    _ => false,
+                };
+                if seed && !page.get(t) {
+                    page.set(t);
+                    scratch.push(t);
+                    any_page = true;
+                }
+            }
+        }
+        while let Some(v) = scratch.pop() {
+            for e in graph.edges(v) {
+                let t = graph.edge_target(e);
+                if graph.edge_kind(e) != EdgeKind::Weak && !page.get(t) {
+                    page.set(t);
+                    scratch.push(t);
+                }
+            }
+        }
+        Retaining { page, any_page, tables: weakmap_tables(graph), root }
+    }
+
+    /// What the rule needs to know about an edge's source, computed once per source.
+    #[inline]
+    pub(crate) fn source(&self, v: NodeIndex) -> Source {
+        let from_root = v == self.root;
+        Source {
+            v,
+            from_root,
+            cross_checked: !from_root && self.any_page && !self.page.get(v),
+            table: self.tables.get(v),
+        }
+    }
+
+    /// True when edge `e` of `source` keeps its target alive.
+    #[inline]
+    pub(crate) fn retains(&self, graph: &HeapGraph, source: Source, e: EdgeIndex) -> bool {
+        let t = graph.edge_target(e);
+        let keep = match graph.edge_kind(e) {
+            EdgeKind::Weak => false,
+            _ if t == source.v => false,
+            _ if source.from_root => true,
+            EdgeKind::Shortcut => false,
+            EdgeKind::Internal if source.table => !is_own_weakmap_value(graph, source.v, e),
+            _ => true,
+        };
+        // A node that is not page owned does not retain one that is.
+        keep && !(source.cross_checked && self.page.get(t))
+    }
+}
+
+/// An edge source as [`Retaining::retains`] sees it.
+#[derive(Clone, Copy)]
+pub(crate) struct Source {
+    v: NodeIndex,
+    from_root: bool,
+    /// The source is not page owned while some nodes are: its edges to page-owned nodes do
+    /// not retain.
+    cross_checked: bool,
+    /// Some WeakMap entry names the source as its table.
+    table: bool,
+}
+
+/// True when `e`, an internal edge of `v`, is a WeakMap table's edge to one of its values.
+#[inline(never)]
+fn is_own_weakmap_value(graph: &HeapGraph, v: NodeIndex, e: EdgeIndex) -> bool {
+    parse_ephemeron(graph.strings().get(graph.edge_name_or_index(e)))
+        .is_some_and(|(_, table)| table == graph.id(v))
+}
+
+/// The nodes whose id an ephemeron edge name (see [`parse_ephemeron`]) gives as its table, from
+/// one look at every string (most fail at the last byte) and, if any, at every node id.
+fn weakmap_tables(graph: &HeapGraph) -> BitSet {
+    let strings = graph.strings();
+    let ids: std::collections::HashSet<u32> = (0..strings.len() as u32)
+        .filter_map(|s| parse_ephemeron(strings.get(s)))
+        .map(|(_, t)| t)
+        .collect();
+    let mut tables = BitSet::new(graph.node_count());
+    if !ids.is_empty() {
+        for v in graph.nodes() {
+            if ids.contains(&graph.id(v)) {
+                tables.set(v);
+            }
+        }
+    }
+    tables
+}
+
+/// One bit per edge, set when the edge retains: the rule above as a table, for tests.
+#[cfg(test)]
+pub(crate) struct RetainingEdges {
+    pub(crate) bits: BitSet,
+}
+
+#[cfg(test)]
 pub(crate) fn retaining_edges(graph: &HeapGraph, scratch: &mut Vec<u32>) -> RetainingEdges {
-    let n = graph.node_count();
-    let root = graph.root();
-    let mut page = BitSet::new(n);
-    let mut any_page = false;
-    scratch.clear();
-    if n > 0 {
-        for e in graph.edges(root) {
-            let t = graph.edge_target(e);
-            let seed = match graph.edge_kind(e) {
-                EdgeKind::Shortcut => true,
-                EdgeKind::Element => {
-                    graph.kind(t) == NodeKind::Synthetic && graph.name(t) == "(Document DOM trees)"
-                }
-                _ => false,
-            };
-            if seed && !page.get(t) {
-                page.set(t);
-                scratch.push(t);
-                any_page = true;
-            }
-        }
-    }
-    while let Some(v) = scratch.pop() {
-        for e in graph.edges(v) {
-            let t = graph.edge_target(e);
-            if graph.edge_kind(e) != EdgeKind::Weak && !page.get(t) {
-                page.set(t);
-                scratch.push(t);
-            }
-        }
-    }
+    let rule = Retaining::new(graph, scratch);
     let mut bits = BitSet::new(graph.edge_count());
-    let mut once = BitSet::new(n);
-    let mut multi = BitSet::new(n);
     for v in graph.nodes() {
-        let from_root = v == root;
-        let v_page = page.get(v);
+        let source = rule.source(v);
         for e in graph.edges(v) {
-            let t = graph.edge_target(e);
-            let keep = match graph.edge_kind(e) {
-                EdgeKind::Weak => false,
-                _ if t == v => false,
-                _ if from_root => true,
-                EdgeKind::Shortcut => false,
-                EdgeKind::Internal => {
-                    parse_ephemeron(graph.strings().get(graph.edge_name_or_index(e)))
-                        .is_none_or(|(_, table)| table != graph.id(v))
-                }
-                _ => true,
-            };
-            let keep = keep && (from_root || !any_page || v_page || !page.get(t));
-            if keep {
+            if rule.retains(graph, source, e) {
                 bits.set(e);
-                if once.get(t) {
-                    multi.set(t);
-                } else {
-                    once.set(t);
-                }
             }
         }
     }
-    RetainingEdges { bits, multi }
+    RetainingEdges { bits }
 }
 
 /// Immediate dominators and retained sizes of every node of one graph.
@@ -183,24 +257,36 @@ impl Dominators {
     /// assert_eq!(dom.retained_size(root), 48);
     /// ```
     pub fn compute(graph: &HeapGraph) -> Dominators {
+        Dominators::compute_with_classes(graph, None).0
+    }
+
+    /// [`Dominators::compute`], and given the class of every node, the retained size of every
+    /// class as well (see [`super::summary`]): the walk that sums up retained sizes passes every
+    /// class's top-most nodes on the way, so this costs one array per class, not another walk.
+    pub(crate) fn compute_with_classes(
+        graph: &HeapGraph,
+        classes: Option<&ClassIndex>,
+    ) -> (Dominators, Vec<u64>) {
         let n = graph.node_count();
+        let mut class_retained = vec![0u64; classes.map_or(0, ClassIndex::len)];
         if n == 0 {
-            return Dominators::default();
+            return (Dominators::default(), class_retained);
         }
-        assert!(n < (NONE >> 1) as usize, "too many nodes");
+        assert!(n < NONE as usize, "too many nodes");
         let root = graph.root();
         // `order` is the page-owned walk's stack, then the BFS queue: number -> node.
         let mut order: Vec<u32> = Vec::with_capacity(n);
-        let RetainingEdges { bits: retaining, multi } = retaining_edges(graph, &mut order);
+        let rule = Retaining::new(graph, &mut order);
 
         // 1. BFS over retaining edges, numbering nodes in visit order (`num[node]`), and the
         //    first push pass at the same time. A node's first retainer becomes its dominator;
-        //    each later one narrows it to the nearest common ancestor. Edges into nodes with
-        //    a single retainer are final right away; the others go to `stream` for later
-        //    passes: `v | MARK` for the source, then the targets' numbers.
+        //    each later one narrows it to the nearest common ancestor. A node whose dominator
+        //    moves after it has pushed to its own successors (a smaller number than the
+        //    current source) is marked `stale`: its subtree pushes again in the next pass.
         let mut num = vec![NONE; n];
         let mut idom: Vec<u32> = Vec::with_capacity(n);
-        let mut stream: Vec<u32> = Vec::new();
+        let mut stale = BitSet::new(n);
+        let mut any_stale = false;
         order.clear();
         order.push(root);
         num[root as usize] = 0;
@@ -210,110 +296,170 @@ impl Dominators {
             let i = head as u32;
             let v = order[head];
             head += 1;
-            let mut marked = false;
+            let source = rule.source(v);
             for e in graph.edges(v) {
-                if !retaining.get(e) {
+                if !rule.retains(graph, source, e) {
                     continue;
                 }
                 let w = graph.edge_target(e);
-                let nw = num[w as usize];
-                if nw == NONE {
+                let x = num[w as usize];
+                if x == NONE {
                     num[w as usize] = order.len() as u32;
                     order.push(w);
                     idom.push(i);
-                    if !multi.get(w) {
-                        continue;
-                    }
-                } else {
-                    let current = idom[nw as usize];
-                    if current == 0 || nw == 0 {
-                        // Final already: the root dominates it directly (or it is the root).
-                        continue;
-                    }
-                    idom[nw as usize] = intersect(&idom, i, current);
-                }
-                if !marked {
-                    stream.push(i | MARK);
-                    marked = true;
-                }
-                stream.push(num[w as usize]);
-            }
-        }
-        drop(retaining);
-        drop(multi);
-        let reachable = order.len();
-
-        // 2. More passes over the edges into multi-retained nodes until nothing changes.
-        //    The queue is not needed meanwhile; it is rebuilt from `num` afterwards.
-        drop(order);
-        stream.shrink_to_fit();
-        let mut passes = 1;
-        loop {
-            passes += 1;
-            let mut changed = false;
-            let mut v = 0;
-            // Nodes the root dominates directly are final (dominators only move rootwards),
-            // so their entries are dropped as the pass goes: hubs such as maps and prototypes
-            // have huge in-degrees and settle there early.
-            let mut kept = 0;
-            let mut source_at = usize::MAX;
-            for at in 0..stream.len() {
-                let x = stream[at];
-                if x & MARK != 0 {
-                    v = x & !MARK;
-                    source_at = usize::MAX;
                     continue;
                 }
                 let current = idom[x as usize];
-                if current == 0 {
+                if current == 0 || x == 0 {
+                    // Final already: the root dominates it directly (or it is the root).
                     continue;
                 }
-                let new = intersect(&idom, v, current);
+                let new = intersect(&idom, i, current);
                 if new != current {
                     idom[x as usize] = new;
-                    changed = true;
-                }
-                if new != 0 {
-                    if source_at == usize::MAX {
-                        source_at = kept;
-                        stream[kept] = v | MARK;
-                        kept += 1;
+                    if x < i {
+                        stale.set(x);
+                        any_stale = true;
                     }
-                    stream[kept] = x;
-                    kept += 1;
                 }
             }
-            stream.truncate(kept);
-            if !changed {
-                break;
+        }
+        let reachable = order.len();
+
+        // 2. Passes in BFS order over the sources whose ancestry changed since they last
+        //    pushed (a stale node and everything below it in the current tree; a node's
+        //    dominator has a smaller number, so one sweep finds them), until none did.
+        //    Dominators only move rootwards, so this ends; it reaches the same fixpoint as
+        //    full passes, since a source whose ancestry did not change would push the same.
+        let mut passes = 1;
+        if any_stale {
+            let mut next = BitSet::new(n);
+            let mut below = BitSet::new(n);
+            while any_stale {
+                passes += 1;
+                any_stale = false;
+                for i in 1..reachable as u32 {
+                    if !stale.get(i) && !below.get(idom[i as usize]) {
+                        continue;
+                    }
+                    below.set(i);
+                    let v = order[i as usize];
+                    let source = rule.source(v);
+                    for e in graph.edges(v) {
+                        if !rule.retains(graph, source, e) {
+                            continue;
+                        }
+                        let x = num[graph.edge_target(e) as usize];
+                        let current = idom[x as usize];
+                        if current == 0 || x == 0 {
+                            continue;
+                        }
+                        let new = intersect(&idom, i, current);
+                        if new != current {
+                            idom[x as usize] = new;
+                            if x < i {
+                                next.set(x);
+                                any_stale = true;
+                            } else {
+                                // Not reached in this pass yet: its subtree pushes in this one.
+                                stale.set(x);
+                            }
+                        }
+                    }
+                }
+                std::mem::swap(&mut stale, &mut next);
+                next.clear();
+                below.clear();
             }
         }
-        drop(stream);
-        let mut order = vec![0u32; reachable];
-        for (v, &k) in num.iter().enumerate() {
-            if k != NONE {
-                order[k as usize] = v as u32;
-            }
-        }
+        drop(stale);
+        drop(rule);
 
-        // 3. Retained sizes: every node adds its total to its dominator, deepest first (a
-        //    dominator is always nearer the root, so it has a smaller BFS number).
-        let mut sizes = Sizes::new(graph);
-        for i in (1..reachable).rev() {
-            let v = order[i];
-            let parent = order[idom[i] as usize];
-            let total = sizes.get(v);
-            sizes.add(parent, total);
-        }
-
-        // 4. Immediate dominators by node, written over the BFS numbers.
+        // 3. Immediate dominators by node, written over the BFS numbers.
         for slot in num.iter_mut() {
             if *slot != NONE {
                 *slot = order[idom[*slot as usize] as usize];
             }
         }
+        let idom_node = num;
+
+        // 4. The dominator tree as first-child and next-sibling links, in the buffers of the
+        //    BFS order and of the dominators by number, which are done with.
+        let mut first_child = order;
+        first_child.clear();
+        first_child.resize(n, NONE);
+        let mut next_sibling = idom;
+        next_sibling.clear();
+        next_sibling.resize(n, NONE);
+        for v in (0..n as u32).rev() {
+            let p = idom_node[v as usize];
+            if p != NONE && v != root {
+                next_sibling[v as usize] = first_child[p as usize];
+                first_child[p as usize] = v;
+            }
+        }
+
+        // 5. Retained sizes, in one walk down the tree with no stack (the links and the
+        //    dominators lead back up). A node's first-child slot becomes its running total
+        //    once it is entered; a node's total goes to its dominator when it is left. On the
+        //    way, the first node of each class entered on the current path is the top-most
+        //    one, whose retained size counts for the class.
+        let mut walk = Walk {
+            graph,
+            classes,
+            sizes: Sizes { small: first_child, big: HashMap::new() },
+            owner: vec![NONE; class_retained.len()],
+        };
+        let mut v = root;
+        let mut down = walk.enter(v);
+        'walk: loop {
+            if down != NONE {
+                v = down;
+                down = walk.enter(v);
+                continue;
+            }
+            loop {
+                let total = walk.sizes.get(v);
+                if let Some(classes) = classes {
+                    let c = classes.class_of(v) as usize;
+                    if walk.owner[c] == v {
+                        walk.owner[c] = NONE;
+                        class_retained[c] += total;
+                    }
+                }
+                if v == root {
+                    break 'walk;
+                }
+                let p = idom_node[v as usize];
+                walk.sizes.add(p, total);
+                let sibling = next_sibling[v as usize];
+                if sibling != NONE {
+                    v = sibling;
+                    down = walk.enter(v);
+                    break;
+                }
+                v = p;
+            }
+        }
+        drop(next_sibling);
+        // Nodes the root does not reach keep their self size, and count for their class.
+        let mut sizes = walk.sizes;
+        for (v, &p) in idom_node.iter().enumerate() {
+            if p == NONE {
+                let v = v as NodeIndex;
+                let size = graph.self_size(v);
+                sizes.set(v, size);
+                if let Some(classes) = classes
+                    && size > 0
+                {
+                    class_retained[classes.class_of(v) as usize] += size;
+                }
+            }
+        }
         let (retained, big_retained) = sizes.finish();
-        Dominators { idom: num, retained, big_retained, reachable, root, passes }
+        let dominators =
+            Dominators { idom: idom_node, retained, big_retained, reachable, root, passes };
+        (dominators, class_retained)
     }
 
     /// The node's immediate dominator; `None` for the root and for nodes the root does not
@@ -352,7 +498,8 @@ impl Dominators {
         self.reachable
     }
 
-    /// How many passes the iteration needed (the last one confirms nothing changed).
+    /// How many passes the iteration needed: the BFS, then one per round of pushing again
+    /// from the nodes whose dominators moved after they pushed.
     pub fn passes(&self) -> u32 {
         self.passes
     }
@@ -385,6 +532,33 @@ fn intersect(idom: &[u32], mut a: u32, mut b: u32) -> u32 {
     a
 }
 
+/// The state of the walk down the dominator tree in [`Dominators::compute_with_classes`].
+struct Walk<'a> {
+    graph: &'a HeapGraph,
+    classes: Option<&'a ClassIndex>,
+    /// First child per node until the node is entered, its running retained size after.
+    sizes: Sizes,
+    /// Per class, the node of that class entered first on the current path, if any.
+    owner: Vec<u32>,
+}
+
+impl Walk<'_> {
+    /// Enters `v`: returns its first child and starts its total at its self size.
+    #[inline]
+    fn enter(&mut self, v: NodeIndex) -> u32 {
+        let child = self.sizes.small[v as usize];
+        let size = self.graph.self_size(v);
+        self.sizes.set(v, size);
+        if let Some(classes) = self.classes {
+            let c = classes.class_of(v) as usize;
+            if self.owner[c] == NONE && size > 0 {
+                self.owner[c] = v;
+            }
+        }
+        child
+    }
+}
+
 /// Sizes as `u32` with a side table for the few that do not fit, so a 13M-node heap needs
 /// 4 bytes per node here, not 8.
 struct Sizes {
@@ -393,21 +567,14 @@ struct Sizes {
 }
 
 impl Sizes {
-    fn new(graph: &HeapGraph) -> Sizes {
-        let mut big = HashMap::new();
-        let small = graph
-            .nodes()
-            .map(|v| {
-                let s = graph.self_size(v);
-                if s >= u32::MAX as u64 {
-                    big.insert(v, s);
-                    u32::MAX
-                } else {
-                    s as u32
-                }
-            })
-            .collect();
-        Sizes { small, big }
+    #[inline]
+    fn set(&mut self, v: NodeIndex, size: u64) {
+        if size >= u32::MAX as u64 {
+            self.small[v as usize] = u32::MAX;
+            self.big.insert(v, size);
+        } else {
+            self.small[v as usize] = size as u32;
+        }
     }
 
     #[inline]

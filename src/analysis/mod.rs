@@ -2,8 +2,8 @@
 //! comparison of snapshots of one process. Synchronous and pure.
 //!
 //! [`analyse`] computes everything one snapshot needs, once, in an order that keeps the
-//! extra memory near 20 bytes per node at peak (16 once done):
-//! dominators, class keys, class retained sizes, then distances.
+//! extra memory near 20 bytes per node at peak (16 once done): class keys, then dominators
+//! with retained sizes per node and per class, then distances.
 
 pub mod classes;
 pub mod compare;
@@ -68,9 +68,8 @@ impl Analysis {
 /// assert_eq!(a.retainer_path(&graph, list, 8).to_string(), "tasks in global @3 <- (global)");
 /// ```
 pub fn analyse(graph: &HeapGraph) -> Analysis {
-    let dominators = Dominators::compute(graph);
     let classes = ClassIndex::build(graph);
-    let retained = summary::class_retained(graph, &classes, &dominators);
+    let (dominators, retained) = Dominators::compute_with_classes(graph, Some(&classes));
     let mut min_distance = vec![u32::MAX; classes.len()];
     let paths = ShortestPaths::compute_with(graph, |node, distance| {
         if graph.self_size(node) > 0 {

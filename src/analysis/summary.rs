@@ -20,6 +20,7 @@ use super::dominators::{BitSet, Dominators};
 use super::paths::{SYSTEM_DISTANCE, ShortestPaths};
 use crate::snapshot::{EdgeKind, EdgeName, HeapGraph, NodeIndex, NodeKind};
 
+#[cfg(test)]
 const NONE: u32 = u32::MAX;
 
 /// Aggregates of one class.
@@ -134,6 +135,10 @@ pub(crate) fn class_stats(
 /// Retained size per class, counting only the top-most node of a class on each dominator
 /// path. One walk over the dominator tree, which is threaded through first-child and
 /// next-sibling links (8 bytes per node, freed on return) so the walk needs no stack: O(n).
+///
+/// [`super::analyse`] gets the same figures from [`Dominators::compute_with_classes`], whose
+/// own walk over the tree finds them without these links; this is the reference for tests.
+#[cfg(test)]
 pub(crate) fn class_retained(
     graph: &HeapGraph,
     classes: &ClassIndex,
@@ -317,6 +322,58 @@ mod tests {
         assert_eq!((lone.count, lone.retained_size, lone.distance), (1, 8, None));
         let synthetic = &a.class_stats[a.classes.find("(synthetic)").unwrap() as usize];
         assert_eq!(synthetic.count, 0);
+    }
+
+    /// Class retained sizes from the walk in `Dominators::compute_with_classes` agree with the
+    /// separate walk of [`class_retained`], on random graphs with a few classes.
+    fn check_class_retained(g: &HeapGraph) {
+        let a = analyse(g);
+        let reference = class_retained(g, &a.classes, &Dominators::compute(g));
+        let ours: Vec<u64> = a.class_stats.iter().map(|c| c.retained_size).collect();
+        assert_eq!(ours, reference);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        #[test]
+        fn class_retained_matches_the_reference(
+            nodes in proptest::collection::vec((0u8..5, 0u32..100), 1..30),
+            edges in proptest::collection::vec((0u32..64, 0u32..64, proptest::bool::ANY), 0..80),
+        ) {
+            let mut b = GraphBuilder::new();
+            for (i, &(class, size)) in nodes.iter().enumerate() {
+                let name = ["A", "B", "C", "D", "E"][class as usize];
+                let kind = if i == 0 { NodeKind::Synthetic } else { NodeKind::Object };
+                b.node(kind, name, 1 + 2 * i as u32, size as u64);
+            }
+            let n = nodes.len() as u32;
+            for &(from, to, weak) in &edges {
+                let kind = if weak { EdgeKind::Weak } else { EdgeKind::Property };
+                b.edge(from % n, kind, "p", to % n);
+            }
+            check_class_retained(&b.build());
+        }
+    }
+
+    #[test]
+    fn class_retained_on_a_deep_chain_of_alternating_classes() {
+        let mut b = GraphBuilder::new();
+        let n = 100_000u32;
+        for i in 0..n {
+            b.node(
+                NodeKind::Object,
+                ["A", "B", "C"][(i % 3) as usize],
+                1 + 2 * i,
+                1 + i as u64 % 5,
+            );
+        }
+        for i in 0..n - 1 {
+            b.edge(i, EdgeKind::Property, "next", i + 1);
+            if i % 7 == 0 {
+                b.edge(i, EdgeKind::Property, "skip", (i + 3).min(n - 1));
+            }
+        }
+        check_class_retained(&b.build());
     }
 
     #[test]

@@ -1,0 +1,214 @@
+//! The validated spec: every value checked and typed, nothing yet inherited or defaulted
+//! (that is [`crate::plan`]'s job), so `None` means "not written here".
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::units::{ByteSize, BytesPerRequest, ObjectsPerRequest};
+
+/// A validated `leakspec.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The spec file, as the user named it (used in messages).
+    pub path: PathBuf,
+    /// The folder relative `cwd`s resolve against: the spec file's folder (absolute when the
+    /// spec came from [`Spec::load`]).
+    pub dir: PathBuf,
+    /// `[defaults]`.
+    pub defaults: Settings,
+    /// `[[target]]` tables, in file order (at least one).
+    pub targets: Vec<Target>,
+}
+
+/// The settings that inherit route > target > defaults > built-in default. Each is `None` when
+/// not written at this level.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// Requests sent before the baseline snapshot.
+    pub warmup: Option<u64>,
+    /// Requests per rung (N).
+    pub requests: Option<u64>,
+    /// Requests in flight at once.
+    pub concurrency: Option<usize>,
+    /// Load intervals, each followed by a snapshot.
+    pub rungs: Option<u32>,
+    /// Most load intervals when the verdict is ambiguous.
+    pub max_rungs: Option<u32>,
+    /// Wait for readiness (defaults and targets only).
+    pub ready_timeout: Option<Duration>,
+    /// Wait for one request.
+    pub request_timeout: Option<Duration>,
+    /// Wait for one heap snapshot (defaults and targets only).
+    pub snapshot_timeout: Option<Duration>,
+    /// Wait for the target to exit after SIGTERM (defaults and targets only).
+    pub shutdown_timeout: Option<Duration>,
+    /// The budget written at this level.
+    pub budget: Budget,
+}
+
+/// Pass/fail limits of a route. Every limit is optional; [`Budget::inherit`] merges levels.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Budget {
+    /// Tolerated linear heap growth per request.
+    pub max_bytes_per_request: Option<BytesPerRequest>,
+    /// Tolerated growth in live objects per request.
+    pub max_objects_per_request: Option<ObjectsPerRequest>,
+    /// Most the heap may grow from the baseline snapshot to the last.
+    pub max_heap_growth: Option<ByteSize>,
+    /// Production memory limit; the report projects requests until it is reached.
+    pub memory_limit: Option<ByteSize>,
+    /// Fail when the projected requests until `memory_limit` are fewer than this.
+    pub requests_to_limit: Option<u64>,
+    /// Most the heap may reach during load.
+    pub max_peak_heap: Option<ByteSize>,
+    /// Class keys never counted.
+    pub ignore: Vec<String>,
+}
+
+impl Budget {
+    /// This (more specific) budget over `parent`: each limit set here wins, the others come from
+    /// `parent`; `ignore` lists are concatenated, parent first, without duplicates.
+    ///
+    /// ```
+    /// use leakcheck::spec::{Budget, ByteSize};
+    /// let defaults = Budget { max_heap_growth: Some(ByteSize::new(1 << 20)),
+    ///     ignore: vec!["(compiled code)".into()], ..Budget::default() };
+    /// let route = Budget { memory_limit: Some(ByteSize::new(1 << 27)),
+    ///     ignore: vec!["Buffer".into()], ..Budget::default() };
+    /// let merged = route.inherit(&defaults);
+    /// assert_eq!(merged.max_heap_growth, Some(ByteSize::new(1 << 20)));
+    /// assert_eq!(merged.memory_limit, Some(ByteSize::new(1 << 27)));
+    /// assert_eq!(merged.ignore, ["(compiled code)", "Buffer"]);
+    /// ```
+    pub fn inherit(&self, parent: &Budget) -> Budget {
+        let mut ignore = parent.ignore.clone();
+        for key in &self.ignore {
+            if !ignore.contains(key) {
+                ignore.push(key.clone());
+            }
+        }
+        Budget {
+            max_bytes_per_request: self.max_bytes_per_request.or(parent.max_bytes_per_request),
+            max_objects_per_request: self
+                .max_objects_per_request
+                .or(parent.max_objects_per_request),
+            max_heap_growth: self.max_heap_growth.or(parent.max_heap_growth),
+            memory_limit: self.memory_limit.or(parent.memory_limit),
+            requests_to_limit: self.requests_to_limit.or(parent.requests_to_limit),
+            max_peak_heap: self.max_peak_heap.or(parent.max_peak_heap),
+            ignore,
+        }
+    }
+}
+
+/// What runs a target. More runtimes (workerd, wrangler, deno) are planned; a spec naming one
+/// is refused with "not supported yet" until then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Runtime {
+    /// Node.js, started with `--inspect=127.0.0.1:0` (through `NODE_OPTIONS` for wrappers such as
+    /// `npm start`).
+    #[default]
+    Node,
+}
+
+impl Runtime {
+    /// Runtimes leakcheck can drive today, as written in a spec.
+    pub const SUPPORTED: &[&str] = &["node"];
+    /// Runtimes that are planned but refused for now.
+    pub const PLANNED: &[&str] = &["workerd", "wrangler", "deno", "bun"];
+
+    /// The name as written in a spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Node => "node",
+        }
+    }
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `[[target]]`: a service to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Unique name.
+    pub name: String,
+    /// What runs it; `None` when not written.
+    pub runtime: Option<Runtime>,
+    /// Program and arguments (non-empty); may hold `{port}`.
+    pub command: Vec<String>,
+    /// Working directory as written (relative to the spec's folder unless absolute).
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables; values may hold `{port}`.
+    pub env: BTreeMap<String, String>,
+    /// Base URL as written; may hold `{port}`.
+    pub url: Option<String>,
+    /// Readiness path, e.g. `/health`.
+    pub ready: Option<String>,
+    /// Settings written on the target.
+    pub settings: Settings,
+    /// `[[target.route]]` tables, in file order (at least one).
+    pub routes: Vec<Route>,
+    /// 1-based line of the `[[target]]` header.
+    pub line: usize,
+}
+
+/// A `[[target.route]]`: one request, sent over and over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Name, unique within the target.
+    pub name: String,
+    /// HTTP method, upper-cased when it is a standard one; `None` when not written.
+    pub method: Option<String>,
+    /// Path starting with `/`, query allowed.
+    pub path: String,
+    /// Request headers, sorted by name.
+    pub headers: Vec<Header>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Settings written on the route.
+    pub settings: Settings,
+    /// 1-based line of the `[[target.route]]` header.
+    pub line: usize,
+}
+
+/// Header names whose values are secret: they never appear in reports or `Debug` output.
+pub const SECRET_HEADERS: &[&str] =
+    &["authorization", "cookie", "proxy-authorization", "x-api-key"];
+
+/// A request header. Its `Debug` hides the value of a secret header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Name as written.
+    pub name: String,
+    /// Value as written.
+    pub value: String,
+}
+
+impl Header {
+    /// Whether the value must be redacted in output (see [`SECRET_HEADERS`]; case-insensitive).
+    pub fn is_secret(&self) -> bool {
+        SECRET_HEADERS.iter().any(|secret| self.name.eq_ignore_ascii_case(secret))
+    }
+
+    /// The value to show in reports: `"<redacted>"` for a secret header.
+    pub fn display_value(&self) -> &str {
+        if self.is_secret() { "<redacted>" } else { &self.value }
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Header")
+            .field("name", &self.name)
+            .field("value", &self.display_value())
+            .finish()
+    }
+}

@@ -1,0 +1,321 @@
+//! The spec as written: serde types mirroring the TOML, every value with its span so
+//! validation can point at it. Their doc comments are the descriptions in the published JSON
+//! Schema (`leakspec.schema.json`).
+//!
+//! Serde's `flatten` would lose the spans, so the inheritable settings are repeated in
+//! [`RawDefaults`], [`RawTarget`] and [`RawRoute`]; `keys.rs` lists the same keys and a test
+//! checks the two agree.
+
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Deserialize;
+use toml::Spanned;
+
+type S<T> = Spanned<T>;
+
+/// A `leakspec.toml`: the services leakcheck starts, the routes it loads, and the budgets that
+/// decide pass or fail.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, title = "leakspec.toml")]
+pub(crate) struct RawSpec {
+    /// Settings and budget every target and route inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// A service to start and test: `[[target]]`, once per service.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawTarget>", length(min = 1))]
+    pub target: Vec<S<RawTarget>>,
+}
+
+/// Settings every target and route inherits (route > target > defaults > built-in default).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Defaults")]
+pub(crate) struct RawDefaults {
+    /// Requests sent before the baseline snapshot, so caches and JIT settle (default 50).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 0))]
+    pub warmup: Option<S<i64>>,
+    /// N: requests per rung; snapshots are taken at baseline, after N, after 2N, ... (default 500).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub requests: Option<S<i64>>,
+    /// Requests in flight at once (default 4).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1, max = 10000))]
+    pub concurrency: Option<S<i64>>,
+    /// Load intervals of N requests each, so `rungs + 1` snapshots (default 2, at least 2).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 2, max = 50))]
+    pub rungs: Option<S<i64>>,
+    /// Most load intervals a route may take in all when its verdict is ambiguous: up to
+    /// `max_rungs - rungs` extra rungs (default 5; never fewer than `rungs`).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 2, max = 50))]
+    pub max_rungs: Option<S<i64>>,
+    /// How long to wait for the target to be ready, e.g. "30s" (default "30s").
+    #[serde(default)]
+    #[schemars(schema_with = "duration_schema")]
+    pub ready_timeout: Option<S<String>>,
+    /// How long one request may take, e.g. "10s" (default "10s").
+    #[serde(default)]
+    #[schemars(schema_with = "duration_schema")]
+    pub request_timeout: Option<S<String>>,
+    /// How long one heap snapshot may take, transfer included, e.g. "120s" (default "120s").
+    #[serde(default)]
+    #[schemars(schema_with = "duration_schema")]
+    pub snapshot_timeout: Option<S<String>>,
+    /// How long the target may take to exit after SIGTERM before it is killed (default "5s").
+    #[serde(default)]
+    #[schemars(schema_with = "duration_schema")]
+    pub shutdown_timeout: Option<S<String>>,
+    /// Pass/fail limits every route inherits, key by key.
+    #[serde(default)]
+    pub budget: RawBudget,
+}
+
+/// A service: how to start it, where it listens and which routes to load.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Target")]
+pub(crate) struct RawTarget {
+    /// Unique name of the target (letters, digits, `-`, `_`, `.`); used in reports and file names.
+    #[schemars(with = "String", length(min = 1))]
+    pub name: S<String>,
+    /// What runs the service (default "node"). Only "node" is supported for now.
+    #[serde(default)]
+    #[schemars(schema_with = "runtime_schema")]
+    pub runtime: Option<S<String>>,
+    /// The program and its arguments, run without a shell; `{port}` is replaced by the port
+    /// leakcheck picks.
+    #[schemars(with = "Vec<String>", length(min = 1))]
+    pub command: S<Vec<S<String>>>,
+    /// Working directory, relative to the spec file's folder (default: that folder).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cwd: Option<S<String>>,
+    /// Extra environment variables; `{port}` in a value is replaced by the port. `PORT` is
+    /// always set by leakcheck.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub env: BTreeMap<S<String>, S<String>>,
+    /// Base URL of the service (default "http://127.0.0.1:{port}"); route paths are appended.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url: Option<S<String>>,
+    /// Path polled until it answers 2xx, e.g. "/health"; without it, leakcheck waits until the
+    /// port accepts connections.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^/"))]
+    pub ready: Option<S<String>>,
+    /// Requests sent before the baseline snapshot (overrides [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 0))]
+    pub warmup: Option<S<i64>>,
+    /// Requests per rung (overrides [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub requests: Option<S<i64>>,
+    /// Requests in flight at once (overrides [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1, max = 10000))]
+    pub concurrency: Option<S<i64>>,
+    /// Load intervals per route (overrides [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 2, max = 50))]
+    pub rungs: Option<S<i64>>,
+    /// Most load intervals when the verdict is ambiguous (overrides [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 2, max = 50))]
+    pub max_rungs: Option<S<i64>>,
+    /// How long to wait for this target to be ready (overrides [defaults]).
+    #[serde(default)]
+    #[schemars(schema_with = "duration_schema")]
+    pub ready_timeout: Option<S<String>>,
+    /// How long one request may take (overrides [defaults]).
+    #[serde(default)]
+    #[schemars(schema_with = "duration_schema")]
+    pub request_timeout: Option<S<String>>,
+    /// How long one heap snapshot may take (overrides [defaults]).
+    #[serde(default)]
+    #[schemars(schema_with = "duration_schema")]
+    pub snapshot_timeout: Option<S<String>>,
+    /// How long this target may take to exit before it is killed (overrides [defaults]).
+    #[serde(default)]
+    #[schemars(schema_with = "duration_schema")]
+    pub shutdown_timeout: Option<S<String>>,
+    /// Pass/fail limits for this target's routes, merged key by key over [defaults.budget].
+    #[serde(default)]
+    pub budget: RawBudget,
+    /// A route to load: `[[target.route]]`, once per route.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawRoute>", length(min = 1))]
+    pub route: Vec<S<RawRoute>>,
+}
+
+/// One HTTP request, sent over and over, whose memory cost is measured.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Route")]
+pub(crate) struct RawRoute {
+    /// Name of the route, unique within its target (letters, digits, `-`, `_`, `.`).
+    #[schemars(with = "String", length(min = 1))]
+    pub name: S<String>,
+    /// HTTP method (default "GET").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub method: Option<S<String>>,
+    /// Request path, starting with `/`, query string allowed; appended to the target's `url`.
+    #[schemars(with = "String", regex(pattern = r"^/"))]
+    pub path: S<String>,
+    /// Request headers. Values of `authorization`, `cookie`, `proxy-authorization` and
+    /// `x-api-key` never appear in reports.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub headers: BTreeMap<S<String>, S<String>>,
+    /// Request body, sent as is.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub body: Option<S<String>>,
+    /// Requests sent before the baseline snapshot (overrides the target and [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 0))]
+    pub warmup: Option<S<i64>>,
+    /// Requests per rung (overrides the target and [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub requests: Option<S<i64>>,
+    /// Requests in flight at once (overrides the target and [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1, max = 10000))]
+    pub concurrency: Option<S<i64>>,
+    /// Load intervals (overrides the target and [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 2, max = 50))]
+    pub rungs: Option<S<i64>>,
+    /// Most load intervals when the verdict is ambiguous (overrides the target and [defaults]).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 2, max = 50))]
+    pub max_rungs: Option<S<i64>>,
+    /// How long one request of this route may take (overrides the target and [defaults]).
+    #[serde(default)]
+    #[schemars(schema_with = "duration_schema")]
+    pub request_timeout: Option<S<String>>,
+    /// Pass/fail limits for this route, merged key by key over the target's and [defaults]'.
+    #[serde(default)]
+    pub budget: RawBudget,
+}
+
+/// Pass/fail limits. All optional; without any, a route fails on linear growth above the noise
+/// floor. Each key overrides the same key of the enclosing level; `ignore` lists add up.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Budget")]
+pub(crate) struct RawBudget {
+    /// Tolerated linear heap growth per request, e.g. "256B" (fractions allowed).
+    #[serde(default)]
+    #[schemars(schema_with = "rate_schema")]
+    pub max_bytes_per_request: Option<S<RawRate>>,
+    /// Tolerated growth in live objects per request, e.g. 0.05 (one object every 20 requests).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0))]
+    pub max_objects_per_request: Option<S<f64>>,
+    /// Most the heap may grow from the baseline snapshot to the last one, e.g. "5MiB".
+    #[serde(default)]
+    #[schemars(schema_with = "size_schema")]
+    pub max_heap_growth: Option<S<RawSize>>,
+    /// Memory the service may use in production, e.g. "128MiB": the report projects how many
+    /// requests it takes to get there.
+    #[serde(default)]
+    #[schemars(schema_with = "size_schema")]
+    pub memory_limit: Option<S<RawSize>>,
+    /// Fail when the projected requests until `memory_limit` are fewer than this.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub requests_to_limit: Option<S<i64>>,
+    /// Most the heap may reach at any moment during load, e.g. "256MiB".
+    #[serde(default)]
+    #[schemars(schema_with = "size_schema")]
+    pub max_peak_heap: Option<S<RawSize>>,
+    /// Class keys never counted, e.g. ["(compiled code)"]; added to the lists of the enclosing
+    /// levels.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub ignore: Vec<S<String>>,
+}
+
+/// A size as written: a string with a unit, or an integer of bytes. (A hand-written visitor
+/// rather than `serde(untagged)`, whose errors say nothing useful.)
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawSize {
+    Text(String),
+    Bytes(i64),
+}
+
+/// A per-request size as written: a string with a unit, or a number of bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawRate {
+    Text(String),
+    Bytes(f64),
+}
+
+macro_rules! string_or_number {
+    ($ty:ident, $expecting:literal, $($visit:ident: $arg:ty => $make:expr),*) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$ty, E> {
+                        Ok($ty::Text(v.to_owned()))
+                    }
+                    $(fn $visit<E: serde::de::Error>(self, v: $arg) -> Result<$ty, E> {
+                        #[allow(clippy::redundant_closure_call)]
+                        Ok(($make)(v))
+                    })*
+                }
+                d.deserialize_any(V)
+            }
+        }
+    };
+}
+
+string_or_number!(RawSize, "a size such as \"5MiB\" or an integer of bytes",
+    visit_i64: i64 => RawSize::Bytes,
+    visit_u64: u64 => |v: u64| RawSize::Bytes(i64::try_from(v).unwrap_or(i64::MAX)));
+string_or_number!(RawRate, "a size such as \"256B\" or a number of bytes",
+    visit_i64: i64 => |v: i64| RawRate::Bytes(v as f64),
+    visit_u64: u64 => |v: u64| RawRate::Bytes(v as f64),
+    visit_f64: f64 => RawRate::Bytes);
+
+const SIZE_PATTERN: &str = r"^\s*[0-9]*\.?[0-9]+\s*([kKmMgGtT][iI]?)?[bB]\s*$";
+
+fn size_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "string", "pattern": SIZE_PATTERN, "examples": ["256B", "1.5KiB", "5MiB", "10MB"] },
+            { "type": "integer", "minimum": 0 }
+        ]
+    })
+}
+
+fn rate_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "string", "pattern": SIZE_PATTERN, "examples": ["256B", "0.5KiB"] },
+            { "type": "number", "minimum": 0 }
+        ]
+    })
+}
+
+fn duration_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": r"^\s*([0-9]+\s*[a-zµ]+\s*)+$",
+        "examples": ["500ms", "30s", "2m", "1m 30s"]
+    })
+}
+
+fn runtime_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "enum": ["node"] })
+}

@@ -1,0 +1,579 @@
+//! From the raw spec to the validated model: parses sizes, durations and runtimes, checks every
+//! value (counts in range, names unique, paths and methods well-formed, `{port}` spelt right) and
+//! collects every problem with its span.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::{Source, SpecError, did_you_mean};
+use super::model::{Budget, Header, Route, Runtime, Settings, Spec, Target};
+use super::raw::{RawBudget, RawDefaults, RawRate, RawRoute, RawSize, RawSpec, RawTarget};
+use super::units::{ByteSize, BytesPerRequest, ObjectsPerRequest, UnitError, parse_duration};
+
+/// The one placeholder leakcheck fills, in `command`, `env` and `url`.
+pub const PORT_PLACEHOLDER: &str = "{port}";
+
+struct Cx<'a> {
+    source: Source<'a>,
+    errors: Vec<SpecError>,
+}
+
+impl Cx<'_> {
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) -> &mut SpecError {
+        let error = SpecError::at(&self.source, span, message);
+        self.errors.push(error);
+        self.errors.last_mut().expect("just pushed")
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        self.source.text[..offset.min(self.source.text.len())].matches('\n').count() + 1
+    }
+
+    /// The span of a table's header line (`[[target]]`), for errors about the whole table.
+    fn header(&self, span: Range<usize>) -> Range<usize> {
+        let text = &self.source.text[span.clone()];
+        span.start..text.find('\n').map_or(span.end, |i| span.start + i)
+    }
+
+    fn count(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        key: &str,
+        min: i64,
+        max: i64,
+    ) -> Option<i64> {
+        let value = value?;
+        let n = *value.get_ref();
+        if n < min {
+            let error =
+                self.error(value.span(), format!("`{key}` must be at least {min}, found {n}"));
+            if key == "rungs" || key == "max_rungs" {
+                error.help =
+                    Some("it takes two load intervals to tell steady growth from a one-off".into());
+            }
+            None
+        } else if n > max {
+            self.error(value.span(), format!("`{key}` must be at most {max}, found {n}"));
+            None
+        } else {
+            Some(n)
+        }
+    }
+
+    fn unit<T>(&mut self, span: Range<usize>, parsed: Result<T, UnitError>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(e) => {
+                let error = self.error(span, e.message);
+                error.help = e.help;
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, value: Option<&Spanned<String>>) -> Option<Duration> {
+        let value = value?;
+        self.unit(value.span(), parse_duration(value.get_ref()))
+    }
+
+    fn size(&mut self, value: Option<&Spanned<RawSize>>, key: &str) -> Option<ByteSize> {
+        let value = value?;
+        match value.get_ref() {
+            RawSize::Text(text) => self.unit(value.span(), ByteSize::from_str(text)),
+            RawSize::Bytes(n) => match u64::try_from(*n) {
+                Ok(n) => Some(ByteSize::new(n)),
+                Err(_) => {
+                    self.error(value.span(), format!("`{key}` can't be negative"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn rate(&mut self, value: Option<&Spanned<RawRate>>, key: &str) -> Option<BytesPerRequest> {
+        let value = value?;
+        let parsed = match value.get_ref() {
+            RawRate::Text(text) => BytesPerRequest::from_str(text),
+            RawRate::Bytes(n) => BytesPerRequest::new(*n).ok_or_else(|| UnitError {
+                message: format!("`{key}` can't be negative"),
+                help: None,
+            }),
+        };
+        self.unit(value.span(), parsed)
+    }
+
+    /// A name used in reports, file names and `--target`/`--route` filters.
+    fn name(&mut self, value: &Spanned<String>, what: &str) -> String {
+        let name = value.get_ref();
+        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if name.is_empty() {
+            self.error(value.span(), format!("{what} name is empty"));
+        } else if !name.chars().all(valid) {
+            let slug = name
+                .split(|c: char| !valid(c))
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join("-");
+            self.error(
+                value.span(),
+                format!("{what} name `{name}` may only hold letters, digits, `-`, `_` and `.`"),
+            )
+            .help = Some(format!(
+                "names become file names and filter arguments; write e.g. `name = \"{slug}\"`"
+            ));
+        }
+        name.clone()
+    }
+
+    /// Checks the `{...}` placeholders and `$PORT` in a string: `{port}` where it is replaced,
+    /// nothing that looks like a misspelling of it.
+    fn placeholders(&mut self, value: &Spanned<String>, port_allowed: bool) {
+        let text = value.get_ref();
+        for (open, _) in text.match_indices('{') {
+            let Some(len) = text[open + 1..].find('}') else {
+                continue;
+            };
+            let inner = &text[open + 1..open + 1 + len];
+            let word = inner.trim();
+            if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue; // Not a placeholder: `{}`, JSON, JavaScript...
+            }
+            let found = &text[open..open + len + 2];
+            let span = self.sub_span(value, found);
+            if inner == "port" {
+                if !port_allowed {
+                    self.error(span, "`{port}` is only replaced in `command`, `env` and `url`");
+                }
+            } else if strsim::osa_distance(&word.to_ascii_lowercase(), "port") <= 1 {
+                self.error(span, format!("unknown placeholder `{found}`")).help =
+                    Some(if port_allowed {
+                        "did you mean `{port}`?".into()
+                    } else {
+                        "`{port}` is only replaced in `command`, `env` and `url`".into()
+                    });
+            }
+        }
+        for shell in ["${PORT}", "$PORT"] {
+            if let Some(at) = text.find(shell) {
+                let span = self.sub_span(value, &text[at..at + shell.len()]);
+                self.error(span, format!("`{shell}` is not expanded: no shell runs here")).help =
+                    Some("write `{port}` for the port leakcheck picks".into());
+                break;
+            }
+        }
+    }
+
+    /// The span of `needle` inside a string value, or the whole value when escapes make the
+    /// source differ from the string.
+    fn sub_span(&self, value: &Spanned<String>, needle: &str) -> Range<usize> {
+        let span = value.span();
+        match self.source.text[span.clone()].find(needle) {
+            Some(at) => span.start + at..span.start + at + needle.len(),
+            None => span,
+        }
+    }
+}
+
+/// Validates a raw spec; every problem found is returned.
+pub(crate) fn validate(
+    source: Source<'_>,
+    raw: RawSpec,
+    dir: PathBuf,
+) -> Result<Spec, Vec<SpecError>> {
+    let mut cx = Cx { source, errors: Vec::new() };
+    let defaults = defaults_settings(&mut cx, &raw.defaults);
+    if raw.target.is_empty() {
+        cx.errors.push(
+            SpecError::whole_file(source.path, "no targets").with_help(
+                "add a `[[target]]` with a `name`, a `command` and a `[[target.route]]`",
+            ),
+        );
+    }
+    let mut targets: Vec<Target> = Vec::new();
+    let mut target_lines: BTreeMap<String, usize> = BTreeMap::new();
+    for raw_target in &raw.target {
+        let target = target(&mut cx, raw_target);
+        if let Some(first) = target_lines.get(&target.name) {
+            let first = *first;
+            cx.error(
+                raw_target.get_ref().name.span(),
+                format!("duplicate target name `{}`", target.name),
+            )
+            .help = Some(format!("the first target of that name is on line {first}"));
+        } else {
+            target_lines.insert(target.name.clone(), target.line);
+        }
+        budget_chain(&mut cx, &raw.defaults.budget, raw_target.get_ref());
+        targets.push(target);
+    }
+    if cx.errors.is_empty() {
+        Ok(Spec { path: source.path.to_path_buf(), dir, defaults, targets })
+    } else {
+        Err(cx.errors)
+    }
+}
+
+/// The inheritable settings of any level, borrowed from its raw table.
+#[derive(Default)]
+struct RawSettings<'a> {
+    warmup: Option<&'a Spanned<i64>>,
+    requests: Option<&'a Spanned<i64>>,
+    concurrency: Option<&'a Spanned<i64>>,
+    rungs: Option<&'a Spanned<i64>>,
+    max_rungs: Option<&'a Spanned<i64>>,
+    ready_timeout: Option<&'a Spanned<String>>,
+    request_timeout: Option<&'a Spanned<String>>,
+    snapshot_timeout: Option<&'a Spanned<String>>,
+    shutdown_timeout: Option<&'a Spanned<String>>,
+    budget: Option<&'a RawBudget>,
+}
+
+fn defaults_settings(cx: &mut Cx<'_>, raw: &RawDefaults) -> Settings {
+    settings(
+        cx,
+        RawSettings {
+            warmup: raw.warmup.as_ref(),
+            requests: raw.requests.as_ref(),
+            concurrency: raw.concurrency.as_ref(),
+            rungs: raw.rungs.as_ref(),
+            max_rungs: raw.max_rungs.as_ref(),
+            ready_timeout: raw.ready_timeout.as_ref(),
+            request_timeout: raw.request_timeout.as_ref(),
+            snapshot_timeout: raw.snapshot_timeout.as_ref(),
+            shutdown_timeout: raw.shutdown_timeout.as_ref(),
+            budget: Some(&raw.budget),
+        },
+    )
+}
+
+fn settings(cx: &mut Cx<'_>, raw: RawSettings<'_>) -> Settings {
+    let rungs = cx.count(raw.rungs, "rungs", 2, 50);
+    let max_rungs = cx.count(raw.max_rungs, "max_rungs", 2, 50);
+    if let (Some(rungs), Some(max), Some(span)) = (rungs, max_rungs, raw.max_rungs)
+        && max < rungs
+    {
+        cx.error(span.span(), format!("`max_rungs` ({max}) is less than `rungs` ({rungs})")).help =
+            Some(format!(
+                "`max_rungs` counts all load intervals, extra ones included: write `max_rungs = {rungs}` for no extra rungs"
+            ));
+    }
+    Settings {
+        warmup: cx.count(raw.warmup, "warmup", 0, i64::MAX).map(|n| n as u64),
+        requests: cx.count(raw.requests, "requests", 1, i64::MAX).map(|n| n as u64),
+        concurrency: cx.count(raw.concurrency, "concurrency", 1, 10_000).map(|n| n as usize),
+        rungs: rungs.map(|n| n as u32),
+        max_rungs: max_rungs.map(|n| n as u32),
+        ready_timeout: cx.duration(raw.ready_timeout),
+        request_timeout: cx.duration(raw.request_timeout),
+        snapshot_timeout: cx.duration(raw.snapshot_timeout),
+        shutdown_timeout: cx.duration(raw.shutdown_timeout),
+        budget: raw.budget.map(|b| budget(cx, b)).unwrap_or_default(),
+    }
+}
+
+fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
+    let objects = raw.max_objects_per_request.as_ref().and_then(|v| {
+        let parsed = ObjectsPerRequest::new(*v.get_ref());
+        if parsed.is_none() {
+            cx.error(v.span(), "`max_objects_per_request` can't be negative");
+        }
+        parsed
+    });
+    let mut ignore = Vec::new();
+    for key in &raw.ignore {
+        if key.get_ref().is_empty() {
+            cx.error(key.span(), "empty class key in `ignore`");
+        } else {
+            ignore.push(key.get_ref().clone());
+        }
+    }
+    Budget {
+        max_bytes_per_request: cx.rate(raw.max_bytes_per_request.as_ref(), "max_bytes_per_request"),
+        max_objects_per_request: objects,
+        max_heap_growth: cx.size(raw.max_heap_growth.as_ref(), "max_heap_growth"),
+        memory_limit: cx.size(raw.memory_limit.as_ref(), "memory_limit"),
+        requests_to_limit: cx
+            .count(raw.requests_to_limit.as_ref(), "requests_to_limit", 1, i64::MAX)
+            .map(|n| n as u64),
+        max_peak_heap: cx.size(raw.max_peak_heap.as_ref(), "max_peak_heap"),
+        ignore,
+    }
+}
+
+/// `requests_to_limit` needs a `memory_limit` somewhere in the route's chain of levels.
+fn budget_chain(cx: &mut Cx<'_>, defaults: &RawBudget, target: &RawTarget) {
+    for route in &target.route {
+        let chain = [defaults, &target.budget, &route.get_ref().budget];
+        if chain.iter().any(|b| b.memory_limit.is_some()) {
+            continue;
+        }
+        // The most specific `requests_to_limit` is the one that applies.
+        if let Some(rtl) = chain.iter().rev().find_map(|b| b.requests_to_limit.as_ref()) {
+            cx.error(rtl.span(), "`requests_to_limit` without a `memory_limit`").help = Some(
+                format!(
+                    "add a `memory_limit` (e.g. `memory_limit = \"128MiB\"`) to this budget or an enclosing one (route `{}`)",
+                    route.get_ref().name.get_ref()
+                ),
+            );
+        }
+    }
+}
+
+fn runtime(cx: &mut Cx<'_>, value: &Spanned<String>) -> Option<Runtime> {
+    match value.get_ref().as_str() {
+        "node" => Some(Runtime::Node),
+        planned if Runtime::PLANNED.contains(&planned) => {
+            cx.error(value.span(), format!("runtime `{planned}` is not supported yet")).help =
+                Some("supported runtimes: `node`".into());
+            None
+        }
+        other => {
+            let candidates = Runtime::SUPPORTED.iter().chain(Runtime::PLANNED).copied();
+            let error = cx.error(value.span(), format!("unknown runtime `{other}`"));
+            error.help = Some(match did_you_mean(other, candidates) {
+                Some("node") => "did you mean `node`?".into(),
+                _ => "supported runtimes: `node`".into(),
+            });
+            None
+        }
+    }
+}
+
+fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
+    let raw = spanned.get_ref();
+    let name = cx.name(&raw.name, "target");
+    let runtime = raw.runtime.as_ref().and_then(|r| runtime(cx, r));
+
+    let command = raw.command.get_ref();
+    if command.is_empty() {
+        cx.error(raw.command.span(), "`command` is empty").help = Some(
+            "give the program and its arguments, e.g. `command = [\"node\", \"server.js\"]`".into(),
+        );
+    } else if command[0].get_ref().trim().is_empty() {
+        cx.error(command[0].span(), "the program in `command` is empty");
+    } else {
+        let program = command[0].get_ref();
+        if program.contains(' ') && !program.contains(['/', '\\']) {
+            let words: Vec<String> = program
+                .split_whitespace()
+                .chain(command[1..].iter().map(|a| a.get_ref().as_str()))
+                .map(|w| format!("{w:?}"))
+                .collect();
+            cx.error(
+                command[0].span(),
+                format!("no program is named `{program}`: `command` runs without a shell"),
+            )
+            .help =
+                Some(format!("give each argument separately: `command = [{}]`", words.join(", ")));
+        }
+    }
+    for arg in command {
+        cx.placeholders(arg, true);
+    }
+
+    let cwd = raw.cwd.as_ref().map(|cwd| {
+        if cwd.get_ref().is_empty() {
+            cx.error(cwd.span(), "`cwd` is empty").help =
+                Some("leave it out to run in the spec file's folder".into());
+        }
+        PathBuf::from(cwd.get_ref())
+    });
+
+    let mut env = BTreeMap::new();
+    for (key, value) in &raw.env {
+        let k = key.get_ref();
+        if k == "PORT" {
+            cx.error(key.span(), "`PORT` is set by leakcheck")
+                .help = Some("leakcheck picks a free port and exports it as `PORT`; use `{port}` to pass it elsewhere".into());
+        } else if k.is_empty() || k.contains(['=', '\0']) {
+            cx.error(key.span(), format!("invalid environment variable name `{k}`"));
+        }
+        if value.get_ref().contains('\0') {
+            cx.error(value.span(), "environment values can't hold NUL bytes");
+        }
+        cx.placeholders(value, true);
+        env.insert(k.clone(), value.get_ref().clone());
+    }
+
+    let url = raw.url.as_ref().map(|url| {
+        let before = cx.errors.len();
+        cx.placeholders(url, true);
+        if cx.errors.len() == before {
+            check_url(cx, url);
+        }
+        url.get_ref().trim_end_matches('/').to_owned()
+    });
+    let ready = raw.ready.as_ref().map(|ready| {
+        check_path(cx, ready, "ready");
+        ready.get_ref().clone()
+    });
+
+    let settings = settings(
+        cx,
+        RawSettings {
+            warmup: raw.warmup.as_ref(),
+            requests: raw.requests.as_ref(),
+            concurrency: raw.concurrency.as_ref(),
+            rungs: raw.rungs.as_ref(),
+            max_rungs: raw.max_rungs.as_ref(),
+            ready_timeout: raw.ready_timeout.as_ref(),
+            request_timeout: raw.request_timeout.as_ref(),
+            snapshot_timeout: raw.snapshot_timeout.as_ref(),
+            shutdown_timeout: raw.shutdown_timeout.as_ref(),
+            budget: Some(&raw.budget),
+        },
+    );
+
+    let line = cx.line(spanned.span().start);
+    if raw.route.is_empty() {
+        let header = cx.header(spanned.span());
+        cx.error(header, format!("target `{name}` has no routes")).help =
+            Some("add a `[[target.route]]` with a `name` and a `path`".into());
+    }
+    let mut routes: Vec<Route> = Vec::new();
+    for raw_route in &raw.route {
+        let route = route(cx, raw_route);
+        if let Some(first) = routes.iter().find(|r| r.name == route.name) {
+            let first = first.line;
+            cx.error(
+                raw_route.get_ref().name.span(),
+                format!("duplicate route name `{}` in target `{name}`", route.name),
+            )
+            .help = Some(format!("the first route of that name is on line {first}"));
+        }
+        routes.push(route);
+    }
+
+    Target {
+        name,
+        runtime,
+        command: command.iter().map(|a| a.get_ref().clone()).collect(),
+        cwd,
+        env,
+        url,
+        ready,
+        settings,
+        routes,
+        line,
+    }
+}
+
+fn check_url(cx: &mut Cx<'_>, url: &Spanned<String>) {
+    let text = url.get_ref();
+    if text.starts_with("https://") {
+        cx.error(url.span(), "`https` URLs are not supported")
+            .help = Some("leakcheck talks plain HTTP to the service it starts on this machine: write `http://127.0.0.1:{port}`".into());
+        return;
+    }
+    if !text.starts_with("http://") {
+        cx.error(url.span(), format!("`url` must start with `http://`, found `{text}`")).help =
+            Some("write e.g. `url = \"http://127.0.0.1:{port}\"`".into());
+        return;
+    }
+    match reqwest::Url::parse(&text.replace(PORT_PLACEHOLDER, "1")) {
+        Ok(parsed) if parsed.query().is_some() || parsed.fragment().is_some() => {
+            cx.error(url.span(), "`url` can't hold a query or fragment").help =
+                Some("put the query in each route's `path`".into());
+        }
+        Ok(_) => {}
+        Err(e) => {
+            cx.error(url.span(), format!("invalid `url`: {e}"));
+        }
+    }
+}
+
+fn check_path(cx: &mut Cx<'_>, path: &Spanned<String>, key: &str) {
+    let text = path.get_ref();
+    if !text.starts_with('/') {
+        let error = cx.error(path.span(), format!("`{key}` must start with `/`, found `{text}`"));
+        error.help = Some(if text.starts_with("http://") || text.starts_with("https://") {
+            "give the path only; the target's `url` says where the service is".into()
+        } else {
+            format!("write `{key} = \"/{}\"`", text.trim_start_matches('/'))
+        });
+    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        cx.error(path.span(), format!("`{key}` can't hold spaces or control characters")).help =
+            Some("percent-encode them, e.g. `%20` for a space".into());
+    } else {
+        cx.placeholders(path, false);
+    }
+}
+
+/// `tchar` from RFC 9110: the characters of a method or a header name.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"];
+
+fn route(cx: &mut Cx<'_>, spanned: &Spanned<RawRoute>) -> Route {
+    let raw = spanned.get_ref();
+    let name = cx.name(&raw.name, "route");
+    let method = raw.method.as_ref().map(|method| {
+        let text = method.get_ref();
+        let upper = text.to_ascii_uppercase();
+        if METHODS.contains(&upper.as_str()) {
+            upper
+        } else {
+            if !is_token(text) {
+                cx.error(method.span(), format!("`{text}` is not an HTTP method")).help =
+                    Some(match did_you_mean(&upper, METHODS.iter().copied()) {
+                        Some(m) => format!("did you mean `{m}`?"),
+                        None => "a method is one word of letters, e.g. `GET` or `POST`".into(),
+                    });
+            }
+            text.clone()
+        }
+    });
+    check_path(cx, &raw.path, "path");
+
+    let mut headers: Vec<Header> = Vec::new();
+    for (key, value) in &raw.headers {
+        let name = key.get_ref();
+        if !is_token(name) {
+            cx.error(key.span(), format!("`{name}` is not a valid header name"));
+        } else if name.eq_ignore_ascii_case("content-length") {
+            cx.error(key.span(), "`content-length` is set from `body`").help =
+                Some("remove it".into());
+        } else if let Some(first) = headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)) {
+            let first = first.name.clone();
+            cx.error(key.span(), format!("header `{name}` is set twice (also as `{first}`)"))
+                .help = Some("header names are case-insensitive; keep one".into());
+        }
+        if value.get_ref().contains(['\r', '\n', '\0']) {
+            cx.error(value.span(), format!("header `{name}` holds a line break or NUL"));
+        }
+        cx.placeholders(value, false);
+        headers.push(Header { name: name.clone(), value: value.get_ref().clone() });
+    }
+
+    let settings = settings(
+        cx,
+        RawSettings {
+            warmup: raw.warmup.as_ref(),
+            requests: raw.requests.as_ref(),
+            concurrency: raw.concurrency.as_ref(),
+            rungs: raw.rungs.as_ref(),
+            max_rungs: raw.max_rungs.as_ref(),
+            request_timeout: raw.request_timeout.as_ref(),
+            budget: Some(&raw.budget),
+            ..RawSettings::default()
+        },
+    );
+
+    Route {
+        name,
+        method,
+        path: raw.path.get_ref().clone(),
+        headers,
+        body: raw.body.as_ref().map(|b| b.get_ref().clone()),
+        settings,
+        line: cx.line(spanned.span().start),
+    }
+}

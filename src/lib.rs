@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod inspector;
 pub mod load;
 pub mod report;
 pub mod runner;

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod cli;
 pub mod inspector;
 pub mod load;
+pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod snapshot;

@@ -493,8 +493,8 @@ impl Finisher<'_> {
             let bytes: Vec<u64> =
                 digests.iter().map(|d| d.class_bytes.get(class).copied().unwrap_or(0)).collect();
             let runtime = is_runtime_class(&self.c.keys[class]);
-            let count_fit = classify_class(xs, &counts, self.thresholds.objects, runtime);
-            let bytes_fit = classify_class(xs, &bytes, self.thresholds.bytes, runtime);
+            let count_fit = classify_class(xs, &counts, self.thresholds.objects, runtime, true);
+            let bytes_fit = classify_class(xs, &bytes, self.thresholds.bytes, runtime, false);
             classes.push(ClassGrowth {
                 key: self.c.keys[class].clone(),
                 counts,
@@ -898,9 +898,26 @@ pub fn data_retained_sizes(graph: &HeapGraph, dominators: &Dominators) -> Vec<u6
     sizes
 }
 
-/// [`classify`], with runtime classes held to three agreeing intervals (see
-/// [`is_runtime_class`]).
-fn classify_class(xs: &[f64], ys: &[u64], floor: NoiseFloor, runtime: bool) -> Fit {
+/// Noise floors for V8's own code and metadata: tiering keeps compiling and optimising for
+/// thousands of requests at a fraction of an object per request, while code that really leaks
+/// (a fresh `new Function` or `vm.Script` per request) adds at least one object per request.
+const RUNTIME_OBJECTS: NoiseFloor = NoiseFloor { per_interval: 64.0, per_step: 1.0 };
+const RUNTIME_BYTES: NoiseFloor = NoiseFloor { per_interval: 32768.0, per_step: 256.0 };
+
+/// [`classify`], with runtime classes held to a higher floor and three agreeing intervals
+/// (see [`is_runtime_class`]).
+fn classify_class(xs: &[f64], ys: &[u64], floor: NoiseFloor, runtime: bool, objects: bool) -> Fit {
+    let floor = match (runtime, objects) {
+        (false, _) => floor,
+        (true, true) => NoiseFloor {
+            per_interval: floor.per_interval.max(RUNTIME_OBJECTS.per_interval),
+            per_step: floor.per_step.max(RUNTIME_OBJECTS.per_step),
+        },
+        (true, false) => NoiseFloor {
+            per_interval: floor.per_interval.max(RUNTIME_BYTES.per_interval),
+            per_step: floor.per_step.max(RUNTIME_BYTES.per_step),
+        },
+    };
     let mut fit = classify(xs, &as_f64(ys), floor);
     if runtime && fit.trend == Trend::Linear && xs.len() < 4 {
         fit.trend = Trend::Irregular;

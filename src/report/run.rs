@@ -419,23 +419,26 @@ fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> String {
                         bytes(*limit)
                     );
                 }
-                Failure::ReachesLimit { requests, allowed } => {
-                    out += &format!(
-                        "  reaches the memory limit after about {} requests; the budget asks for at least {}\n",
-                        thousands(*requests),
-                        thousands(*allowed)
-                    );
-                }
+                // Said with the projection below.
+                Failure::ReachesLimit { .. } => {}
                 _ => {}
             }
         }
         if let Some(p) = &v.projection {
+            let allowed = v.failures.iter().find_map(|f| match f {
+                Failure::ReachesLimit { allowed, .. } => Some(*allowed),
+                _ => None,
+            });
             out += &match p.requests {
                 Some(n) => format!(
-                    "  at {} per request this process reaches {} after about {} requests\n",
+                    "  at {} per request this process reaches {} after about {} requests{}\n",
                     bytes_rate(p.bytes_per_request),
                     bytes(p.limit),
-                    thousands(n)
+                    thousands(n),
+                    allowed.map_or(String::new(), |a| format!(
+                        "; the budget asks for at least {}",
+                        thousands(a)
+                    ))
                 ),
                 None => format!(
                     "  nothing grows linearly: no projection to the {} limit\n",

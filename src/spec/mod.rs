@@ -48,6 +48,7 @@ pub use units::{
 pub use validate::PORT_PLACEHOLDER;
 
 use error::Source;
+pub(crate) use error::did_you_mean;
 
 impl Spec {
     /// Reads and validates the spec at `path`. Relative `cwd`s resolve against the file's folder,

@@ -50,8 +50,8 @@ fn main() {
             let mut text = Vec::new();
             write_snapshot(graph, &mut text, layout).unwrap();
             fs::write(format!("corpus/parse/{i}-{name}.heapsnapshot"), &text).unwrap();
-            // parse_chunked reads its chunk sizes from the first 4 bytes.
-            let mut chunked = vec![0, 6, 17, 63];
+            // parse_chunked reads its chunk sizes and parallel block size from 5 bytes.
+            let mut chunked = vec![0, 6, 17, 63, 9];
             chunked.extend_from_slice(&text);
             fs::write(format!("corpus/parse_chunked/{i}-{name}.heapsnapshot"), &chunked).unwrap();
         }

@@ -371,6 +371,13 @@ fn failure_message(r: &RouteReport) -> Option<String> {
                     Failure::HeapGrowth { grew, limit } => {
                         format!("heap grew {} (budget {})", bytes(*grew), bytes(*limit))
                     }
+                    Failure::PeakHeap { peak, limit } => {
+                        format!(
+                            "heap peaked at {} under load (budget {})",
+                            bytes(*peak),
+                            bytes(*limit)
+                        )
+                    }
                     Failure::ReachesLimit { requests, allowed } => format!(
                         "reaches the memory limit after about {} requests (budget {})",
                         thousands(*requests),
@@ -416,6 +423,13 @@ fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> String {
                     out += &format!(
                         "  heap grew {} from the baseline, over the budget of {}\n",
                         bytes(*grew),
+                        bytes(*limit)
+                    );
+                }
+                Failure::PeakHeap { peak, limit } => {
+                    out += &format!(
+                        "  the heap peaked at {} while requests ran, over the budget of {}: memory held per request in flight, not a leak\n",
+                        bytes(*peak),
                         bytes(*limit)
                     );
                 }
@@ -576,8 +590,9 @@ mod tests {
         let leak = judge(
             &compare([0, 100, 200]),
             &Limits { memory_limit: Some(128 << 20), ..Limits::default() },
+            None,
         );
-        let clean = judge(&compare([50, 50, 50]), &Limits::default());
+        let clean = judge(&compare([50, 50, 50]), &Limits::default(), None);
         let mut crashed = route("boom", Outcome::Error, None);
         crashed.error =
             Some("the target exited during the load of rung 1 (82 of 100 requests)".into());

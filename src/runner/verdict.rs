@@ -24,6 +24,8 @@ pub struct Limits {
     pub memory_limit: Option<u64>,
     /// Fewest requests the process must serve before reaching `memory_limit`.
     pub requests_to_limit: Option<u64>,
+    /// Highest V8 heap use tolerated while requests run at the route's concurrency.
+    pub max_peak_heap: Option<u64>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
 }
@@ -52,6 +54,14 @@ pub enum Failure {
     HeapGrowth {
         /// Growth from the baseline to the last snapshot.
         grew: u64,
+        /// The budget.
+        limit: u64,
+    },
+    /// The heap peaked above `max_peak_heap` while requests ran: too much held per request
+    /// in flight, even if it is all freed afterwards.
+    PeakHeap {
+        /// The highest heap use sampled.
+        peak: u64,
         /// The budget.
         limit: u64,
     },
@@ -130,8 +140,9 @@ pub struct RouteVerdict {
     pub unsure: Vec<String>,
 }
 
-/// Holds a comparison (with paths filled) against a route's limits.
-pub fn judge(comparison: &Comparison, limits: &Limits) -> RouteVerdict {
+/// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against
+/// a route's limits.
+pub fn judge(comparison: &Comparison, limits: &Limits, peak_heap: Option<u64>) -> RouteVerdict {
     let ignored = |c: &ClassGrowth| limits.ignore.iter().any(|k| k == &c.key);
     let mut linear: Vec<&ClassGrowth> =
         comparison.classes.iter().filter(|c| !ignored(c) && c.trend() == Trend::Linear).collect();
@@ -178,6 +189,12 @@ pub fn judge(comparison: &Comparison, limits: &Limits) -> RouteVerdict {
         && last - first > limit
     {
         failures.push(Failure::HeapGrowth { grew: last - first, limit });
+    }
+
+    if let (Some(limit), Some(peak)) = (limits.max_peak_heap, peak_heap)
+        && peak > limit
+    {
+        failures.push(Failure::PeakHeap { peak, limit });
     }
 
     let growth_rate = bytes_rate.max(holders.first().map_or(0.0, |h| h.fit.per_step));
@@ -284,9 +301,21 @@ pub(crate) mod tests {
         c
     }
 
+    fn judge_at(c: &Comparison, limits: &Limits) -> RouteVerdict {
+        judge(c, limits, None)
+    }
+
+    #[test]
+    fn peak_heap_budget() {
+        let limits = Limits { max_peak_heap: Some(10 << 20), ..Limits::default() };
+        assert!(judge(&compare([50, 50, 50]), &limits, Some(9 << 20)).pass);
+        let v = judge(&compare([50, 50, 50]), &limits, Some(11 << 20));
+        assert!(matches!(v.failures[0], Failure::PeakHeap { limit, .. } if limit == 10 << 20));
+    }
+
     #[test]
     fn linear_growth_fails_by_default_and_names_the_culprit() {
-        let v = judge(&compare([0, 100, 200]), &Limits::default());
+        let v = judge_at(&compare([0, 100, 200]), &Limits::default());
         assert!(!v.pass);
         assert!(
             matches!(&v.failures[0], Failure::LinearGrowth { classes, .. } if classes[0] == "Job")
@@ -301,17 +330,17 @@ pub(crate) mod tests {
     #[test]
     fn growth_within_the_budget_passes() {
         let limits = Limits { max_bytes_per_request: Some(100.0), ..Limits::default() };
-        assert!(judge(&compare([0, 100, 200]), &limits).pass);
+        assert!(judge_at(&compare([0, 100, 200]), &limits).pass);
         let limits = Limits { max_objects_per_request: Some(0.5), ..Limits::default() };
-        assert!(!judge(&compare([0, 100, 200]), &limits).pass);
+        assert!(!judge_at(&compare([0, 100, 200]), &limits).pass);
         let ignore = Limits { ignore: vec!["Job".into()], ..Limits::default() };
-        let v = judge(&compare([0, 100, 200]), &ignore);
+        let v = judge_at(&compare([0, 100, 200]), &ignore);
         assert!(v.leaks.is_empty());
     }
 
     #[test]
     fn a_flat_heap_passes() {
-        let v = judge(&compare([50, 50, 50]), &Limits::default());
+        let v = judge_at(&compare([50, 50, 50]), &Limits::default());
         assert!(v.pass, "{:?}", v.failures);
         assert!(v.leaks.is_empty());
     }
@@ -319,7 +348,7 @@ pub(crate) mod tests {
     #[test]
     fn heap_growth_and_memory_limit_budgets() {
         let limits = Limits { max_heap_growth: Some(1024), ..Limits::default() };
-        let v = judge(&compare([0, 100, 200]), &limits);
+        let v = judge_at(&compare([0, 100, 200]), &limits);
         assert!(v.failures.iter().any(|f| matches!(f, Failure::HeapGrowth { .. })));
 
         let limits = Limits {
@@ -328,7 +357,7 @@ pub(crate) mod tests {
             requests_to_limit: Some(1_000_000),
             ..Limits::default()
         };
-        let v = judge(&compare([0, 100, 200]), &limits);
+        let v = judge_at(&compare([0, 100, 200]), &limits);
         let p = v.projection.unwrap();
         // (1 MiB - heap) at 64 B per request: the job. Its 8 B array slot grows 800 B per
         // interval, under the noise floor.

@@ -14,3 +14,4 @@ pub mod report;
 pub mod runner;
 pub mod snapshot;
 pub mod spec;
+pub mod target;

@@ -1,0 +1,757 @@
+//! The service under test as a process: start it in its own process group with the V8
+//! inspector on loopback, wait until it is ready, find its inspector, and take the whole
+//! process tree down afterwards, whatever happens.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use leakcheck::target::{LaunchSpec, Readiness, free_port, launch};
+//!
+//! let port = free_port()?;
+//! let spec = LaunchSpec {
+//!     name: "api".into(),
+//!     argv: vec!["node".into(), "server.js".into()],
+//!     cwd: "examples/api".into(),
+//!     env: vec![("PORT".into(), port.to_string())],
+//!     port,
+//!     url: format!("http://127.0.0.1:{port}"),
+//!     ready: Readiness::Http("/health".into()),
+//!     ready_timeout: Duration::from_secs(30),
+//!     shutdown_timeout: Duration::from_secs(5),
+//! };
+//! let target = launch(&spec).await?;
+//! println!("inspector at {}", target.inspector_url());
+//! let report = target.shutdown().await;
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! Nothing outlives leakcheck: [`Target::shutdown`] ends the whole group (SIGTERM, then
+//! SIGKILL), dropping a [`Target`] SIGKILLs it, a failed [`launch`] kills what it started, and
+//! [`install_signal_handlers`] kills every group on Ctrl-C or SIGTERM. A process that leaves
+//! the group (`setsid`, daemonising) escapes all of this.
+
+mod groups;
+mod node;
+mod output;
+mod port;
+mod procfs;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use groups::{
+    StopSignal, StopSignals, install_signal_handlers, kill_all_targets, live_target_groups,
+};
+use output::{SharedTail, tail_text};
+pub use port::free_port;
+
+/// Lines of stderr shown in an error message (the error keeps up to 200).
+const TAIL_LINES_SHOWN: usize = 20;
+/// Longest wait for the output pipes to reach end of input after the process has exited.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// How long SIGKILLed processes get to disappear before they are reported as survivors.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How often the process group is checked while waiting for it to end.
+const GROUP_POLL: Duration = Duration::from_millis(20);
+/// The least time left to find the inspector once the target is ready.
+const MIN_INSPECTOR_WAIT: Duration = Duration::from_secs(2);
+
+/// How to tell that the target is ready for requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// `GET` of the base URL + this path answers 2xx.
+    Http(String),
+    /// The port accepts a TCP connection on 127.0.0.1 (or `::1`).
+    Port,
+}
+
+/// Everything needed to start one target; the runner fills it from the plan once it has
+/// chosen the port.
+#[derive(Clone, Debug)]
+pub struct LaunchSpec {
+    /// The target's name, for messages.
+    pub name: String,
+    /// The command, run without a shell. `argv[0]` is looked up on the `PATH`.
+    pub argv: Vec<String>,
+    /// The working directory.
+    pub cwd: PathBuf,
+    /// Variables added to leakcheck's own environment (`PORT` among them, usually).
+    pub env: Vec<(String, String)>,
+    /// The port the target serves on.
+    pub port: u16,
+    /// The base URL of the service, such as `http://127.0.0.1:8080`.
+    pub url: String,
+    /// How to tell it is ready.
+    pub ready: Readiness,
+    /// How long it may take to become ready (and to announce its inspector).
+    pub ready_timeout: Duration,
+    /// How long it gets to exit after SIGTERM before it is killed.
+    pub shutdown_timeout: Duration,
+}
+
+/// An inspector that could have been the target's, and its process id (or why it is unknown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The `ws://` URL from its `Debugger listening on` line.
+    pub url: String,
+    /// Its `process.pid`, or why that could not be asked.
+    pub pid: Result<u32, String>,
+}
+
+/// Why a target could not be started. Every message reads after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The command is empty.
+    #[error("start target `{name}`: the command is empty")]
+    EmptyCommand {
+        /// The target.
+        name: String,
+    },
+    /// The working directory does not exist.
+    #[error("start target `{name}`: working directory {} does not exist", cwd.display())]
+    NoCwd {
+        /// The target.
+        name: String,
+        /// The directory.
+        cwd: PathBuf,
+    },
+    /// The program is not on the `PATH` (or not at the path given).
+    #[error(
+        "start target `{name}`: command `{program}` not found (is it installed and on the PATH?)"
+    )]
+    CommandNotFound {
+        /// The target.
+        name: String,
+        /// `argv[0]`.
+        program: String,
+    },
+    /// The process could not be started for another reason.
+    #[error("start target `{name}`: could not run `{program}`: {source}")]
+    Spawn {
+        /// The target.
+        name: String,
+        /// `argv[0]`.
+        program: String,
+        /// The system's reason.
+        #[source]
+        source: io::Error,
+    },
+    /// The process ended before it was ready.
+    #[error(
+        "start target `{name}`: it exited ({status}) before it was ready{}",
+        shown_tail(stderr_tail)
+    )]
+    ExitedBeforeReady {
+        /// The target.
+        name: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// The last lines of its stderr.
+        stderr_tail: String,
+    },
+    /// It did not become ready in time.
+    #[error(
+        "start target `{name}`: not ready after {after:?} ({polled}){}",
+        shown_tail(stderr_tail)
+    )]
+    NeverReady {
+        /// The target.
+        name: String,
+        /// The ready timeout.
+        after: Duration,
+        /// What was polled and what the last attempt gave, such as
+        /// `GET http://127.0.0.1:8080/health: connection refused`.
+        polled: String,
+        /// The last lines of its stderr.
+        stderr_tail: String,
+    },
+    /// No process printed `Debugger listening on ws://…`.
+    #[error(
+        "start target `{name}`: no inspector announced on stderr within {after:?} (is it a Node process? does it start Node with --inspect of its own?){}",
+        shown_tail(stderr_tail)
+    )]
+    NoInspector {
+        /// The target.
+        name: String,
+        /// How long leakcheck waited.
+        after: Duration,
+        /// The last lines of its stderr.
+        stderr_tail: String,
+    },
+    /// Several inspectors were announced and none belongs to the process serving the port.
+    #[error(
+        "start target `{name}`: none of its inspectors belongs to the process listening on port {port} ({}); inspectors: {}",
+        listeners_text(listeners),
+        candidates_text(candidates)
+    )]
+    InspectorNotFound {
+        /// The target.
+        name: String,
+        /// The port it serves on.
+        port: u16,
+        /// The processes found listening on it (empty when `/proc` showed none).
+        listeners: Vec<u32>,
+        /// Every inspector announced.
+        candidates: Vec<Candidate>,
+    },
+}
+
+impl TargetError {
+    /// The last lines of the target's stderr, when the error has them.
+    pub fn stderr_tail(&self) -> Option<&str> {
+        match self {
+            TargetError::ExitedBeforeReady { stderr_tail, .. }
+            | TargetError::NeverReady { stderr_tail, .. }
+            | TargetError::NoInspector { stderr_tail, .. } => Some(stderr_tail),
+            _ => None,
+        }
+    }
+}
+
+fn shown_tail(tail: &str) -> String {
+    let lines: Vec<&str> = tail.lines().collect();
+    if lines.is_empty() {
+        return "; its stderr was empty".to_owned();
+    }
+    let start = lines.len().saturating_sub(TAIL_LINES_SHOWN);
+    let mut out = String::from("; last lines of its stderr:");
+    for line in &lines[start..] {
+        out.push_str("\n  | ");
+        out.push_str(line);
+    }
+    out
+}
+
+fn listeners_text(listeners: &[u32]) -> String {
+    match listeners {
+        [] => "no listening process found in /proc".to_owned(),
+        _ => {
+            let pids: Vec<String> = listeners.iter().map(u32::to_string).collect();
+            format!("pid {}", pids.join(", "))
+        }
+    }
+}
+
+fn candidates_text(candidates: &[Candidate]) -> String {
+    let parts: Vec<String> = candidates
+        .iter()
+        .map(|c| match &c.pid {
+            Ok(pid) => format!("{} (pid {pid})", c.url),
+            Err(why) => format!("{} (pid unknown: {why})", c.url),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// A running target. Dropping it SIGKILLs its whole process group; [`Target::shutdown`] ends
+/// it gracefully.
+pub struct Target {
+    name: String,
+    child: Child,
+    pid: u32,
+    inspector_url: String,
+    inspected_pid: Option<u32>,
+    base_url: String,
+    stdout: SharedTail,
+    stderr: SharedTail,
+    drains: Vec<JoinHandle<()>>,
+    shutdown_timeout: Duration,
+    status: Option<ExitStatus>,
+    /// The group has been ended and unregistered; drop has nothing to do.
+    finished: bool,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .field("pid", &self.pid)
+            .field("inspector_url", &self.inspector_url)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a target ended in [`Target::shutdown`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Its main process had already exited before shutdown began (a crash, if unexpected).
+    AlreadyExited,
+    /// The whole group ended after SIGTERM.
+    Terminated,
+    /// It was still running after the shutdown timeout and got SIGKILL.
+    Killed,
+}
+
+/// What [`Target::shutdown`] did.
+#[derive(Clone, Debug)]
+pub struct ShutdownReport {
+    /// The target.
+    pub name: String,
+    /// How it ended.
+    pub ending: Ending,
+    /// The main process's exit status (`None` if it could not be reaped).
+    pub status: Option<ExitStatus>,
+    /// How long the shutdown took.
+    pub elapsed: Duration,
+    /// Processes of the group still alive after SIGKILL (should be empty).
+    pub survivors: Vec<u32>,
+    /// The last lines of its stdout.
+    pub stdout_tail: String,
+    /// The last lines of its stderr.
+    pub stderr_tail: String,
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match self.ending {
+            Ending::AlreadyExited => "had already exited",
+            Ending::Terminated => "ended on SIGTERM",
+            Ending::Killed => "was killed (SIGKILL) after the shutdown timeout",
+        };
+        write!(f, "target `{}` {how}", self.name)?;
+        if let Some(status) = self.status {
+            write!(f, " ({status})")?;
+        }
+        if !self.survivors.is_empty() {
+            write!(f, "; processes still alive: {:?}", self.survivors)?;
+        }
+        Ok(())
+    }
+}
+
+impl Target {
+    /// The `ws://` URL of the inspector of the process serving the port.
+    pub fn inspector_url(&self) -> &str {
+        &self.inspector_url
+    }
+
+    /// The pid of the process leakcheck started, which is also its process group id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The pid of the process behind [`Target::inspector_url`], when it was looked up (the
+    /// command was a wrapper, or it had several inspectors).
+    pub fn inspected_pid(&self) -> Option<u32> {
+        self.inspected_pid
+    }
+
+    /// The service's base URL, without a trailing `/`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The target's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The last lines (up to 200, 64 KiB) of its stderr, each ending in `\n`.
+    pub fn stderr_tail(&self) -> String {
+        tail_text(&self.stderr)
+    }
+
+    /// The last lines (up to 200, 64 KiB) of its stdout, each ending in `\n`.
+    pub fn stdout_tail(&self) -> String {
+        tail_text(&self.stdout)
+    }
+
+    /// The main process's exit status if it has exited, without waiting.
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Ends the target: SIGTERM to its whole process group, up to the shutdown timeout for
+    /// every process of the group to exit, then SIGKILL to the group; reaps the main process
+    /// and collects the rest of its output.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let start = Instant::now();
+        let already = self.try_exit_status().is_some();
+        groups::signal_group(self.pid, Signal::SIGTERM);
+        let mut ending = if already { Ending::AlreadyExited } else { Ending::Terminated };
+        if !self.wait_group_gone(start + self.shutdown_timeout).await {
+            groups::signal_group(self.pid, Signal::SIGKILL);
+            if ending == Ending::Terminated {
+                ending = Ending::Killed;
+            }
+            self.wait_group_gone(Instant::now() + KILL_GRACE).await;
+        }
+        let report = self.finish(ending, start).await;
+        // Nothing left for drop to do.
+        self.finished = true;
+        report
+    }
+
+    /// SIGKILLs the group, waits for it to go and reaps; for failed launches.
+    async fn kill(&mut self) {
+        groups::signal_group(self.pid, Signal::SIGKILL);
+        self.wait_group_gone(Instant::now() + KILL_GRACE).await;
+        self.finish(Ending::Killed, Instant::now()).await;
+        self.finished = true;
+    }
+
+    async fn finish(&mut self, ending: Ending, start: Instant) -> ShutdownReport {
+        if self.status.is_none() {
+            self.status =
+                tokio::time::timeout(KILL_GRACE, self.child.wait()).await.ok().and_then(Result::ok);
+        }
+        self.await_drains().await;
+        groups::unregister(self.pid);
+        ShutdownReport {
+            name: self.name.clone(),
+            ending,
+            status: self.status,
+            elapsed: start.elapsed(),
+            survivors: group_alive(self.pid),
+            stdout_tail: self.stdout_tail(),
+            stderr_tail: self.stderr_tail(),
+        }
+    }
+
+    /// Waits until no process of the group is left (reaping the main one on the way) or
+    /// `deadline`; true if the group is gone.
+    async fn wait_group_gone(&mut self, deadline: Instant) -> bool {
+        loop {
+            self.try_exit_status();
+            if self.status.is_some() && group_alive(self.pid).is_empty() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(GROUP_POLL).await;
+        }
+    }
+
+    /// Lets the output tasks reach end of input (the pipes close when the last process
+    /// holding them exits), so the tails are complete; gives up after a short grace.
+    async fn await_drains(&mut self) {
+        let deadline = Instant::now() + DRAIN_GRACE;
+        for drain in &mut self.drains {
+            let _ = tokio::time::timeout_at(deadline, drain).await;
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if !self.finished {
+            groups::signal_group(self.pid, Signal::SIGKILL);
+            groups::unregister(self.pid);
+            // The main process is reaped by tokio's orphan reaper.
+        }
+        for drain in &self.drains {
+            drain.abort();
+        }
+    }
+}
+
+/// Live processes of group `pgid`. Without `/proc`, asks the kernel whether the group exists
+/// (which then counts zombies too).
+fn group_alive(pgid: u32) -> Vec<u32> {
+    match procfs::group_members(pgid) {
+        Some(members) => members,
+        None => {
+            let exists = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), None);
+            if exists.is_ok() { vec![pgid] } else { Vec::new() }
+        }
+    }
+}
+
+/// Starts the target described by `spec` and returns once it is ready and its inspector is
+/// known.
+///
+/// The command runs without a shell, in its own process group, with stdin closed and its
+/// stdout and stderr drained into bounded tails. The inspector is switched on with
+/// `--inspect=127.0.0.1:0` right after `argv[0]` when that is `node` (or a path ending in
+/// `/node`), and otherwise through `NODE_OPTIONS` (appended to any value in `spec.env` or in
+/// leakcheck's environment), which starts an inspector in every Node process of the tree: `npm
+/// start`, `npx tsx server.ts`, `yarn dev`, a shell script.
+///
+/// Readiness is polled until `spec.ready_timeout`: `GET url + path` until it answers 2xx
+/// (one-second tries, 50 to 200 ms apart), or a TCP connect to the port. If the process exits
+/// meanwhile, the launch fails at once with its exit status and the tail of its stderr.
+///
+/// Then the inspector is chosen among the `Debugger listening on ws://…` lines of stderr (the
+/// first of each process): with `node` and a single line, that one; otherwise the one whose
+/// `process.pid` listens on `spec.port` (see `/proc/net/tcp`). Failing that, the error names
+/// every candidate and its pid.
+///
+/// On any error everything started is killed before returning.
+pub async fn launch(spec: &LaunchSpec) -> Result<Target, TargetError> {
+    let name = spec.name.clone();
+    let Some(program) = spec.argv.first() else {
+        return Err(TargetError::EmptyCommand { name });
+    };
+    if !spec.cwd.is_dir() {
+        return Err(TargetError::NoCwd { name, cwd: spec.cwd.clone() });
+    }
+    let existing = spec
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "NODE_OPTIONS")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("NODE_OPTIONS").ok());
+    let (args, node_options) = node::with_inspector(&spec.argv, existing.as_deref());
+    let direct = node_options.is_none();
+
+    let mut command = Command::new(program);
+    command
+        .args(&args)
+        .current_dir(&spec.cwd)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(options) = &node_options {
+        command.env("NODE_OPTIONS", options);
+    }
+    let mut child = command.spawn().map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            TargetError::CommandNotFound { name: name.clone(), program: program.clone() }
+        } else {
+            TargetError::Spawn { name: name.clone(), program: program.clone(), source }
+        }
+    })?;
+    let pid = child.id().expect("a just-spawned child has a pid");
+    groups::register(pid);
+
+    let stdout = SharedTail::default();
+    let stderr = SharedTail::default();
+    let (announce, announced) = watch::channel(Vec::new());
+    let mut drains = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        drains.push(output::drain(out, stdout.clone(), None));
+    }
+    if let Some(err) = child.stderr.take() {
+        drains.push(output::drain(err, stderr.clone(), Some(announce)));
+    }
+    let mut target = Target {
+        name,
+        child,
+        pid,
+        inspector_url: String::new(),
+        inspected_pid: None,
+        base_url: spec.url.trim_end_matches('/').to_owned(),
+        stdout,
+        stderr,
+        drains,
+        shutdown_timeout: spec.shutdown_timeout,
+        status: None,
+        finished: false,
+    };
+
+    let start = Instant::now();
+    let ready_deadline = start + spec.ready_timeout;
+    if let Err(e) = wait_ready(&mut target, spec, ready_deadline).await {
+        target.kill().await;
+        return Err(with_tail(e, &target));
+    }
+    let wait = ready_deadline.saturating_duration_since(Instant::now()).max(MIN_INSPECTOR_WAIT);
+    let chosen = tokio::select! {
+        chosen = node::choose_inspector(
+            &target.name, announced, spec.port, direct, Instant::now() + wait, wait,
+        ) => chosen,
+        status = target.child.wait() => match status {
+            Ok(status) => {
+                target.status = Some(status);
+                Err(TargetError::ExitedBeforeReady {
+                    name: target.name.clone(),
+                    status,
+                    stderr_tail: String::new(),
+                })
+            }
+            Err(e) => Err(TargetError::Spawn {
+                name: target.name.clone(),
+                program: program.clone(),
+                source: e,
+            }),
+        },
+    };
+    match chosen {
+        Ok((url, inspected)) => {
+            target.inspector_url = url;
+            target.inspected_pid = inspected;
+            Ok(target)
+        }
+        Err(e) => {
+            target.kill().await;
+            Err(with_tail(e, &target))
+        }
+    }
+}
+
+/// Fills in the stderr tail of an error built before the output was complete.
+fn with_tail(mut error: TargetError, target: &Target) -> TargetError {
+    match &mut error {
+        TargetError::ExitedBeforeReady { stderr_tail, .. }
+        | TargetError::NeverReady { stderr_tail, .. }
+        | TargetError::NoInspector { stderr_tail, .. } => *stderr_tail = target.stderr_tail(),
+        _ => {}
+    }
+    error
+}
+
+/// Polls readiness until `deadline`, failing early when the process exits. Errors come
+/// without their stderr tail; the caller adds it once the output is complete.
+async fn wait_ready(
+    target: &mut Target,
+    spec: &LaunchSpec,
+    deadline: Instant,
+) -> Result<(), TargetError> {
+    let mut probe = Probe::new(spec);
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let per_try = deadline
+            .saturating_duration_since(Instant::now())
+            .min(FULL_TRY)
+            .max(Duration::from_millis(10));
+        let ready = tokio::select! {
+            ready = probe.once(per_try) => ready,
+            status = target.child.wait() => return Err(exited(target, status)),
+        };
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(TargetError::NeverReady {
+                name: target.name.clone(),
+                after: spec.ready_timeout,
+                polled: probe.describe(),
+                stderr_tail: String::new(),
+            });
+        }
+        let nap = pause.min(deadline.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            status = target.child.wait() => return Err(exited(target, status)),
+        }
+        pause = (pause * 3 / 2).min(Duration::from_millis(200));
+    }
+}
+
+fn exited(target: &mut Target, status: io::Result<ExitStatus>) -> TargetError {
+    match status {
+        Ok(status) => {
+            target.status = Some(status);
+            TargetError::ExitedBeforeReady {
+                name: target.name.clone(),
+                status,
+                stderr_tail: String::new(),
+            }
+        }
+        Err(source) => {
+            TargetError::Spawn { name: target.name.clone(), program: "wait".into(), source }
+        }
+    }
+}
+
+/// The time one readiness check may take, unless the deadline is closer.
+const FULL_TRY: Duration = Duration::from_secs(1);
+const NO_ATTEMPT: &str = "no attempt finished";
+
+/// One readiness check, and what the last one gave.
+struct Probe {
+    kind: ProbeKind,
+    last: String,
+}
+
+enum ProbeKind {
+    Http { client: reqwest::Client, url: String },
+    Port(u16),
+}
+
+impl Probe {
+    fn new(spec: &LaunchSpec) -> Probe {
+        let kind = match &spec.ready {
+            Readiness::Http(path) => {
+                let base = spec.url.trim_end_matches('/');
+                let url = if path.starts_with('/') {
+                    format!("{base}{path}")
+                } else {
+                    format!("{base}/{path}")
+                };
+                // No proxy: the target is on loopback, whatever HTTP_PROXY says.
+                let client = reqwest::Client::builder().no_proxy().build().unwrap_or_default();
+                ProbeKind::Http { client, url }
+            }
+            Readiness::Port => ProbeKind::Port(spec.port),
+        };
+        Probe { kind, last: "no attempt finished".into() }
+    }
+
+    async fn once(&mut self, timeout: Duration) -> bool {
+        match &self.kind {
+            ProbeKind::Http { client, url } => {
+                match client.get(url.as_str()).timeout(timeout).send().await {
+                    Ok(response) if response.status().is_success() => true,
+                    Ok(response) => {
+                        self.last = format!("HTTP {}", response.status());
+                        false
+                    }
+                    Err(e) if e.is_timeout() => {
+                        // A try cut short by the deadline says less than the answer before.
+                        if timeout >= FULL_TRY || self.last == NO_ATTEMPT {
+                            self.last = format!("no answer within {timeout:?}");
+                        }
+                        false
+                    }
+                    Err(e) if e.is_connect() => {
+                        self.last = "connection refused".into();
+                        false
+                    }
+                    Err(e) => {
+                        self.last = e.to_string();
+                        false
+                    }
+                }
+            }
+            &ProbeKind::Port(port) => {
+                let attempt = async {
+                    match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                        Ok(_) => Ok(()),
+                        Err(_) => tokio::net::TcpStream::connect(("::1", port)).await.map(drop),
+                    }
+                };
+                match tokio::time::timeout(timeout, attempt).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(e)) => {
+                        self.last = e.to_string();
+                        false
+                    }
+                    Err(_) => {
+                        if timeout >= FULL_TRY || self.last == NO_ATTEMPT {
+                            self.last = format!("no answer within {timeout:?}");
+                        }
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.kind {
+            ProbeKind::Http { url, .. } => format!("polled GET {url}; last: {}", self.last),
+            ProbeKind::Port(port) => {
+                format!("polled TCP connect to 127.0.0.1:{port}; last: {}", self.last)
+            }
+        }
+    }
+}

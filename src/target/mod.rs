@@ -55,8 +55,8 @@ pub use groups::{
 use output::{SharedTail, tail_text};
 pub use port::free_port;
 
-/// Lines of stderr shown in an error message (the error keeps up to 200).
-const TAIL_LINES_SHOWN: usize = 20;
+/// Bytes of stderr's last line shown in an error message (the error keeps the whole tail).
+const LAST_LINE_SHOWN: usize = 300;
 /// Longest wait for the output pipes to reach end of input after the process has exited.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// How long SIGKILLed processes get to disappear before they are reported as survivors.
@@ -218,18 +218,18 @@ impl TargetError {
     }
 }
 
+/// The end of an error message: the last non-blank line of stderr, on the same line, so the
+/// message stays one line (the whole tail is in the error's `stderr_tail`).
 fn shown_tail(tail: &str) -> String {
-    let lines: Vec<&str> = tail.lines().collect();
-    if lines.is_empty() {
+    let Some(last) = tail.lines().rev().map(str::trim).find(|l| !l.is_empty()) else {
         return "; its stderr was empty".to_owned();
+    };
+    let mut cut = last.len().min(LAST_LINE_SHOWN);
+    while !last.is_char_boundary(cut) {
+        cut -= 1;
     }
-    let start = lines.len().saturating_sub(TAIL_LINES_SHOWN);
-    let mut out = String::from("; last lines of its stderr:");
-    for line in &lines[start..] {
-        out.push_str("\n  | ");
-        out.push_str(line);
-    }
-    out
+    let more = if cut < last.len() { "…" } else { "" };
+    format!("; its stderr ends with: {}{more}", &last[..cut])
 }
 
 fn listeners_text(listeners: &[u32]) -> String {

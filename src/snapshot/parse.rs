@@ -1129,6 +1129,10 @@ impl<R: Read> Parser<R> {
             return fail("the snapshot has no `strings` section".into());
         }
         let g = &mut self.graph;
+        if g.kinds.is_empty() {
+            // V8 always writes at least the root; without it no analysis has a start.
+            return fail("the snapshot has no nodes".into());
+        }
         let strings = g.strings.len() as u32;
         if let Some(n) = g.names.iter().position(|&s| s >= strings) {
             return fail(format!("node {n} names string {} of {strings}", g.names[n]));

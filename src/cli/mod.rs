@@ -4,6 +4,7 @@
 //! not do its job (bad input or arguments). A closed pipe on standard output is not an error.
 
 mod load;
+mod run;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,11 +30,13 @@ pub const EXIT_ERROR: u8 = 2;
 
 const AFTER_HELP: &str = "\
 Exit status:
-  0  nothing grows linearly (diff), or the command succeeded
-  1  linear growth found: a leak (diff)
-  2  leakcheck could not do its job: unreadable or truncated snapshot, bad arguments
+  0  no leak found (run, diff), or the command succeeded
+  1  a leak or a budget failure (run: also a target that crashed under load)
+  2  leakcheck could not do its job: a bad spec, a target that never became ready,
+     an unreadable or truncated snapshot, bad arguments
 
 Examples:
+  leakcheck run --junit leakcheck.xml
   leakcheck summary app.heapsnapshot --top 20
   leakcheck diff s0.heapsnapshot s1.heapsnapshot s2.heapsnapshot --steps 500 --unit request
   leakcheck diff s*.heapsnapshot --format json > growth.json";
@@ -52,6 +55,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the leak checks of a leakspec.toml: the CI gate.
+    ///
+    /// For each target: start it (its own process group, the V8 inspector on loopback, a free
+    /// port exported as PORT), wait until ready, and for each route: warm up, take a baseline
+    /// heap snapshot, send N requests, snapshot, N more, snapshot (more rungs while the verdict
+    /// is unclear). A route fails when something grows linearly with the requests beyond its
+    /// budget, when the heap grows past max_heap_growth, or when it would reach memory_limit
+    /// too soon. Each failure names what grows, how fast, and who holds it.
+    ///
+    /// Exit status: 0 all routes pass; 1 a route failed (a leak, a budget, a target that
+    /// crashed under load); 2 leakcheck could not do its job (a bad spec, a target that never
+    /// became ready, an inspector that did not answer); 130/143 after Ctrl-C/SIGTERM, with the
+    /// reports of what was measured written all the same.
+    Run(RunArgs),
     /// Summarise one snapshot: the classes that retain the most memory.
     ///
     /// Like the Summary and Statistics views of Chrome DevTools: per class key (constructor
@@ -73,6 +90,47 @@ enum Command {
     /// Three snapshots are the minimum for a verdict you can trust; with two, any growth looks
     /// linear. Exits 1 when something grows linearly, so it can gate CI.
     Diff(DiffArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The spec file.
+    #[arg(long, default_value = "leakspec.toml", value_name = "FILE")]
+    spec: PathBuf,
+    /// Run only this target (repeatable).
+    #[arg(long = "target", value_name = "NAME")]
+    targets: Vec<String>,
+    /// Run only this route, in every target that has it (repeatable).
+    #[arg(long = "route", value_name = "NAME")]
+    routes: Vec<String>,
+    /// Override N, the requests per rung, for every route.
+    #[arg(long, value_name = "N")]
+    requests: Option<u64>,
+    /// Override the warm-up requests sent before the baseline.
+    #[arg(long, value_name = "N")]
+    warmup: Option<u64>,
+    /// Override the requests in flight at once.
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Override the number of load intervals (snapshots = rungs + 1).
+    #[arg(long, value_name = "N")]
+    rungs: Option<u32>,
+    /// Override the most intervals taken when the verdict is unclear.
+    #[arg(long, value_name = "N")]
+    max_rungs: Option<u32>,
+    /// Keep every snapshot in DIR (TARGET/ROUTE/sN.heapsnapshot, openable in Chrome DevTools).
+    /// Without it, only the snapshots of failing routes are kept, in ./leakcheck-snapshots.
+    #[arg(long, value_name = "DIR")]
+    keep_snapshots: Option<PathBuf>,
+    /// Write a JUnit XML report (one testsuite per target, one testcase per route).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the whole report as JSON (format leakcheck-run/1).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -152,6 +210,23 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line; returns the exit status.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
+        Command::Run(args) => run::run(run::RunArgs {
+            spec: args.spec,
+            overrides: crate::plan::Overrides {
+                warmup: args.warmup,
+                requests: args.requests,
+                concurrency: args.concurrency,
+                rungs: args.rungs,
+                max_rungs: args.max_rungs,
+                targets: args.targets,
+                routes: args.routes,
+            },
+            keep_snapshots: args.keep_snapshots,
+            failure_snapshots: PathBuf::from("leakcheck-snapshots"),
+            junit: args.junit,
+            json: args.json,
+            quiet: args.quiet,
+        }),
         Command::Summary(args) => summary(args),
         Command::Diff(args) => diff(args),
     }

@@ -1,4 +1,491 @@
-//! Running one target: start it, drive load route by route, take snapshots over the inspector,
-//! compare them and judge each route.
+//! Running a plan: for each target, start it under the inspector, keep one inspector session
+//! for its whole life (node ids are only stable within one), and for each route in turn: warm
+//! up, snapshot the baseline, then rungs of N requests each followed by a snapshot, with extra
+//! rungs while the verdict is unclear; compare, judge, report.
+//!
+//! A target that crashes is reported on the route it crashed in, with its exit status and
+//! stderr; its remaining routes are skipped and the other targets still run. A stop signal
+//! ends the run between steps with what was measured so far.
 
+pub mod progress;
+pub mod snapshot;
 pub mod verdict;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::analysis::compare::{Comparer, Comparison, Thresholds};
+use crate::analysis::growth::Trend;
+use crate::inspector::Inspector;
+use crate::load::{self, LoadStats, RequestTemplate};
+use crate::plan::{Plan, RoutePlan, TargetPlan};
+use crate::report::run::{Outcome, RouteReport, RunReport, Rung, TargetReport, Timings};
+use crate::target::{self, LaunchSpec, StopSignals, Target};
+use progress::{Event, Progress};
+use verdict::{Limits, judge};
+
+/// How the run treats snapshot files and reports progress.
+pub struct RunOptions {
+    /// Keep every snapshot here (`TARGET/ROUTE/sN.heapsnapshot`).
+    pub keep_snapshots: Option<PathBuf>,
+    /// Where the snapshots of failing routes are kept when `keep_snapshots` is not set.
+    pub failure_snapshots: PathBuf,
+    /// Receives progress events.
+    pub progress: Arc<dyn Progress>,
+}
+
+/// Retainer paths are cut after this many steps.
+const PATH_STEPS: usize = 8;
+/// How often the heap is sampled while requests run.
+const HEAP_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs every target of the plan in order. Stops early, with a partial report, when `stop`
+/// fires.
+pub async fn run_plan(plan: &Plan, options: &RunOptions, stop: &mut StopSignals) -> RunReport {
+    let started = Instant::now();
+    let mut report = RunReport {
+        format: crate::report::run::RUN_FORMAT,
+        spec: plan.spec_path.clone(),
+        ..RunReport::default()
+    };
+    for target in &plan.targets {
+        if let Some(signal) = stop.get() {
+            report.interrupted = Some(format!("stopped by {}", signal.name()));
+            report.targets.push(skipped_target(target, "the run was interrupted"));
+            continue;
+        }
+        let result = tokio::select! {
+            r = run_target(target, options) => Some(r),
+            signal = stop.received() => {
+                report.interrupted = Some(format!("stopped by {}", signal.name()));
+                None
+            }
+        };
+        match result {
+            Some(r) => report.targets.push(r),
+            None => {
+                // The target's future was dropped mid-way: its Drop killed the process group.
+                report.targets.push(skipped_target(target, "the run was interrupted"));
+            }
+        }
+    }
+    report.elapsed = started.elapsed();
+    report
+}
+
+fn skipped_target(t: &TargetPlan, why: &str) -> TargetReport {
+    TargetReport {
+        name: t.name.clone(),
+        routes: t
+            .routes
+            .iter()
+            .map(|r| RouteReport::skipped(&r.name, &r.method, &r.path, why))
+            .collect(),
+        ..TargetReport::default()
+    }
+}
+
+/// Runs one target: start, routes in order, shut down.
+pub async fn run_target(t: &TargetPlan, options: &RunOptions) -> TargetReport {
+    let progress = options.progress.as_ref();
+    progress.event(&Event::Starting { target: &t.name });
+    let started = Instant::now();
+    let mut report = TargetReport { name: t.name.clone(), ..TargetReport::default() };
+    let fail = |mut report: TargetReport, error: String, stderr: Option<String>| {
+        report.error = Some(error);
+        report.stderr_tail = stderr.filter(|s| !s.trim().is_empty());
+        report.routes = skipped_target(t, "the target did not start").routes;
+        report
+    };
+    let port = match target::free_port() {
+        Ok(p) => p,
+        Err(e) => return fail(report, format!("could not find a free port: {e}"), None),
+    };
+    let launch = t.resolve_port(port);
+    let spec = LaunchSpec {
+        name: t.name.clone(),
+        argv: launch.argv,
+        cwd: launch.cwd,
+        env: launch.env.into_iter().collect(),
+        port,
+        url: launch.url,
+        ready: match &t.ready {
+            crate::plan::Readiness::Http(path) => target::Readiness::Http(path.clone()),
+            crate::plan::Readiness::Port => target::Readiness::Port,
+        },
+        ready_timeout: t.timeouts.ready,
+        shutdown_timeout: t.timeouts.shutdown,
+    };
+    let mut target = match target::launch(&spec).await {
+        Ok(target) => target,
+        Err(e) => {
+            let tail = e.stderr_tail().map(str::to_owned);
+            return fail(report, e.to_string(), tail);
+        }
+    };
+    let inspector = match Inspector::connect(target.inspector_url(), t.timeouts.ready).await {
+        Ok(i) => i,
+        Err(e) => {
+            let tail = target.stderr_tail();
+            target.shutdown().await;
+            return fail(report, format!("could not connect to the inspector: {e}"), Some(tail));
+        }
+    };
+    if let Err(e) = inspector.enable_heap_profiler(t.timeouts.snapshot).await {
+        let tail = target.stderr_tail();
+        target.shutdown().await;
+        return fail(report, format!("the inspector refused the heap profiler: {e}"), Some(tail));
+    }
+    progress.event(&Event::Ready { target: &t.name, pid: target.pid(), after: started.elapsed() });
+
+    let concurrency = t.routes.iter().map(|r| r.concurrency).max().unwrap_or(1);
+    let client = load::client(concurrency);
+    let mut dead = false;
+    for route in &t.routes {
+        if dead {
+            report.routes.push(RouteReport::skipped(
+                &route.name,
+                &route.method,
+                &route.path,
+                "the target exited earlier",
+            ));
+            continue;
+        }
+        let r = run_route(t, route, &mut target, &inspector, &client, options).await;
+        if r.outcome == Outcome::Error && target.try_exit_status().is_some() {
+            dead = true;
+        }
+        progress.event(&Event::RouteDone {
+            target: &t.name,
+            route: &route.name,
+            outcome: r.outcome,
+        });
+        report.routes.push(r);
+    }
+    if let Some(status) = target.try_exit_status() {
+        report.exit = Some(describe_exit(status));
+        report.stderr_tail = Some(target.stderr_tail());
+    }
+    inspector.close().await;
+    let ended = target.shutdown().await;
+    if !ended.survivors.is_empty() {
+        report.error =
+            Some(format!("processes {:?} of the target survived SIGKILL", ended.survivors));
+    }
+    report
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => format!("ended ({status})"),
+    }
+}
+
+/// Everything one route accumulates while it runs.
+struct RouteRun<'a> {
+    t: &'a TargetPlan,
+    route: &'a RoutePlan,
+    report: RouteReport,
+    comparer: Comparer,
+    last: Option<snapshot::Taken>,
+    sent: u64,
+    dir: PathBuf,
+}
+
+async fn run_route(
+    t: &TargetPlan,
+    route: &RoutePlan,
+    target: &mut Target,
+    inspector: &Inspector,
+    client: &reqwest::Client,
+    options: &RunOptions,
+) -> RouteReport {
+    let started = Instant::now();
+    let dir = options
+        .keep_snapshots
+        .clone()
+        .unwrap_or_else(|| options.failure_snapshots.clone())
+        .join(file_name(&t.name))
+        .join(file_name(&route.name));
+    let mut run = RouteRun {
+        t,
+        route,
+        report: RouteReport {
+            name: route.name.clone(),
+            method: route.method.clone(),
+            path: route.path.clone(),
+            headers: route.display_headers(),
+            outcome: Outcome::Error,
+            error: None,
+            verdict: None,
+            rungs: Vec::new(),
+            warmup: route.warmup,
+            load: LoadStats::default(),
+            peak_heap: None,
+            timings: Timings::default(),
+            line: Some(route.line),
+        },
+        comparer: Comparer::new(),
+        last: None,
+        sent: 0,
+        dir,
+    };
+    let result = run.measure(target, inspector, client, options).await;
+    run.report.timings.wall = started.elapsed();
+    match result {
+        Ok(comparison) => {
+            let v = judge(&comparison, &limits(route), run.report.peak_heap);
+            run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
+            run.report.verdict = Some(v);
+        }
+        Err(error) => {
+            run.report.outcome = Outcome::Error;
+            run.report.error = Some(error);
+        }
+    }
+    // Snapshots are written while they stream in; only failures (or --keep-snapshots) keep them.
+    if options.keep_snapshots.is_none() && run.report.outcome == Outcome::Pass {
+        for rung in &mut run.report.rungs {
+            if let Some(path) = rung.kept.take() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        let _ = std::fs::remove_dir(&run.dir);
+        if let Some(parent) = run.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+        let _ = std::fs::remove_dir(&options.failure_snapshots);
+    }
+    run.report
+}
+
+fn limits(route: &RoutePlan) -> Limits {
+    let b = &route.budget;
+    Limits {
+        max_bytes_per_request: b.max_bytes_per_request.map(|v| v.bytes()),
+        max_objects_per_request: b.max_objects_per_request.map(|v| v.objects()),
+        max_heap_growth: b.max_heap_growth.map(|s| s.bytes()),
+        memory_limit: b.memory_limit.map(|s| s.bytes()),
+        requests_to_limit: b.requests_to_limit,
+        max_peak_heap: b.max_peak_heap.map(|s| s.bytes()),
+        ignore: b.ignore.clone(),
+    }
+}
+
+/// A name safe as one path component.
+fn file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .collect()
+}
+
+impl RouteRun<'_> {
+    async fn measure(
+        &mut self,
+        target: &mut Target,
+        inspector: &Inspector,
+        client: &reqwest::Client,
+        options: &RunOptions,
+    ) -> Result<Comparison, String> {
+        let request = self.request(target.base_url())?;
+        let progress = options.progress.as_ref();
+        let (tname, rname) = (self.t.name.as_str(), self.route.name.as_str());
+
+        // Warm-up: code paths compiled, caches filled, pools grown, before the baseline.
+        if self.route.warmup > 0 {
+            let stats =
+                self.load(&request, self.route.warmup, None, client, inspector, options).await;
+            self.report.timings.requests += stats.elapsed;
+            self.check_alive(target, &stats, "warm-up")?;
+        }
+        self.snapshot(0, target, inspector, options).await?;
+
+        let mut rung = 0;
+        loop {
+            rung += 1;
+            let stats = self
+                .load(&request, self.route.requests, Some(rung), client, inspector, options)
+                .await;
+            self.report.timings.requests += stats.elapsed;
+            self.report.load.absorb(&stats);
+            self.sent += self.route.requests;
+            self.check_alive(target, &stats, &format!("the load of rung {rung}"))?;
+            self.snapshot(rung, target, inspector, options).await?;
+            if rung < self.route.rungs as usize {
+                continue;
+            }
+            let comparison = self.compare();
+            let unclear = unclear_classes(&comparison);
+            if unclear.is_empty() || rung >= self.route.max_rungs.max(self.route.rungs) as usize {
+                return Ok(comparison);
+            }
+            progress.event(&Event::ExtraRung { target: tname, route: rname, why: &unclear });
+        }
+    }
+
+    fn request(&self, base_url: &str) -> Result<RequestTemplate, String> {
+        let method = reqwest::Method::from_bytes(self.route.method.as_bytes())
+            .map_err(|_| format!("`{}` is not an HTTP method", self.route.method))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        for header in &self.route.headers {
+            let name = reqwest::header::HeaderName::from_bytes(header.name.as_bytes())
+                .map_err(|_| format!("`{}` is not a valid header name", header.name))?;
+            let value = reqwest::header::HeaderValue::from_str(&header.value)
+                .map_err(|_| format!("the value of header `{name}` is not valid in HTTP"))?;
+            headers.append(name, value);
+        }
+        Ok(RequestTemplate {
+            method,
+            url: format!("{}{}", base_url.trim_end_matches('/'), self.route.path),
+            headers,
+            body: self.route.body.clone().map(bytes::Bytes::from),
+            timeout: self.route.request_timeout,
+        })
+    }
+
+    /// Sends `count` requests while sampling the heap.
+    async fn load(
+        &mut self,
+        request: &RequestTemplate,
+        count: u64,
+        rung: Option<usize>,
+        client: &reqwest::Client,
+        inspector: &Inspector,
+        options: &RunOptions,
+    ) -> LoadStats {
+        let progress = options.progress.clone();
+        let (target, route) = (self.t.name.clone(), self.route.name.clone());
+        let report = Arc::new(move |done: u64| {
+            progress.event(&Event::Load {
+                target: &target,
+                route: &route,
+                rung,
+                done,
+                total: count,
+            });
+        });
+        let peak = AtomicU64::new(0);
+        let sampler = async {
+            loop {
+                if let Ok(usage) = inspector.heap_usage(HEAP_SAMPLE_EVERY * 10).await {
+                    peak.fetch_max(usage.used, Ordering::Relaxed);
+                }
+                tokio::time::sleep(HEAP_SAMPLE_EVERY).await;
+            }
+        };
+        let driven = load::drive(client, request, count, self.route.concurrency, report);
+        let stats = tokio::select! {
+            stats = driven => stats,
+            _ = sampler => unreachable!("the sampler loops until the load is done"),
+        };
+        let peak = peak.load(Ordering::Relaxed);
+        if rung.is_some() && peak > 0 {
+            self.report.peak_heap = Some(self.report.peak_heap.unwrap_or(0).max(peak));
+        }
+        stats
+    }
+
+    /// Fails the route when the target has exited, saying how and when.
+    fn check_alive(
+        &self,
+        target: &mut Target,
+        stats: &LoadStats,
+        phase: &str,
+    ) -> Result<(), String> {
+        match target.try_exit_status() {
+            Some(status) => Err(format!(
+                "the target {} during {phase} ({} of {} requests answered)",
+                describe_exit(status),
+                crate::report::format::thousands(stats.ok),
+                crate::report::format::thousands(stats.sent)
+            )),
+            None => Ok(()),
+        }
+    }
+
+    async fn snapshot(
+        &mut self,
+        rung: usize,
+        target: &mut Target,
+        inspector: &Inspector,
+        options: &RunOptions,
+    ) -> Result<(), String> {
+        let progress = options.progress.as_ref();
+        let (tname, rname) = (self.t.name.as_str(), self.route.name.as_str());
+        progress.event(&Event::Snapshot { target: tname, route: rname, rung });
+        let timeout = self.t.timeouts.snapshot;
+        let gc_started = Instant::now();
+        // The snapshot collects garbage itself; this GC is for a settled heap-usage figure.
+        inspector.collect_garbage(timeout).await.map_err(|e| self.died(target, e.to_string()))?;
+        let heap =
+            inspector.heap_usage(timeout).await.map_err(|e| self.died(target, e.to_string()))?;
+        self.report.timings.gc += gc_started.elapsed();
+        let file = self.dir.join(format!("s{rung}.heapsnapshot"));
+        let label = format!("{}/{}/s{rung}", self.t.name, self.route.name);
+        let (taken, digest) = snapshot::take(inspector, label, timeout, Some(file))
+            .await
+            .map_err(|e| self.died(target, e))?;
+        self.report.timings.snapshots += taken.v8_time;
+        progress.event(&Event::SnapshotDone {
+            target: tname,
+            route: rname,
+            rung,
+            bytes: taken.bytes,
+            nodes: taken.graph.node_count() as u64,
+            v8_time: taken.v8_time,
+        });
+        self.report.rungs.push(Rung {
+            requests: self.sent,
+            heap_used: heap.used,
+            nodes: taken.graph.node_count() as u64,
+            snapshot_bytes: taken.bytes,
+            snapshot_time: taken.v8_time,
+            kept: taken.file.clone(),
+        });
+        // The previous rung's graph goes before the comparison takes this one's digest.
+        self.comparer.push(digest, self.sent as f64);
+        self.last = Some(taken);
+        Ok(())
+    }
+
+    /// An inspector error, explained by the target's exit when it has exited.
+    fn died(&self, target: &mut Target, error: String) -> String {
+        match target.try_exit_status() {
+            Some(status) => format!("the target {} ({error})", describe_exit(status)),
+            None => error,
+        }
+    }
+
+    fn compare(&self) -> Comparison {
+        let last = self.last.as_ref().expect("compared after a snapshot");
+        let mut c =
+            self.comparer.finish(&last.graph, &last.analysis.dominators, Thresholds::default());
+        c.fill_paths(|node| last.analysis.retainer_path(&last.graph, node, PATH_STEPS));
+        c
+    }
+}
+
+/// Program-data classes (and holders) growing unevenly: another rung would settle them. V8's
+/// own code and metadata are left out: they never count as leaks before three intervals agree,
+/// and waiting for their warm-up would only add rungs.
+fn unclear_classes(c: &Comparison) -> Vec<String> {
+    let mut v: Vec<String> = c
+        .classes
+        .iter()
+        .filter(|k| k.trend() == Trend::Irregular)
+        .filter(|k| !crate::analysis::compare::is_runtime_class(&k.key))
+        .map(|k| k.key.clone())
+        .collect();
+    v.extend(
+        c.holders
+            .iter()
+            .filter(|h| h.fit.trend == Trend::Irregular)
+            .map(|h| h.culprit.clone().unwrap_or_else(|| format!("{} @{}", h.class, h.node.id))),
+    );
+    v
+}

@@ -1,0 +1,216 @@
+//! `leakcheck run`: spec → plan → runner → reports and exit status, with progress on stderr
+//! (a live bar on a terminal, one line per phase in a CI log).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{CliError, EXIT_ERROR, EXIT_FOUND, EXIT_OK};
+use crate::plan::{self, Overrides};
+use crate::report::format::{bytes, thousands};
+use crate::report::run::{Outcome, RunReport};
+use crate::report::style::Paint;
+use crate::runner::progress::{Event, Progress};
+use crate::runner::{RunOptions, run_plan};
+use crate::spec::Spec;
+
+/// The resolved arguments of `leakcheck run`.
+pub struct RunArgs {
+    pub spec: PathBuf,
+    pub overrides: Overrides,
+    pub keep_snapshots: Option<PathBuf>,
+    pub failure_snapshots: PathBuf,
+    pub junit: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// Runs the spec and returns the exit status.
+pub fn run(args: RunArgs) -> Result<u8, CliError> {
+    let spec = Spec::load(&args.spec).map_err(|errors| CliError {
+        message: format!("`{}` is not a valid spec", args.spec.display()),
+        causes: vec![errors.to_string().trim_end().to_owned()],
+    })?;
+    let plan = plan::plan(&spec, &args.overrides).map_err(|e| CliError {
+        message: format!("`{}` is not a valid spec", args.spec.display()),
+        causes: vec![e.to_string().trim_end().to_owned()],
+    })?;
+    if plan.targets.is_empty() {
+        return Err(CliError::new(
+            "nothing to run",
+            "no target matches the --target and --route filters",
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new("could not start the async runtime", e))?;
+    let progress: Arc<dyn Progress> = if args.quiet {
+        Arc::new(crate::runner::progress::Silent)
+    } else {
+        Arc::new(StderrProgress::new())
+    };
+    let options = RunOptions {
+        keep_snapshots: args.keep_snapshots.clone(),
+        failure_snapshots: args.failure_snapshots.clone(),
+        progress: progress.clone(),
+    };
+    let report = runtime.block_on(async {
+        let mut stop = crate::target::install_signal_handlers()
+            .map_err(|e| CliError::new("could not install signal handlers", e))?;
+        let report = run_plan(&plan, &options, &mut stop).await;
+        Ok::<_, CliError>((report, stop.get()))
+    });
+    drop(progress);
+    let (report, signal) = report?;
+    write_reports(&report, &args)?;
+    super::print(&report.to_text(Paint::for_stdout()))?;
+    if let Some(signal) = signal {
+        return Ok(signal.exit_code());
+    }
+    Ok(exit_status(&report))
+}
+
+/// 2 when leakcheck could not measure something (a target never ready, an inspector that did
+/// not answer), else 1 when a route failed or its target crashed, else 0.
+pub fn exit_status(report: &RunReport) -> u8 {
+    let mut status = EXIT_OK;
+    for t in &report.targets {
+        if t.error.is_some() {
+            return EXIT_ERROR;
+        }
+        for r in &t.routes {
+            match r.outcome {
+                Outcome::Fail => status = EXIT_FOUND,
+                // A target that crashed under load is the service's failure, not leakcheck's.
+                Outcome::Error if t.exit.is_some() => status = EXIT_FOUND,
+                Outcome::Error => return EXIT_ERROR,
+                Outcome::Pass | Outcome::Skipped => {}
+            }
+        }
+    }
+    status
+}
+
+fn write_reports(report: &RunReport, args: &RunArgs) -> Result<(), CliError> {
+    let write = |path: &PathBuf, text: String| {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| CliError::new(format!("could not create `{}`", dir.display()), e))?;
+        }
+        std::fs::write(path, text)
+            .map_err(|e| CliError::new(format!("could not write `{}`", path.display()), e))
+    };
+    if let Some(path) = &args.junit {
+        write(path, report.to_junit())?;
+    }
+    if let Some(path) = &args.json {
+        write(path, report.to_json())?;
+    }
+    Ok(())
+}
+
+/// Progress on stderr: a bar with the current phase on a terminal; in a CI log (or a pipe),
+/// one line per phase and none per request.
+struct StderrProgress {
+    bar: Option<ProgressBar>,
+    last_load: Mutex<(String, u64)>,
+}
+
+impl StderrProgress {
+    fn new() -> StderrProgress {
+        let live = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = live.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} [{bar:25}] {pos}/{len}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        StderrProgress { bar, last_load: Mutex::new((String::new(), 0)) }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Drop for StderrProgress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for StderrProgress {
+    fn event(&self, event: &Event<'_>) {
+        match *event {
+            Event::Starting { target } => {
+                self.line(format!("{target}: starting"));
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("{target}: starting"));
+                }
+            }
+            Event::Ready { target, pid, after } => {
+                self.line(format!("{target}: ready after {:.1} s (pid {pid})", after.as_secs_f64()))
+            }
+            Event::Load { target, route, rung, done, total } => {
+                if let Some(bar) = &self.bar {
+                    let mut last = self.last_load.lock().expect("no panics while held");
+                    let phase = match rung {
+                        None => format!("{target} › {route}: warm-up"),
+                        Some(r) => format!("{target} › {route}: rung {r}"),
+                    };
+                    if last.0 != phase || last.1 != total {
+                        bar.set_message(phase.clone());
+                        bar.set_length(total);
+                        *last = (phase, total);
+                    }
+                    bar.set_position(done);
+                } else if done == total {
+                    let phase = match rung {
+                        None => "warm-up".to_owned(),
+                        Some(r) => format!("rung {r}"),
+                    };
+                    eprintln!("{target} › {route}: {phase}: {} requests sent", thousands(total));
+                }
+            }
+            Event::Snapshot { target, route, rung } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("{target} › {route}: heap snapshot {rung}"));
+                }
+            }
+            Event::SnapshotDone { target, route, rung, bytes: size, nodes, v8_time } => {
+                self.line(format!(
+                    "{target} › {route}: snapshot {rung}: {} nodes, {} in {:.1} s",
+                    thousands(nodes),
+                    bytes(size),
+                    v8_time.as_secs_f64()
+                ));
+            }
+            Event::ExtraRung { target, route, why } => self.line(format!(
+                "{target} › {route}: unclear ({}), taking another rung",
+                why.join(", ")
+            )),
+            Event::RouteDone { target, route, outcome } => {
+                let word = match outcome {
+                    Outcome::Pass => "pass",
+                    Outcome::Fail => "FAIL",
+                    Outcome::Error => "ERROR",
+                    Outcome::Skipped => "skipped",
+                };
+                self.line(format!("{target} › {route}: {word}"));
+            }
+        }
+    }
+}

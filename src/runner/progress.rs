@@ -1,0 +1,93 @@
+//! What the runner tells the outside while it works, so the command line can show progress:
+//! a live bar on a terminal, a line per phase in a CI log.
+
+use std::time::Duration;
+
+use crate::report::run::Outcome;
+
+/// A step of the run.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// A target is being started.
+    Starting {
+        /// The target.
+        target: &'a str,
+    },
+    /// The target answers and its inspector is connected.
+    Ready {
+        /// The target.
+        target: &'a str,
+        /// Its process id.
+        pid: u32,
+        /// How long it took.
+        after: Duration,
+    },
+    /// Requests are being sent.
+    Load {
+        /// The target.
+        target: &'a str,
+        /// The route.
+        route: &'a str,
+        /// `None` during warm-up, else the rung being loaded (1-based).
+        rung: Option<usize>,
+        /// Requests done so far in this batch.
+        done: u64,
+        /// Requests in this batch.
+        total: u64,
+    },
+    /// A heap snapshot is being taken (after a forced GC).
+    Snapshot {
+        /// The target.
+        target: &'a str,
+        /// The route.
+        route: &'a str,
+        /// 0 for the baseline.
+        rung: usize,
+    },
+    /// A snapshot has arrived and been analysed.
+    SnapshotDone {
+        /// The target.
+        target: &'a str,
+        /// The route.
+        route: &'a str,
+        /// 0 for the baseline.
+        rung: usize,
+        /// Bytes of JSON.
+        bytes: u64,
+        /// Nodes in it.
+        nodes: u64,
+        /// V8's time to produce it.
+        v8_time: Duration,
+    },
+    /// The verdict is unclear: another rung will be taken.
+    ExtraRung {
+        /// The target.
+        target: &'a str,
+        /// The route.
+        route: &'a str,
+        /// The classes growing unevenly.
+        why: &'a [String],
+    },
+    /// A route is done.
+    RouteDone {
+        /// The target.
+        target: &'a str,
+        /// The route.
+        route: &'a str,
+        /// How it ended.
+        outcome: Outcome,
+    },
+}
+
+/// Receives the runner's events. Implementations must be cheap: `Load` events come per request.
+pub trait Progress: Send + Sync {
+    /// Called for every event, in order.
+    fn event(&self, event: &Event<'_>);
+}
+
+/// Discards every event.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn event(&self, _: &Event<'_>) {}
+}

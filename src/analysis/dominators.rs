@@ -185,16 +185,29 @@ fn is_own_weakmap_value(graph: &HeapGraph, v: NodeIndex, e: EdgeIndex) -> bool {
         .is_some_and(|(_, table)| table == graph.id(v))
 }
 
-/// The nodes whose id an ephemeron edge name (see [`parse_ephemeron`]) gives as its table, from
-/// one look at every string (most fail at the last byte) and, if any, at every node id.
-fn weakmap_tables(graph: &HeapGraph) -> BitSet {
+/// The strings that parse as ephemeron edge names (see [`parse_ephemeron`]), one bit per
+/// string index; `None` when there are none. One look at every string: most fail at their
+/// last byte.
+pub(crate) fn ephemeron_names(graph: &HeapGraph) -> Option<BitSet> {
     let strings = graph.strings();
-    let ids: std::collections::HashSet<u32> = (0..strings.len() as u32)
-        .filter_map(|s| parse_ephemeron(strings.get(s)))
-        .map(|(_, t)| t)
-        .collect();
+    let mut names: Option<BitSet> = None;
+    for s in 0..strings.len() as u32 {
+        if parse_ephemeron(strings.get(s)).is_some() {
+            names.get_or_insert_with(|| BitSet::new(strings.len())).set(s);
+        }
+    }
+    names
+}
+
+/// The nodes whose id an ephemeron edge name gives as its table.
+fn weakmap_tables(graph: &HeapGraph) -> BitSet {
     let mut tables = BitSet::new(graph.node_count());
-    if !ids.is_empty() {
+    if let Some(names) = ephemeron_names(graph) {
+        let strings = graph.strings();
+        let ids: std::collections::HashSet<u32> = (0..strings.len() as u32)
+            .filter(|&s| names.get(s))
+            .filter_map(|s| parse_ephemeron(strings.get(s)).map(|(_, table)| table))
+            .collect();
         for v in graph.nodes() {
             if ids.contains(&graph.id(v)) {
                 tables.set(v);

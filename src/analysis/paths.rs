@@ -10,18 +10,18 @@
 //! descriptor links of `(map descriptors)` arrays, and the first of the two edges V8 writes for
 //! each WeakMap entry (so a value is as far as the farther of its key and its table).
 //!
-//! Memory: one parent edge per node (4 bytes) plus one bit, and a 4-byte queue while the BFS
-//! runs. Distances are not stored: a node's distance is the length of its parent chain, and
-//! the BFS reports each node's distance to a visitor as it goes (see
-//! [`ShortestPaths::compute_with`]).
+//! Memory: one parent edge per node (4 bytes) plus one bit, and while the BFS runs a queue of
+//! two levels at most (4 bytes each). Distances are not stored: a node's distance is the
+//! length of its parent chain, and the BFS reports each node's distance to a visitor as it
+//! goes (see [`ShortestPaths::compute_with`]).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 
 use serde::Serialize;
 
 use super::classes::ClassIndex;
-use super::dominators::{BitSet, parse_ephemeron};
+use super::dominators::{BitSet, ephemeron_names, parse_ephemeron};
 use crate::snapshot::{EdgeIndex, EdgeKind, EdgeName, HeapGraph, NodeIndex, NodeKind};
 
 /// DevTools' `baseSystemDistance`: distances from this value up belong to nodes that only the
@@ -77,28 +77,30 @@ impl ShortestPaths {
         }
         let root = graph.root();
         paths.parent[root as usize] = ROOT;
-        let mut queue: Vec<u32> = Vec::with_capacity(n);
+        // The queue holds at most two levels at a time, a fraction of the nodes.
+        let mut queue: VecDeque<u32> = VecDeque::new();
         for e in graph.edges(root) {
             let t = graph.edge_target(e);
             if is_user_root(graph, t) && paths.parent[t as usize] == NONE {
                 paths.parent[t as usize] = e;
-                queue.push(t);
+                queue.push_back(t);
                 visit(t, 1);
             }
         }
         paths.has_user_roots = !queue.is_empty();
-        let mut filter = Filter { pending: HashSet::new() };
-        bfs(graph, &mut paths.parent, &mut queue, 0, 1, &mut filter, &mut visit);
-        let user_end = queue.len();
+        let mut filter = Filter::new(graph);
+        bfs(graph, &mut paths.parent, &mut queue, 1, &mut filter, &mut visit, None);
         let base = if paths.has_user_roots { SYSTEM_DISTANCE } else { 0 };
         visit(root, base);
-        queue.push(root);
-        bfs(graph, &mut paths.parent, &mut queue, user_end, base, &mut filter, &mut visit);
-        if paths.has_user_roots {
-            for &v in &queue[user_end..] {
-                paths.system.set(v);
-            }
-        }
+        queue.push_back(root);
+        // What only the root's other children reach is "system" when there are user roots.
+        let system = if paths.has_user_roots {
+            paths.system.set(root);
+            Some(&mut paths.system)
+        } else {
+            None
+        };
+        bfs(graph, &mut paths.parent, &mut queue, base, &mut filter, &mut visit, system);
         paths
     }
 
@@ -246,9 +248,40 @@ pub fn edge_source(graph: &HeapGraph, edge: EdgeIndex) -> NodeIndex {
 struct Filter<'g> {
     /// WeakMap entries whose first edge was seen (and skipped) but not the second.
     pending: HashSet<&'g str>,
+    /// The nodes with an internal edge named like a WeakMap entry's; `None` when none has.
+    ephemeron_sources: Option<BitSet>,
 }
 
 impl<'g> Filter<'g> {
+    fn new(graph: &HeapGraph) -> Filter<'g> {
+        let ephemeron_sources = ephemeron_names(graph).map(|names| {
+            let mut sources = BitSet::new(graph.node_count());
+            for v in graph.nodes() {
+                let named = graph.edges(v).any(|e| {
+                    graph.edge_kind(e) == EdgeKind::Internal
+                        && names.get(graph.edge_name_or_index(e))
+                });
+                if named {
+                    sources.set(v);
+                }
+            }
+            sources
+        });
+        Filter { pending: HashSet::new(), ephemeron_sources }
+    }
+
+    /// False when [`Filter::keep`] keeps every edge of `v` and changes nothing (most nodes),
+    /// so the BFS reads no edge names for them.
+    #[inline]
+    fn applies_to(&self, graph: &HeapGraph, v: NodeIndex) -> bool {
+        self.ephemeron_sources.as_ref().is_some_and(|s| s.get(v))
+            || match graph.kind(v) {
+                NodeKind::Hidden => graph.name(v) == "system / NativeContext",
+                NodeKind::Array => graph.name(v) == "(map descriptors)",
+                _ => false,
+            }
+    }
+
     fn keep(&mut self, graph: &'g HeapGraph, v: NodeIndex, e: EdgeIndex) -> bool {
         let kind = graph.edge_kind(e);
         match graph.kind(v) {
@@ -287,34 +320,40 @@ fn leading_number(s: &str) -> Option<u32> {
     s[..digits].parse().ok()
 }
 
+/// Runs the BFS from the nodes in `queue`, which are at `first_distance`, until it is empty;
+/// `reached`, if given, gets a bit for every node the BFS reaches.
 fn bfs<'g>(
     graph: &'g HeapGraph,
     parent: &mut [u32],
-    queue: &mut Vec<u32>,
-    mut head: usize,
+    queue: &mut VecDeque<u32>,
     first_distance: u32,
     filter: &mut Filter<'g>,
     visit: &mut impl FnMut(NodeIndex, u32),
+    mut reached: Option<&mut BitSet>,
 ) {
     let mut distance = first_distance;
-    let mut level_end = queue.len();
-    while head < queue.len() {
-        if head == level_end {
+    // Nodes of the current level still to take from the queue.
+    let mut level_left = queue.len();
+    while let Some(v) = queue.pop_front() {
+        if level_left == 0 {
             distance += 1;
-            level_end = queue.len();
+            level_left = queue.len() + 1;
         }
-        let v = queue[head];
-        head += 1;
+        level_left -= 1;
+        let filtered = filter.applies_to(graph, v);
         for e in graph.edges(v) {
             let t = graph.edge_target(e);
             if graph.edge_kind(e) == EdgeKind::Weak || parent[t as usize] != NONE {
                 continue;
             }
-            if !filter.keep(graph, v, e) {
+            if filtered && !filter.keep(graph, v, e) {
                 continue;
             }
             parent[t as usize] = e;
-            queue.push(t);
+            queue.push_back(t);
+            if let Some(reached) = reached.as_deref_mut() {
+                reached.set(t);
+            }
             visit(t, distance + 1);
         }
     }

@@ -160,9 +160,15 @@ fn help_documents_exit_statuses_and_three_snapshots() {
     assert_eq!(code(&out), 0);
     let help = stdout(&out);
     assert!(help.contains("Exit status:"), "{help}");
-    for line in ["  0  nothing grows linearly", "  1  linear growth found", "  2  leakcheck could"]
-    {
+    for line in ["  0  no leak found", "  1  a leak or a budget failure", "  2  leakcheck could"] {
         assert!(help.contains(line), "`{line}` in\n{help}");
+    }
+
+    let out = run(["run", "--help"]);
+    assert_eq!(code(&out), 0);
+    let help = stdout(&out);
+    for needle in ["Usage: leakcheck run", "--junit", "--keep-snapshots", "130/143"] {
+        assert!(help.contains(needle), "`{needle}` in\n{help}");
     }
 
     let out = run(["diff", "--help"]);

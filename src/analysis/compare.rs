@@ -47,7 +47,8 @@ pub struct Digest {
 }
 
 impl Digest {
-    /// Reduces an analysed snapshot to what comparison needs (about 16 bytes per node).
+    /// Reduces an analysed snapshot to what comparison needs (16 bytes per node while it is the
+    /// last snapshot, 12 once another follows).
     pub fn build(
         label: impl Into<String>,
         graph: &HeapGraph,
@@ -197,6 +198,10 @@ impl Comparer {
         digest.class_count = count;
         digest.class_bytes = bytes;
         digest.local_keys = Vec::new();
+        // Node indices point into a graph; only the last snapshot's graph is explained.
+        if let Some(previous) = self.digests.last_mut() {
+            previous.nodes = Vec::new();
+        }
         self.digests.push(digest);
         self.steps.push(steps);
     }

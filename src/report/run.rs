@@ -29,6 +29,8 @@ pub struct RunReport {
     /// Wall time of the run.
     #[serde(serialize_with = "secs")]
     pub elapsed: Duration,
+    /// leakcheck's own peak memory (resident set) over the run, where the system tells it.
+    pub peak_rss: Option<u64>,
 }
 
 /// One target (one service process).
@@ -76,6 +78,8 @@ pub struct Rung {
     pub snapshot_time: Duration,
     /// Where the snapshot was kept, if it was.
     pub kept: Option<PathBuf>,
+    /// Memory of its compact graph and analysis in leakcheck.
+    pub graph_bytes: u64,
 }
 
 /// One route's measurements and verdict.
@@ -124,6 +128,10 @@ pub struct Timings {
     /// Time in forced garbage collections.
     #[serde(serialize_with = "secs")]
     pub gc: Duration,
+    /// leakcheck's own time after each snapshot's last chunk (the parse's tail, analysis,
+    /// digest) and comparing: what a run costs beyond what V8 and the service spend.
+    #[serde(serialize_with = "secs")]
+    pub analysis: Duration,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -576,6 +584,7 @@ mod tests {
                     snapshot_bytes: 5_000_000,
                     snapshot_time: Duration::from_millis(400),
                     kept: None,
+                    graph_bytes: 3_000_000,
                 })
                 .collect(),
             warmup: 10,
@@ -624,6 +633,7 @@ mod tests {
             ],
             interrupted: None,
             elapsed: Duration::from_secs(12),
+            peak_rss: None,
         }
     }
 

@@ -72,7 +72,16 @@ pub async fn run_plan(plan: &Plan, options: &RunOptions, stop: &mut StopSignals)
         }
     }
     report.elapsed = started.elapsed();
+    report.peak_rss = peak_rss();
     report
+}
+
+/// This process's peak resident memory (Linux: `VmHWM` in /proc/self/status).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn skipped_target(t: &TargetPlan, why: &str) -> TargetReport {
@@ -319,7 +328,9 @@ impl RouteRun<'_> {
             if rung < self.route.rungs as usize {
                 continue;
             }
+            let compared = Instant::now();
             let comparison = self.compare();
+            self.report.timings.analysis += compared.elapsed();
             let unclear = unclear_classes(&comparison);
             if unclear.is_empty() || rung >= self.route.max_rungs.max(self.route.rungs) as usize {
                 return Ok(comparison);
@@ -425,12 +436,16 @@ impl RouteRun<'_> {
         let heap =
             inspector.heap_usage(timeout).await.map_err(|e| self.died(target, e.to_string()))?;
         self.report.timings.gc += gc_started.elapsed();
+        // Only the newest snapshot is ever explained: the previous graph goes before the next
+        // one is built, so one graph at a time is alive.
+        self.last = None;
         let file = self.dir.join(format!("s{rung}.heapsnapshot"));
         let label = format!("{}/{}/s{rung}", self.t.name, self.route.name);
         let (taken, digest) = snapshot::take(inspector, label, timeout, Some(file))
             .await
             .map_err(|e| self.died(target, e))?;
         self.report.timings.snapshots += taken.v8_time;
+        self.report.timings.analysis += taken.analysis_time;
         progress.event(&Event::SnapshotDone {
             target: tname,
             route: rname,
@@ -446,8 +461,8 @@ impl RouteRun<'_> {
             snapshot_bytes: taken.bytes,
             snapshot_time: taken.v8_time,
             kept: taken.file.clone(),
+            graph_bytes: (taken.graph.heap_bytes() + taken.analysis.heap_bytes()) as u64,
         });
-        // The previous rung's graph goes before the comparison takes this one's digest.
         self.comparer.push(digest, self.sent as f64);
         self.last = Some(taken);
         Ok(())

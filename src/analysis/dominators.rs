@@ -270,20 +270,96 @@ impl Dominators {
     /// assert_eq!(dom.retained_size(root), 48);
     /// ```
     pub fn compute(graph: &HeapGraph) -> Dominators {
-        Dominators::compute_with_classes(graph, None).0
+        Tree::build(graph).finish(graph, None).0
+    }
+    /// The node's immediate dominator; `None` for the root and for nodes the root does not
+    /// reach over retaining edges.
+    pub fn idom(&self, node: NodeIndex) -> Option<NodeIndex> {
+        match self.idom[node as usize] {
+            NONE => None,
+            d if node == self.root => {
+                debug_assert_eq!(d, node);
+                None
+            }
+            d => Some(d),
+        }
     }
 
-    /// [`Dominators::compute`], and given the class of every node, the retained size of every
-    /// class as well (see [`super::summary`]): the walk that sums up retained sizes passes every
-    /// class's top-most nodes on the way, so this costs one array per class, not another walk.
-    pub(crate) fn compute_with_classes(
-        graph: &HeapGraph,
-        classes: Option<&ClassIndex>,
-    ) -> (Dominators, Vec<u64>) {
+    /// True when the root reaches the node over retaining edges.
+    pub fn is_reachable(&self, node: NodeIndex) -> bool {
+        self.idom[node as usize] != NONE
+    }
+
+    /// The node's retained size: its own size plus that of every node it dominates. For the
+    /// root, the total size of all reachable nodes.
+    pub fn retained_size(&self, node: NodeIndex) -> u64 {
+        let small = self.retained[node as usize];
+        if small != u32::MAX {
+            return small as u64;
+        }
+        match self.big_retained.binary_search_by_key(&node, |&(n, _)| n) {
+            Ok(i) => self.big_retained[i].1,
+            Err(_) => small as u64,
+        }
+    }
+
+    /// Number of nodes reachable from the root over retaining edges (the root included).
+    pub fn reachable_count(&self) -> usize {
+        self.reachable
+    }
+
+    /// How many passes the iteration needed: the BFS, then one per round of pushing again
+    /// from the nodes whose dominators moved after they pushed.
+    pub fn passes(&self) -> u32 {
+        self.passes
+    }
+
+    /// The immediate dominator of every node, indexed by node; the root holds itself and
+    /// unreachable nodes `u32::MAX`. For walks over the whole tree.
+    pub fn idoms(&self) -> &[NodeIndex] {
+        &self.idom
+    }
+
+    /// Bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        (self.idom.capacity() + self.retained.capacity()) * 4 + self.big_retained.capacity() * 16
+    }
+}
+
+/// Nearest common ancestor of two nodes, by BFS number, in the current tree. Any dominator
+/// candidate of a node was reached before it, so it has a smaller number: walk up whichever
+/// side is larger.
+#[inline]
+fn intersect(idom: &[u32], mut a: u32, mut b: u32) -> u32 {
+    while a != b {
+        while a > b {
+            a = idom[a as usize];
+        }
+        while b > a {
+            b = idom[b as usize];
+        }
+    }
+    a
+}
+
+/// The dominator tree of a graph, before retained sizes: immediate dominators by node, and
+/// first-child and next-sibling links for walking down it.
+#[derive(Default)]
+pub(crate) struct Tree {
+    idom: Vec<u32>,
+    first_child: Vec<u32>,
+    next_sibling: Vec<u32>,
+    reachable: usize,
+    root: NodeIndex,
+    passes: u32,
+}
+
+impl Tree {
+    /// Finds the immediate dominators (12 bytes per node at peak, all of it kept in the tree).
+    pub(crate) fn build(graph: &HeapGraph) -> Tree {
         let n = graph.node_count();
-        let mut class_retained = vec![0u64; classes.map_or(0, ClassIndex::len)];
         if n == 0 {
-            return (Dominators::default(), class_retained);
+            return Tree::default();
         }
         assert!(n < NONE as usize, "too many nodes");
         let root = graph.root();
@@ -411,12 +487,27 @@ impl Dominators {
                 first_child[p as usize] = v;
             }
         }
+        Tree { idom: idom_node, first_child, next_sibling, reachable, root, passes }
+    }
 
+    /// Retained sizes, and given the class of every node, the retained size of every class as
+    /// well (see [`super::summary`]): the walk that sums up retained sizes passes every
+    /// class's top-most nodes on the way, so this costs one array per class, not another walk.
+    pub(crate) fn finish(
+        self,
+        graph: &HeapGraph,
+        classes: Option<&ClassIndex>,
+    ) -> (Dominators, Vec<u64>) {
         // 5. Retained sizes, in one walk down the tree with no stack (the links and the
         //    dominators lead back up). A node's first-child slot becomes its running total
         //    once it is entered; a node's total goes to its dominator when it is left. On the
         //    way, the first node of each class entered on the current path is the top-most
         //    one, whose retained size counts for the class.
+        let Tree { idom: idom_node, first_child, next_sibling, reachable, root, passes } = self;
+        let mut class_retained = vec![0u64; classes.map_or(0, ClassIndex::len)];
+        if idom_node.is_empty() {
+            return (Dominators::default(), class_retained);
+        }
         let mut walk = Walk {
             graph,
             classes,
@@ -474,78 +565,9 @@ impl Dominators {
             Dominators { idom: idom_node, retained, big_retained, reachable, root, passes };
         (dominators, class_retained)
     }
-
-    /// The node's immediate dominator; `None` for the root and for nodes the root does not
-    /// reach over retaining edges.
-    pub fn idom(&self, node: NodeIndex) -> Option<NodeIndex> {
-        match self.idom[node as usize] {
-            NONE => None,
-            d if node == self.root => {
-                debug_assert_eq!(d, node);
-                None
-            }
-            d => Some(d),
-        }
-    }
-
-    /// True when the root reaches the node over retaining edges.
-    pub fn is_reachable(&self, node: NodeIndex) -> bool {
-        self.idom[node as usize] != NONE
-    }
-
-    /// The node's retained size: its own size plus that of every node it dominates. For the
-    /// root, the total size of all reachable nodes.
-    pub fn retained_size(&self, node: NodeIndex) -> u64 {
-        let small = self.retained[node as usize];
-        if small != u32::MAX {
-            return small as u64;
-        }
-        match self.big_retained.binary_search_by_key(&node, |&(n, _)| n) {
-            Ok(i) => self.big_retained[i].1,
-            Err(_) => small as u64,
-        }
-    }
-
-    /// Number of nodes reachable from the root over retaining edges (the root included).
-    pub fn reachable_count(&self) -> usize {
-        self.reachable
-    }
-
-    /// How many passes the iteration needed: the BFS, then one per round of pushing again
-    /// from the nodes whose dominators moved after they pushed.
-    pub fn passes(&self) -> u32 {
-        self.passes
-    }
-
-    /// The immediate dominator of every node, indexed by node; the root holds itself and
-    /// unreachable nodes `u32::MAX`. For walks over the whole tree.
-    pub fn idoms(&self) -> &[NodeIndex] {
-        &self.idom
-    }
-
-    /// Bytes held, for memory accounting.
-    pub fn heap_bytes(&self) -> usize {
-        (self.idom.capacity() + self.retained.capacity()) * 4 + self.big_retained.capacity() * 16
-    }
 }
 
-/// Nearest common ancestor of two nodes, by BFS number, in the current tree. Any dominator
-/// candidate of a node was reached before it, so it has a smaller number: walk up whichever
-/// side is larger.
-#[inline]
-fn intersect(idom: &[u32], mut a: u32, mut b: u32) -> u32 {
-    while a != b {
-        while a > b {
-            a = idom[a as usize];
-        }
-        while b > a {
-            b = idom[b as usize];
-        }
-    }
-    a
-}
-
-/// The state of the walk down the dominator tree in [`Dominators::compute_with_classes`].
+/// The state of the walk down the dominator tree in [`Tree::finish`].
 struct Walk<'a> {
     graph: &'a HeapGraph,
     classes: Option<&'a ClassIndex>,

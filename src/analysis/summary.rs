@@ -136,8 +136,8 @@ pub(crate) fn class_stats(
 /// path. One walk over the dominator tree, which is threaded through first-child and
 /// next-sibling links (8 bytes per node, freed on return) so the walk needs no stack: O(n).
 ///
-/// [`super::analyse`] gets the same figures from [`Dominators::compute_with_classes`], whose
-/// own walk over the tree finds them without these links; this is the reference for tests.
+/// [`super::analyse`] gets the same figures from the walk that sums up retained sizes
+/// (`dominators::Tree::finish`); this is the reference for tests.
 #[cfg(test)]
 pub(crate) fn class_retained(
     graph: &HeapGraph,
@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(synthetic.count, 0);
     }
 
-    /// Class retained sizes from the walk in `Dominators::compute_with_classes` agree with the
+    /// Class retained sizes from the walk in `dominators::Tree::finish` agree with the
     /// separate walk of [`class_retained`], on random graphs with a few classes.
     fn check_class_retained(g: &HeapGraph) {
         let a = analyse(g);

@@ -71,10 +71,17 @@ pub fn analyse(graph: &HeapGraph) -> Analysis {
     // Class keys on a second thread while the dominator tree is built: the class keys are
     // kept anyway, so this adds no memory at peak. (Distances could run alongside too, but
     // their 4-byte parents per node would then be held alongside the dominator temporaries.)
+    // Without a thread to spare (a failed spawn), one after the other.
     let (classes, tree) = std::thread::scope(|scope| {
-        let classes = scope.spawn(|| ClassIndex::build(graph));
+        let worker = std::thread::Builder::new()
+            .name("class keys".into())
+            .spawn_scoped(scope, || ClassIndex::build(graph));
         let tree = dominators::Tree::build(graph);
-        (classes.join().expect("class keys"), tree)
+        let classes = match worker {
+            Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => ClassIndex::build(graph),
+        };
+        (classes, tree)
     });
     let (dominators, retained) = tree.finish(graph, Some(&classes));
     let mut min_distance = vec![u32::MAX; classes.len()];

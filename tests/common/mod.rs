@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI integration tests: run an engine fixture (a real Node service that
-//! writes heap snapshots of itself) into a temporary directory, and run the real `leakcheck`
-//! binary on the result.
+//! writes heap snapshots of itself) into a temporary directory, run the real `leakcheck` binary
+//! on the result, and run `leakcheck run` on a fixture spec with every process it starts tagged,
+//! so that a test can tell whether any of them outlived the run.
 
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -8,7 +9,10 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tempfile::TempDir;
 
 /// The snapshots one fixture run wrote. The directory is removed when this is dropped.
@@ -118,4 +122,200 @@ pub fn diff(snapshots: &[PathBuf], steps: u64, format: &str) -> Output {
     let tail = ["--steps", &steps, "--unit", "request", "--format", format];
     args.extend(tail.iter().map(OsStr::new));
     leakcheck().arg("diff").args(args).output().expect("leakcheck starts")
+}
+
+/// The environment variable that tags every process a `leakcheck run` of a test starts: the
+/// targets inherit leakcheck's environment, so `/proc/PID/environ` tells them apart from the
+/// fixture services other tests (or other people) run at the same time.
+pub const TAG_VAR: &str = "LEAKCHECK_TEST_TAG";
+
+/// Path of a spec under `tests/fixtures/specs/`.
+pub fn spec(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/specs").join(format!("{name}.toml"))
+}
+
+/// The folder of the fixture services, for specs a test writes itself.
+pub fn services_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/services")
+}
+
+/// A value for [`TAG_VAR`] no other run shares.
+pub fn unique_tag(label: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{label}-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One finished `leakcheck run`: its output and the reports it wrote.
+pub struct SpecRun {
+    /// What leakcheck printed and how it exited.
+    pub out: Output,
+    /// The `--json` report, if leakcheck wrote one.
+    pub json: Option<Value>,
+    /// The `--junit` report, if leakcheck wrote one.
+    pub junit: Option<String>,
+    /// Its working directory (failing routes keep their snapshots in `leakcheck-snapshots/`
+    /// here); removed when this is dropped.
+    pub dir: TempDir,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl SpecRun {
+    /// The exit status.
+    pub fn code(&self) -> i32 {
+        code(&self.out)
+    }
+
+    /// Standard output as text.
+    pub fn stdout(&self) -> String {
+        stdout(&self.out)
+    }
+
+    /// Standard error as text.
+    pub fn stderr(&self) -> String {
+        stderr(&self.out)
+    }
+
+    /// The JSON report; panics with leakcheck's output when there is none.
+    pub fn json(&self) -> &Value {
+        self.json
+            .as_ref()
+            .unwrap_or_else(|| panic!("no JSON report written\n{}", self.output_text()))
+    }
+
+    /// The JUnit report; panics with leakcheck's output when there is none.
+    pub fn junit(&self) -> &str {
+        self.junit
+            .as_deref()
+            .unwrap_or_else(|| panic!("no JUnit report written\n{}", self.output_text()))
+    }
+
+    /// Standard output and standard error, for assertion messages.
+    pub fn output_text(&self) -> String {
+        format!("--- stdout\n{}--- stderr\n{}", self.stdout(), self.stderr())
+    }
+
+    /// The report of route `route` of target `target`; panics with the targets it has.
+    pub fn route(&self, target: &str, route: &str) -> &Value {
+        route_of(self.json(), target, route)
+    }
+}
+
+/// The report of route `route` of target `target` in a `leakcheck-run/1` document.
+pub fn route_of<'a>(json: &'a Value, target: &str, route: &str) -> &'a Value {
+    target_of(json, target)["routes"]
+        .as_array()
+        .expect("routes is an array")
+        .iter()
+        .find(|r| r["name"] == route)
+        .unwrap_or_else(|| panic!("no route {target} › {route} in the report"))
+}
+
+/// The report of target `target` in a `leakcheck-run/1` document.
+pub fn target_of<'a>(json: &'a Value, target: &str) -> &'a Value {
+    json["targets"]
+        .as_array()
+        .expect("targets is an array")
+        .iter()
+        .find(|t| t["name"] == target)
+        .unwrap_or_else(|| panic!("no target {target} in the report"))
+}
+
+/// `leakcheck run --spec SPEC --json report.json --junit report.xml ARGS...` in a fresh
+/// temporary working directory, every process it starts tagged with a unique [`TAG_VAR`].
+/// Asserts that none of them is left running afterwards, whatever the run's outcome.
+pub fn run_spec(spec: &Path, args: &[&str]) -> SpecRun {
+    let dir = tempfile::Builder::new().prefix("leakcheck-run-").tempdir().unwrap();
+    let tag = unique_tag("run");
+    let start = Instant::now();
+    let out = run_command(spec, dir.path(), &tag).args(args).output().expect("leakcheck starts");
+    let elapsed = start.elapsed();
+    assert_nothing_left(&tag, &format!("leakcheck run --spec {} {args:?}", spec.display()));
+    let (json, junit) = read_reports(dir.path());
+    SpecRun { out, json, junit, dir, elapsed }
+}
+
+/// The command [`run_spec`] runs, for tests that need to drive the process themselves
+/// (signals): `leakcheck run --spec SPEC` with the reports going to `dir`, run in `dir`.
+pub fn run_command(spec: &Path, dir: &Path, tag: &str) -> Command {
+    let mut cmd = leakcheck();
+    cmd.current_dir(dir)
+        .env(TAG_VAR, tag)
+        // Plain progress lines, as in a CI log, whatever the test runner's environment.
+        .env("CI", "1")
+        .arg("run")
+        .arg("--spec")
+        .arg(spec)
+        .arg("--json")
+        .arg(dir.join("report.json"))
+        .arg("--junit")
+        .arg(dir.join("report.xml"));
+    cmd
+}
+
+/// The JSON (parsed) and JUnit reports in `dir`, where [`run_command`] has them written.
+pub fn read_reports(dir: &Path) -> (Option<Value>, Option<String>) {
+    let json = std::fs::read_to_string(dir.join("report.json")).ok().map(|text| {
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("report.json is not JSON ({e}):\n{text}"))
+    });
+    let junit = std::fs::read_to_string(dir.join("report.xml")).ok();
+    (json, junit)
+}
+
+/// Live processes (not zombies) whose environment holds `TAG_VAR=tag`: pid and command line.
+/// Empty where there is no `/proc`.
+pub fn tagged_processes(tag: &str) -> Vec<(u32, String)> {
+    let needle = format!("{TAG_VAR}={tag}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if !environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) {
+            continue;
+        }
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|stat| {
+            stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_owned))
+        });
+        if matches!(state.as_deref(), Some("Z" | "X") | None) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        found.push((pid, cmdline.trim_end().to_owned()));
+    }
+    found
+}
+
+/// Panics when a process tagged `tag` is still alive a second after the run ended (a process
+/// killed with SIGKILL takes a moment to go). The survivors are killed first, so that a failing
+/// test does not leave them behind either.
+pub fn assert_nothing_left(tag: &str, what: &str) {
+    let start = Instant::now();
+    loop {
+        let left = tagged_processes(tag);
+        if left.is_empty() {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(1) {
+            for (pid, _) in &left {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            panic!("{what}: processes left running after leakcheck exited: {left:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
 }

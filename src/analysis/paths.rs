@@ -78,7 +78,7 @@ impl ShortestPaths {
         let root = graph.root();
         paths.parent[root as usize] = ROOT;
         // The queue holds at most two levels at a time, a fraction of the nodes.
-        let mut queue: VecDeque<u32> = VecDeque::new();
+        let mut queue = BlockQueue::default();
         for e in graph.edges(root) {
             let t = graph.edge_target(e);
             if is_user_root(graph, t) && paths.parent[t as usize] == NONE {
@@ -320,12 +320,66 @@ fn leading_number(s: &str) -> Option<u32> {
     s[..digits].parse().ok()
 }
 
+/// A FIFO queue of node indices in blocks of 64Ki, drained blocks kept for reuse: it holds
+/// about its longest length, where a ring buffer that doubles holds up to twice that.
+#[derive(Default)]
+struct BlockQueue {
+    /// Full blocks, oldest first.
+    full: VecDeque<Vec<u32>>,
+    /// The block being filled.
+    tail: Vec<u32>,
+    len: usize,
+    spare: Vec<Vec<u32>>,
+}
+
+impl BlockQueue {
+    const BLOCK: usize = 1 << 16;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    fn push_back(&mut self, v: u32) {
+        if self.tail.len() == self.tail.capacity() {
+            let fresh = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(Self::BLOCK));
+            let filled = std::mem::replace(&mut self.tail, fresh);
+            if !filled.is_empty() {
+                self.full.push_back(filled);
+            }
+        }
+        self.tail.push(v);
+        self.len += 1;
+    }
+
+    /// Takes the oldest block out of the queue, to be read as a slice and then given back
+    /// through [`BlockQueue::recycle`].
+    fn take_front(&mut self) -> Option<Vec<u32>> {
+        let block = match self.full.pop_front() {
+            Some(block) => block,
+            None if !self.tail.is_empty() => std::mem::take(&mut self.tail),
+            None => return None,
+        };
+        self.len -= block.len();
+        Some(block)
+    }
+
+    fn recycle(&mut self, mut block: Vec<u32>) {
+        block.clear();
+        self.spare.push(block);
+    }
+}
+
 /// Runs the BFS from the nodes in `queue`, which are at `first_distance`, until it is empty;
 /// `reached`, if given, gets a bit for every node the BFS reaches.
 fn bfs<'g>(
     graph: &'g HeapGraph,
     parent: &mut [u32],
-    queue: &mut VecDeque<u32>,
+    queue: &mut BlockQueue,
     first_distance: u32,
     filter: &mut Filter<'g>,
     visit: &mut impl FnMut(NodeIndex, u32),
@@ -334,28 +388,31 @@ fn bfs<'g>(
     let mut distance = first_distance;
     // Nodes of the current level still to take from the queue.
     let mut level_left = queue.len();
-    while let Some(v) = queue.pop_front() {
-        if level_left == 0 {
-            distance += 1;
-            level_left = queue.len() + 1;
+    while let Some(block) = queue.take_front() {
+        for (k, &v) in block.iter().enumerate() {
+            if level_left == 0 {
+                distance += 1;
+                level_left = block.len() - k + queue.len();
+            }
+            level_left -= 1;
+            let filtered = filter.applies_to(graph, v);
+            for e in graph.edges(v) {
+                let t = graph.edge_target(e);
+                if graph.edge_kind(e) == EdgeKind::Weak || parent[t as usize] != NONE {
+                    continue;
+                }
+                if filtered && !filter.keep(graph, v, e) {
+                    continue;
+                }
+                parent[t as usize] = e;
+                queue.push_back(t);
+                if let Some(reached) = reached.as_deref_mut() {
+                    reached.set(t);
+                }
+                visit(t, distance + 1);
+            }
         }
-        level_left -= 1;
-        let filtered = filter.applies_to(graph, v);
-        for e in graph.edges(v) {
-            let t = graph.edge_target(e);
-            if graph.edge_kind(e) == EdgeKind::Weak || parent[t as usize] != NONE {
-                continue;
-            }
-            if filtered && !filter.keep(graph, v, e) {
-                continue;
-            }
-            parent[t as usize] = e;
-            queue.push_back(t);
-            if let Some(reached) = reached.as_deref_mut() {
-                reached.set(t);
-            }
-            visit(t, distance + 1);
-        }
+        queue.recycle(block);
     }
 }
 
@@ -533,6 +590,30 @@ mod tests {
         let g = b.build();
         let paths = ShortestPaths::compute(&g);
         assert_eq!(paths.distance(&g, value), Some(4));
+    }
+
+    #[test]
+    fn block_queue_is_first_in_first_out_across_blocks() {
+        let mut q = BlockQueue::default();
+        let mut model = VecDeque::new();
+        let mut next = 0u32;
+        // Grow past several blocks, drain part way, grow again, then drain it all.
+        for (push, take) in [(200_000, 3), (70_000, 1), (10, 4)] {
+            for _ in 0..push {
+                q.push_back(next);
+                model.push_back(next);
+                next += 1;
+            }
+            for _ in 0..take {
+                let Some(block) = q.take_front() else { break };
+                for &v in &block {
+                    assert_eq!(Some(v), model.pop_front());
+                }
+                q.recycle(block);
+                assert_eq!(q.len(), model.len());
+            }
+        }
+        assert!(q.is_empty() && model.is_empty());
     }
 
     #[test]

@@ -63,10 +63,6 @@ fn check_crash_survivors(run: &SpecRun) {
 /// `crash.toml` as written: the crashy target exits with status 3 on its 60th import, 40
 /// requests into the first rung of `import`.
 #[test]
-#[ignore = "known bug: a target that exits mid-route under the inspector is not seen to exit \
-            (Node waits for the debugger to disconnect): `import` ends in \"HeapProfiler.\
-            collectGarbage: no reply within 120s\" after ~530 s of request timeouts, with no exit \
-            status and no stderr tail, and the run exits 2 instead of 1"]
 fn crash_mid_route() {
     require_node!();
     let run = run_spec(&spec("crash"), &[]);
@@ -162,9 +158,6 @@ fn crash_mid_route_the_other_target_still_runs() {
 }
 
 #[test]
-#[ignore = "known bug: after a target crashed mid-route, the routes after it are still run \
-            (warm-up sent, then \"HeapProfiler.collectGarbage: no reply within 3s\") and \
-            reported as `error` instead of `skipped`"]
 fn crash_mid_route_skips_the_routes_after_it() {
     require_node!();
     let (_dir, path) = crash_spec_with_short_timeouts();
@@ -206,9 +199,6 @@ fn never_ready() {
 }
 
 #[test]
-#[ignore = "known bug: when a target is never ready, the JUnit file lists its routes as \
-            <skipped/> with errors=\"0\" failures=\"0\" and no word of the error, so CI shows \
-            nothing wrong"]
 fn never_ready_is_an_error_in_junit() {
     require_node!();
     let run = run_spec(&spec("never-ready"), &[]);
@@ -379,9 +369,6 @@ fn sigterm_mid_route_writes_the_partial_reports() {
 }
 
 #[test]
-#[ignore = "known bug: on SIGTERM (or Ctrl-C) every route of the running target is reported as \
-            `skipped` (\"the run was interrupted\"), including routes already measured: \
-            `catalogue` printed `pass` on stderr, but the JSON and JUnit say skipped"]
 fn sigterm_keeps_the_routes_measured_before_it() {
     require_node!();
     let json = sigterm_mid_route();

@@ -106,32 +106,72 @@ pub async fn drive(
     concurrency: usize,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
 ) -> LoadStats {
+    drive_until(client, request, count, concurrency, progress, std::future::pending()).await.0
+}
+
+/// [`drive`], stopped early when `stop` resolves (the target died, a signal came): requests in
+/// flight are abandoned and the counts so far are returned, with `true`.
+pub async fn drive_until(
+    client: &reqwest::Client,
+    request: &RequestTemplate,
+    count: u64,
+    concurrency: usize,
+    progress: Arc<dyn Fn(u64) + Send + Sync>,
+    stop: impl std::future::Future<Output = ()>,
+) -> (LoadStats, bool) {
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
     let workers = (concurrency.max(1) as u64).min(count.max(1)) as usize;
-    let mut tasks = Vec::with_capacity(workers);
+    // Dropping the set aborts its tasks: nothing keeps sending after a stop.
+    let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let (client, request) = (client.clone(), request.clone());
-        let (next, done, progress) = (next.clone(), done.clone(), progress.clone());
-        tasks.push(tokio::spawn(async move {
+        let (next, done, answered, progress) =
+            (next.clone(), done.clone(), answered.clone(), progress.clone());
+        tasks.spawn(async move {
             let mut stats = LoadStats::default();
             let mut latencies = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < count {
                 let sent_at = Instant::now();
+                let ok_before = stats.ok;
                 send_one(&client, &request, &mut stats).await;
                 latencies.push(sent_at.elapsed());
+                answered.fetch_add(stats.ok - ok_before, Ordering::Relaxed);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             }
             (stats, latencies)
-        }));
+        });
     }
     let mut total = LoadStats::default();
     let mut latencies = Vec::with_capacity(count as usize);
-    for task in tasks {
-        let (stats, mut lat) = task.await.expect("request tasks do not panic");
-        total.absorb(&stats);
-        latencies.append(&mut lat);
+    let collect = async {
+        while let Some(joined) = tasks.join_next().await {
+            let (stats, mut lat) = joined.expect("request tasks do not panic");
+            total.absorb(&stats);
+            latencies.append(&mut lat);
+        }
+    };
+    let stopped = tokio::select! {
+        () = collect => false,
+        () = stop => true,
+    };
+    if stopped {
+        tasks.abort_all();
+        let sent = done.load(Ordering::Relaxed);
+        let ok = answered.load(Ordering::Relaxed);
+        let partial = LoadStats {
+            sent,
+            ok,
+            transport_errors: sent - ok,
+            first_error: Some(
+                "stopped: the target's program ended or leakcheck was told to stop".into(),
+            ),
+            elapsed: started.elapsed(),
+            ..LoadStats::default()
+        };
+        return (partial, true);
     }
     latencies.sort_unstable();
     let pick = |q: f64| {
@@ -143,7 +183,7 @@ pub async fn drive(
     total.p50 = pick(0.5);
     total.p99 = pick(0.99);
     total.elapsed = started.elapsed();
-    total
+    (total, false)
 }
 
 async fn send_one(client: &reqwest::Client, request: &RequestTemplate, stats: &mut LoadStats) {
@@ -254,6 +294,17 @@ mod tests {
         assert_eq!(stats.body_bytes, 5 * 103);
         assert_eq!(seen.load(Ordering::Relaxed), 103);
         assert!(stats.p50 <= stats.p99);
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_load_early_with_the_counts_so_far() {
+        let (url, _server) = server(200).await;
+        let stop = tokio::time::sleep(Duration::from_millis(1));
+        let (stats, stopped) =
+            drive_until(&client(2), &get(&url), 10_000_000, 2, Arc::new(|_| {}), stop).await;
+        assert!(stopped);
+        assert!(stats.sent < 10_000_000);
+        assert!(stats.ok <= stats.sent);
     }
 
     #[tokio::test]

@@ -285,15 +285,28 @@ impl RunReport {
                 } else {
                     t.routes
                         .iter()
-                        .map(|r| {
-                            let message = failure_message(r);
-                            (
+                        .map(|r| match &t.error {
+                            // A target that never started fails each of its routes, saying why.
+                            Some(error) if r.outcome == Outcome::Skipped => {
+                                let mut text = format!("  {error}\n");
+                                if let Some(tail) = &t.stderr_tail {
+                                    text += &stderr_block(tail);
+                                }
+                                (
+                                    r.name.clone(),
+                                    Outcome::Error,
+                                    Some(error.clone()),
+                                    text,
+                                    Duration::ZERO,
+                                )
+                            }
+                            _ => (
                                 r.name.clone(),
                                 r.outcome,
-                                message,
+                                failure_message(r),
                                 explain_route(r, t, Paint::PLAIN),
                                 r.timings.wall,
-                            )
+                            ),
                         })
                         .collect()
                 };

@@ -56,19 +56,10 @@ pub async fn run_plan(plan: &Plan, options: &RunOptions, stop: &mut StopSignals)
             report.targets.push(skipped_target(target, "the run was interrupted"));
             continue;
         }
-        let result = tokio::select! {
-            r = run_target(target, options) => Some(r),
-            signal = stop.received() => {
-                report.interrupted = Some(format!("stopped by {}", signal.name()));
-                None
-            }
-        };
-        match result {
-            Some(r) => report.targets.push(r),
-            None => {
-                // The target's future was dropped mid-way: its Drop killed the process group.
-                report.targets.push(skipped_target(target, "the run was interrupted"));
-            }
+        // The target checks the signal itself, so the routes it measured before it stay.
+        report.targets.push(run_target(target, options, stop.clone()).await);
+        if let Some(signal) = stop.get() {
+            report.interrupted = Some(format!("stopped by {}", signal.name()));
         }
     }
     report.elapsed = started.elapsed();
@@ -96,8 +87,9 @@ fn skipped_target(t: &TargetPlan, why: &str) -> TargetReport {
     }
 }
 
-/// Runs one target: start, routes in order, shut down.
-pub async fn run_target(t: &TargetPlan, options: &RunOptions) -> TargetReport {
+/// Runs one target: start, routes in order, shut down. A stop signal ends the route under way
+/// (its targets are already killed) and skips the rest.
+pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals) -> TargetReport {
     let progress = options.progress.as_ref();
     progress.event(&Event::Starting { target: &t.name });
     let started = Instant::now();
@@ -127,22 +119,31 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions) -> TargetReport {
         ready_timeout: t.timeouts.ready,
         shutdown_timeout: t.timeouts.shutdown,
     };
-    let mut target = match target::launch(&spec).await {
+    let mut stop_launch = stop.clone();
+    let launched = tokio::select! {
+        launched = target::launch(&spec) => launched,
+        signal = stop_launch.received() => {
+            let why = format!("the run was interrupted by {}", signal.name());
+            return TargetReport { name: t.name.clone(), routes: skipped_target(t, &why).routes, ..report };
+        }
+    };
+    let mut target = match launched {
         Ok(target) => target,
         Err(e) => {
             let tail = e.stderr_tail().map(str::to_owned);
             return fail(report, e.to_string(), tail);
         }
     };
-    let inspector = match Inspector::connect(target.inspector_url(), t.timeouts.ready).await {
-        Ok(i) => i,
+    let mut inspector = match Inspector::connect(target.inspector_url(), t.timeouts.ready).await {
+        Ok(i) => Some(i),
         Err(e) => {
             let tail = target.stderr_tail();
             target.shutdown().await;
             return fail(report, format!("could not connect to the inspector: {e}"), Some(tail));
         }
     };
-    if let Err(e) = inspector.enable_heap_profiler(t.timeouts.snapshot).await {
+    let session = inspector.as_ref().expect("just connected");
+    if let Err(e) = session.enable_heap_profiler(t.timeouts.snapshot).await {
         let tail = target.stderr_tail();
         target.shutdown().await;
         return fail(report, format!("the inspector refused the heap profiler: {e}"), Some(tail));
@@ -153,6 +154,11 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions) -> TargetReport {
     let client = load::client(concurrency);
     let mut dead = false;
     for route in &t.routes {
+        if let Some(signal) = stop.get() {
+            let why = format!("the run was interrupted by {}", signal.name());
+            report.routes.push(RouteReport::skipped(&route.name, &route.method, &route.path, &why));
+            continue;
+        }
         if dead {
             report.routes.push(RouteReport::skipped(
                 &route.name,
@@ -162,9 +168,19 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions) -> TargetReport {
             ));
             continue;
         }
-        let r = run_route(t, route, &mut target, &inspector, &client, options).await;
-        if r.outcome == Outcome::Error && target.try_exit_status().is_some() {
+        let session = inspector.as_ref().expect("open while the target lives");
+        let r = run_route(t, route, &mut target, session, &client, options, stop.clone()).await;
+        if r.outcome == Outcome::Error && target.has_ended() {
             dead = true;
+            // Node lingers after its program ends while a debugger is attached: let it go.
+            if let Some(session) = inspector.take() {
+                session.close().await;
+            }
+            report.exit = Some(match target.wait_exit(Duration::from_secs(3)).await {
+                Some(status) => describe_exit(status),
+                None => "ended its program but did not exit".into(),
+            });
+            report.stderr_tail = Some(target.stderr_tail());
         }
         progress.event(&Event::RouteDone {
             target: &t.name,
@@ -173,11 +189,15 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions) -> TargetReport {
         });
         report.routes.push(r);
     }
-    if let Some(status) = target.try_exit_status() {
+    if report.exit.is_none()
+        && let Some(status) = target.try_exit_status()
+    {
         report.exit = Some(describe_exit(status));
         report.stderr_tail = Some(target.stderr_tail());
     }
-    inspector.close().await;
+    if let Some(session) = inspector.take() {
+        session.close().await;
+    }
     let ended = target.shutdown().await;
     if !ended.survivors.is_empty() {
         report.error =
@@ -195,6 +215,20 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// What to say when the target's program ended during a route.
+fn ended_message(run: &RouteRun<'_>, target: &mut Target) -> String {
+    let how = match target.try_exit_status() {
+        Some(status) => describe_exit(status),
+        None => "ended its program".to_owned(),
+    };
+    format!(
+        "the target {how} during {} ({} of {} requests answered)",
+        run.phase,
+        crate::report::format::thousands(run.report.load.ok),
+        crate::report::format::thousands(run.report.load.sent)
+    )
+}
+
 /// Everything one route accumulates while it runs.
 struct RouteRun<'a> {
     t: &'a TargetPlan,
@@ -204,6 +238,8 @@ struct RouteRun<'a> {
     last: Option<snapshot::Taken>,
     sent: u64,
     dir: PathBuf,
+    /// What the route is doing, for messages: "warm-up", "the load of rung 2", ...
+    phase: String,
 }
 
 async fn run_route(
@@ -213,6 +249,7 @@ async fn run_route(
     inspector: &Inspector,
     client: &reqwest::Client,
     options: &RunOptions,
+    mut stop: StopSignals,
 ) -> RouteReport {
     let started = Instant::now();
     let dir = options
@@ -243,8 +280,24 @@ async fn run_route(
         last: None,
         sent: 0,
         dir,
+        phase: String::from("start"),
     };
-    let result = run.measure(target, inspector, client, options).await;
+    let watch = target.exit_watch();
+    let result = tokio::select! {
+        result = run.measure(target, inspector, client, options) => result,
+        // A program that ends mid-snapshot leaves V8 unable to answer: stop waiting for it.
+        // During a load, the load itself stops and reports its counts; this waits a moment
+        // so that it can.
+        () = async {
+            watch.until_ended().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        } => Err(String::new()),
+        signal = stop.received() => Err(format!("interrupted by {}", signal.name())),
+    };
+    let result = match result {
+        Err(e) if e.is_empty() || watch.ended() => Err(ended_message(&run, target)),
+        other => other,
+    };
     run.report.timings.wall = started.elapsed();
     match result {
         Ok(comparison) => {
@@ -307,23 +360,28 @@ impl RouteRun<'_> {
 
         // Warm-up: code paths compiled, caches filled, pools grown, before the baseline.
         if self.route.warmup > 0 {
-            let stats =
-                self.load(&request, self.route.warmup, None, client, inspector, options).await;
+            self.phase = "warm-up".into();
+            let watch = target.exit_watch();
+            let stats = self
+                .load(&request, self.route.warmup, None, client, inspector, options, &watch)
+                .await;
             self.report.timings.requests += stats.elapsed;
-            self.check_alive(target, &stats, "warm-up")?;
+            self.check_alive(target, &stats)?;
         }
         self.snapshot(0, target, inspector, options).await?;
 
         let mut rung = 0;
         loop {
             rung += 1;
+            self.phase = format!("the load of rung {rung}");
+            let watch = target.exit_watch();
             let stats = self
-                .load(&request, self.route.requests, Some(rung), client, inspector, options)
+                .load(&request, self.route.requests, Some(rung), client, inspector, options, &watch)
                 .await;
             self.report.timings.requests += stats.elapsed;
             self.report.load.absorb(&stats);
             self.sent += self.route.requests;
-            self.check_alive(target, &stats, &format!("the load of rung {rung}"))?;
+            self.check_alive(target, &stats)?;
             self.snapshot(rung, target, inspector, options).await?;
             if rung < self.route.rungs as usize {
                 continue;
@@ -359,7 +417,8 @@ impl RouteRun<'_> {
         })
     }
 
-    /// Sends `count` requests while sampling the heap.
+    /// Sends `count` requests while sampling the heap; stops early if the program ends.
+    #[allow(clippy::too_many_arguments)]
     async fn load(
         &mut self,
         request: &RequestTemplate,
@@ -368,6 +427,7 @@ impl RouteRun<'_> {
         client: &reqwest::Client,
         inspector: &Inspector,
         options: &RunOptions,
+        watch: &target::ExitWatch,
     ) -> LoadStats {
         let progress = options.progress.clone();
         let (target, route) = (self.t.name.clone(), self.route.name.clone());
@@ -389,9 +449,16 @@ impl RouteRun<'_> {
                 tokio::time::sleep(HEAP_SAMPLE_EVERY).await;
             }
         };
-        let driven = load::drive(client, request, count, self.route.concurrency, report);
-        let stats = tokio::select! {
-            stats = driven => stats,
+        let driven = load::drive_until(
+            client,
+            request,
+            count,
+            self.route.concurrency,
+            report,
+            watch.until_ended(),
+        );
+        let (stats, _stopped) = tokio::select! {
+            done = driven => done,
             _ = sampler => unreachable!("the sampler loops until the load is done"),
         };
         let peak = peak.load(Ordering::Relaxed);
@@ -401,24 +468,22 @@ impl RouteRun<'_> {
         stats
     }
 
-    /// Fails the route when the target has exited, saying how and when.
-    fn check_alive(
-        &self,
-        target: &mut Target,
-        stats: &LoadStats,
-        phase: &str,
-    ) -> Result<(), String> {
-        match target.try_exit_status() {
-            Some(status) => Err(format!(
-                "the target {} during {phase} ({} of {} requests answered)",
-                describe_exit(status),
-                crate::report::format::thousands(stats.ok),
-                crate::report::format::thousands(stats.sent)
-            )),
-            None => Ok(()),
+    /// Fails the route when the target's program has ended, saying how and when.
+    fn check_alive(&self, target: &mut Target, stats: &LoadStats) -> Result<(), String> {
+        if !target.has_ended() {
+            return Ok(());
         }
+        let how = match target.try_exit_status() {
+            Some(status) => describe_exit(status),
+            None => "ended its program".to_owned(),
+        };
+        Err(format!(
+            "the target {how} during {} ({} of {} requests answered)",
+            self.phase,
+            crate::report::format::thousands(stats.ok),
+            crate::report::format::thousands(stats.sent)
+        ))
     }
-
     async fn snapshot(
         &mut self,
         rung: usize,
@@ -426,6 +491,7 @@ impl RouteRun<'_> {
         inspector: &Inspector,
         options: &RunOptions,
     ) -> Result<(), String> {
+        self.phase = format!("snapshot {rung}");
         let progress = options.progress.as_ref();
         let (tname, rname) = (self.t.name.as_str(), self.route.name.as_str());
         progress.event(&Event::Snapshot { target: tname, route: rname, rung });

@@ -253,6 +253,35 @@ fn candidates_text(candidates: &[Candidate]) -> String {
     parts.join(", ")
 }
 
+/// Tells whether a target's program has ended, from any task, without owning the target.
+#[derive(Clone, Debug)]
+pub struct ExitWatch {
+    pid: u32,
+    stderr: SharedTail,
+}
+
+impl ExitWatch {
+    /// True when Node said its program ended (it lingers only for the attached debugger), or
+    /// when the main process is gone or a zombie waiting to be reaped.
+    pub fn ended(&self) -> bool {
+        if self.stderr.lock().unwrap_or_else(|e| e.into_inner()).program_ended {
+            return true;
+        }
+        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+            Err(_) => true,
+        }
+    }
+
+    /// Resolves once [`ExitWatch::ended`] is true, checking every 50 ms.
+    pub async fn until_ended(&self) {
+        while !self.ended() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// A running target. Dropping it SIGKILLs its whole process group; [`Target::shutdown`] ends
 /// it gracefully.
 pub struct Target {
@@ -365,6 +394,33 @@ impl Target {
     /// The last lines (up to 200, 64 KiB) of its stdout, each ending in `\n`.
     pub fn stdout_tail(&self) -> String {
         tail_text(&self.stdout)
+    }
+
+    /// A handle that tells, without `&mut`, whether the target's program has ended: for
+    /// watching it while requests run.
+    pub fn exit_watch(&self) -> ExitWatch {
+        ExitWatch { pid: self.pid, stderr: self.stderr.clone() }
+    }
+
+    /// True when the main process has exited, or when Node said its program ended and it only
+    /// lingers because a debugger is attached (close the inspector to let it exit).
+    pub fn has_ended(&mut self) -> bool {
+        self.try_exit_status().is_some() || self.exit_watch().ended()
+    }
+
+    /// Waits up to `wait` for the main process to exit (after its program ended and the
+    /// inspector was closed, say) and returns its status if it did.
+    pub async fn wait_exit(&mut self, wait: Duration) -> Option<ExitStatus> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(status) = self.try_exit_status() {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(GROUP_POLL).await;
+        }
     }
 
     /// The main process's exit status if it has exited, without waiting.

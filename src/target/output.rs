@@ -17,11 +17,18 @@ const MAX_BYTES: usize = 64 * 1024;
 /// ending on ws://…` when a client detaches, which must not be taken for a new inspector.
 const LISTENING: &str = "Debugger listening on ";
 
+/// What Node writes when its program has ended (`process.exit`, an uncaught exception, the
+/// event loop running dry) while a debugger is attached: the process then lingers, serving
+/// nothing, until the inspector session closes.
+const WAITING_FOR_DEBUGGER: &str = "Waiting for the debugger to disconnect";
+
 /// The last lines of one stream.
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
     lines: VecDeque<String>,
     bytes: usize,
+    /// Node said its program ended and it waits for the debugger to go.
+    pub(crate) program_ended: bool,
 }
 
 impl Tail {
@@ -101,7 +108,11 @@ where
                     new
                 });
             }
-            tail.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+            if line.contains(WAITING_FOR_DEBUGGER) {
+                tail.program_ended = true;
+            }
+            tail.push(line);
         }
     })
 }

@@ -210,7 +210,7 @@ fn parse_parallel(
     sizes: &[usize],
     block_size: usize,
 ) -> Result<HeapGraph, ParseError> {
-    let options = ParseOptions { workers: 2, parallel_min_values: 0, block_size };
+    let options = ParseOptions { workers: 2, parallel_min_values: 0, block_size, keep_ids: true };
     parse_with(Chunked { data, sizes, next: 0 }, &options)
 }
 
@@ -433,7 +433,8 @@ fn check_real_snapshot(path: &std::path::Path, layout: Layout, node_fields: usiz
     let graph = parse(input.as_slice()).unwrap();
     assert!(graph.node_count() > 10_000, "suspiciously small snapshot");
     // Too small for the parallel path by default; force it, with blocks that split records.
-    let options = ParseOptions { workers: 2, parallel_min_values: 0, block_size: 4093 };
+    let options =
+        ParseOptions { workers: 2, parallel_min_values: 0, block_size: 4093, keep_ids: true };
     assert_same_graph(&graph, &parse_with(input.as_slice(), &options).unwrap());
     let output = write(&graph, layout);
     let expected = forget_what_the_graph_drops(&input, node_fields);

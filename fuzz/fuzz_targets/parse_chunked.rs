@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         workers: 2,
         parallel_min_values: 0,
         block_size: (head[4] % 64) as usize + 1,
+        keep_ids: true,
     };
     let parallel = parse_with(Chunked { data: text, sizes: &sizes, next: 0 }, &options);
     assert_same_outcome(&whole, &parallel);

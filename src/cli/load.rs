@@ -20,14 +20,15 @@ pub struct Loaded {
     pub analysis: Analysis,
 }
 
-/// Reads and fully analyses one snapshot file.
-pub fn analyse(path: &Path) -> Result<Loaded, CliError> {
-    let graph = read(path)?;
+/// Reads and fully analyses one snapshot file. `keep_ids`: comparing snapshots needs the node
+/// ids, a summary does not (4 bytes per node saved).
+pub fn analyse(path: &Path, keep_ids: bool) -> Result<Loaded, CliError> {
+    let graph = read(path, keep_ids)?;
     let analysis = analysis::analyse(&graph);
     Ok(Loaded { graph, analysis })
 }
 
-fn read(path: &Path) -> Result<HeapGraph, CliError> {
+fn read(path: &Path, keep_ids: bool) -> Result<HeapGraph, CliError> {
     let what = || format!("could not read snapshot `{}`", path.display());
     if path.is_dir() {
         return Err(CliError::new(what(), "it is a directory"));
@@ -41,7 +42,9 @@ fn read(path: &Path) -> Result<HeapGraph, CliError> {
             .progress_chars("=> "),
     );
     bar.set_message(format!("reading {}", path.display()));
-    let result = snapshot::parse(bar.wrap_read(BufReader::with_capacity(1 << 16, file)));
+    let options = snapshot::ParseOptions { keep_ids, ..Default::default() };
+    let result =
+        snapshot::parse_with(bar.wrap_read(BufReader::with_capacity(1 << 16, file)), &options);
     bar.finish_and_clear();
     result.map_err(|e| CliError::new(what(), e))
 }
@@ -78,7 +81,7 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
                     }
                     let outcome = if i == last {
                         // Only the last snapshot is explained, so only it needs paths.
-                        analyse(&files[i]).map(|loaded| {
+                        analyse(&files[i], true).map(|loaded| {
                             let a = &loaded.analysis;
                             let digest = Digest::build(
                                 labels[i].clone(),
@@ -90,7 +93,7 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
                             digest
                         })
                     } else {
-                        read(&files[i]).map(|graph| {
+                        read(&files[i], true).map(|graph| {
                             let classes = ClassIndex::build(&graph);
                             let dominators = Dominators::compute(&graph);
                             Digest::build(labels[i].clone(), &graph, &classes, &dominators)

@@ -233,7 +233,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
 }
 
 fn summary(args: SummaryArgs) -> Result<u8, CliError> {
-    let loaded = load::analyse(&args.file)?;
+    let loaded = load::analyse(&args.file, false)?;
     let summary = HeapSummary::new(&loaded.graph, &loaded.analysis, args.top);
     let text = match args.format {
         Format::Json => summary::to_json(&summary),

@@ -323,9 +323,10 @@ impl HeapGraph {
         self.names[node as usize]
     }
 
-    /// The node's heap object id, stable across snapshots of one inspector session.
+    /// The node's heap object id, stable across snapshots of one inspector session; 0 when
+    /// the snapshot was parsed without ids (`ParseOptions::keep_ids`).
     pub fn id(&self, node: NodeIndex) -> u32 {
-        self.ids[node as usize]
+        self.ids.get(node as usize).copied().unwrap_or(0)
     }
 
     /// The node's own size in bytes, exactly as V8 wrote it.

@@ -8,8 +8,10 @@
 pub mod classes;
 pub mod compare;
 pub mod dominators;
+mod explain;
 pub mod growth;
 pub mod paths;
+pub mod runtime;
 pub mod summary;
 
 pub use classes::{ClassId, ClassIndex, MAX_SHAPE_PROPERTIES};

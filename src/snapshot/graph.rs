@@ -256,6 +256,31 @@ pub struct SnapshotInfo {
     pub extra_native_bytes: Option<u64>,
 }
 
+/// V8's node type names in its own order (Node 20's `snapshot.meta.node_types[0]`; newer V8
+/// writes the first 15).
+pub const V8_NODE_TYPES: [&str; 16] = [
+    "hidden",
+    "array",
+    "string",
+    "object",
+    "code",
+    "closure",
+    "regexp",
+    "number",
+    "native",
+    "synthetic",
+    "concatenated string",
+    "sliced string",
+    "symbol",
+    "bigint",
+    "object shape",
+    "wasm object",
+];
+
+/// V8's edge type names in its own order (`snapshot.meta.edge_types[0]`).
+pub const V8_EDGE_TYPES: [&str; 7] =
+    ["context", "element", "property", "internal", "hidden", "shortcut", "weak"];
+
 /// Edge targets carry the edge kind in their top bits, so an edge costs 8 bytes, not 9 or 12.
 const KIND_SHIFT: u32 = 29;
 const TARGET_MASK: u32 = (1 << KIND_SHIFT) - 1;
@@ -475,25 +500,8 @@ impl GraphBuilder {
             g.edge_targets.push(HeapGraph::pack_target(kind, to));
             g.edge_names.push(name);
         }
-        g.info.node_types = [
-            "hidden",
-            "array",
-            "string",
-            "object",
-            "code",
-            "closure",
-            "regexp",
-            "number",
-            "native",
-            "synthetic",
-            "concatenated string",
-            "sliced string",
-            "symbol",
-            "bigint",
-            "object shape",
-        ]
-        .map(String::from)
-        .to_vec();
+        // As newer V8 writes them: Node 20's list adds `wasm object` at the end.
+        g.info.node_types = V8_NODE_TYPES[..15].iter().map(|t| t.to_string()).collect();
         self.graph
     }
 }

@@ -22,26 +22,7 @@ pub enum Layout {
     Modern,
 }
 
-const NODE_TYPES: [&str; 16] = [
-    "hidden",
-    "array",
-    "string",
-    "object",
-    "code",
-    "closure",
-    "regexp",
-    "number",
-    "native",
-    "synthetic",
-    "concatenated string",
-    "sliced string",
-    "symbol",
-    "bigint",
-    "object shape",
-    "wasm object",
-];
-const EDGE_TYPES: [&str; 7] =
-    ["context", "element", "property", "internal", "hidden", "shortcut", "weak"];
+use super::graph::{V8_EDGE_TYPES as EDGE_TYPES, V8_NODE_TYPES as NODE_TYPES};
 
 impl Layout {
     fn node_types(self) -> &'static [&'static str] {

@@ -6,6 +6,7 @@
 mod bulk;
 mod graph;
 mod parse;
+mod scanner;
 mod write;
 
 pub use graph::{

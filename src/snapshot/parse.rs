@@ -393,12 +393,7 @@ impl<R: Read> Parser<R> {
                 g.ids.push(id);
             }
             let size = r[size_at];
-            if size >= u32::MAX as u64 {
-                g.big_self_sizes.push((g.self_sizes.len() as u32, size));
-                g.self_sizes.push(u32::MAX);
-            } else {
-                g.self_sizes.push(size as u32);
-            }
+            g.self_sizes.push(size);
             edge_total += r[edges_at];
             if edge_total > u32::MAX as u64 {
                 return Err("edge counts overflow");

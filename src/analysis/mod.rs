@@ -11,6 +11,7 @@ pub mod dominators;
 mod explain;
 pub mod growth;
 pub mod paths;
+mod retaining;
 pub mod runtime;
 pub mod summary;
 

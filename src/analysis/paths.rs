@@ -21,7 +21,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::classes::ClassIndex;
-use super::dominators::{BitSet, ephemeron_names, parse_ephemeron};
+use super::retaining::{BitSet, ephemeron_names, parse_ephemeron};
 use crate::snapshot::{EdgeIndex, EdgeKind, EdgeName, HeapGraph, NodeIndex, NodeKind};
 
 /// DevTools' `baseSystemDistance`: distances from this value up belong to nodes that only the

@@ -16,8 +16,9 @@ use serde::Serialize;
 
 use super::Analysis;
 use super::classes::ClassIndex;
-use super::dominators::{BitSet, Dominators};
+use super::dominators::Dominators;
 use super::paths::{SYSTEM_DISTANCE, ShortestPaths};
+use super::retaining::BitSet;
 use crate::snapshot::{EdgeKind, EdgeName, HeapGraph, NodeIndex, NodeKind};
 
 #[cfg(test)]

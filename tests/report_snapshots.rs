@@ -21,36 +21,45 @@ const SESSIONS: u32 = 50;
 /// Config entries, all loaded between the first two rungs.
 const CONFIGS: u32 = 20;
 
-/// The heap at `rung` with `tasks` tasks kept.
-fn heap(rung: u32, tasks: u32) -> HeapGraph {
+/// A V8-like object id: V8 numbers objects with odd ids from a counter, in the order the
+/// snapshots first see them, so every object born in a later rung has a larger id.
+fn v8_id(born: u32, slot: u32) -> u32 {
+    1 + 2 * (born * 100_000 + slot)
+}
+
+/// The heap at `rung`, where `kept[r]` tasks are kept at rung `r`.
+fn heap(rung: u32, kept: &[u32]) -> HeapGraph {
+    let tasks = kept[rung as usize];
+    let born = |k: u32| kept.iter().position(|&n| n > k).unwrap_or(0) as u32;
     let mut b = GraphBuilder::new();
-    let root = b.node(NodeKind::Synthetic, "", 1, 0);
-    let global = b.node(NodeKind::Object, "global", 3, 48);
+    let root = b.node(NodeKind::Synthetic, "", v8_id(0, 0), 0);
+    let global = b.node(NodeKind::Object, "global", v8_id(0, 1), 48);
     b.edge(root, EdgeKind::Shortcut, "1", global);
 
-    let list = b.node(NodeKind::Object, "Array", 5, 32);
+    let list = b.node(NodeKind::Object, "Array", v8_id(0, 2), 32);
     // As in V8, the backing store is reallocated (a new object, a new id) as the array grows.
-    let store = b.node(NodeKind::Array, "", 100 + 2 * rung, 16 + 8 * tasks as u64);
+    let store = b.node(NodeKind::Array, "", v8_id(rung, 10), 16 + 8 * tasks as u64);
     b.edge(global, EdgeKind::Property, "tasks", list);
     b.edge(list, EdgeKind::Internal, "elements", store);
     for k in 0..tasks {
-        let task = b.node(NodeKind::Object, "Task", 1_001 + 4 * k, 56);
-        let name = b.node(NodeKind::String, &format!("task #{k}"), 1_003 + 4 * k, 40);
+        let task = b.node(NodeKind::Object, "Task", v8_id(born(k), 1_000 + 2 * k), 56);
+        let name =
+            b.node(NodeKind::String, &format!("task #{k}"), v8_id(born(k), 1_001 + 2 * k), 40);
         b.indexed_edge(store, EdgeKind::Element, k, task);
         b.edge(task, EdgeKind::Property, "name", name);
     }
 
-    let sessions = b.node(NodeKind::Object, "Array", 9, 32);
+    let sessions = b.node(NodeKind::Object, "Array", v8_id(0, 4), 32);
     b.edge(global, EdgeKind::Property, "sessions", sessions);
     for j in 0..SESSIONS {
-        let session = b.node(NodeKind::Object, "Session", 500_001 + 2 * (SESSIONS * rung + j), 64);
+        let session = b.node(NodeKind::Object, "Session", v8_id(rung, 50_000 + j), 64);
         b.indexed_edge(sessions, EdgeKind::Element, j, session);
     }
 
-    let cache = b.node(NodeKind::Object, "Array", 11, 32);
+    let cache = b.node(NodeKind::Object, "Array", v8_id(0, 5), 32);
     b.edge(global, EdgeKind::Property, "config", cache);
     for j in 0..if rung == 0 { 0 } else { CONFIGS } {
-        let config = b.node(NodeKind::Object, "Config", 900_001 + 2 * j, 80);
+        let config = b.node(NodeKind::Object, "Config", v8_id(1, 90_000 + j), 80);
         b.indexed_edge(cache, EdgeKind::Element, j, config);
     }
     b.build()
@@ -59,8 +68,7 @@ fn heap(rung: u32, tasks: u32) -> HeapGraph {
 /// Compares one heap per rung, with `tasks[i]` tasks kept at rung `i`, as `leakcheck diff`
 /// does.
 fn diff(tasks: &[u32]) -> DiffReport {
-    let graphs: Vec<HeapGraph> =
-        tasks.iter().enumerate().map(|(rung, &n)| heap(rung as u32, n)).collect();
+    let graphs: Vec<HeapGraph> = (0..tasks.len()).map(|rung| heap(rung as u32, tasks)).collect();
     let analyses: Vec<Analysis> = graphs.iter().map(analyse).collect();
     let mut comparer = Comparer::new();
     for (i, (graph, analysis)) in graphs.iter().zip(&analyses).enumerate() {
@@ -68,7 +76,8 @@ fn diff(tasks: &[u32]) -> DiffReport {
         comparer.add(label, i as f64 * STEPS, graph, &analysis.classes, &analysis.dominators);
     }
     let (graph, analysis) = (graphs.last().unwrap(), analyses.last().unwrap());
-    let mut comparison = comparer.finish(graph, &analysis.dominators, Thresholds::default());
+    let mut comparison =
+        comparer.finish(graph, &analysis.classes, &analysis.dominators, Thresholds::default());
     comparison.fill_paths(|node| analysis.retainer_path(graph, node, 8));
     DiffReport::new(comparison, "request", &[])
 }
@@ -94,7 +103,7 @@ fn diff_without_a_leak() {
 
 #[test]
 fn summary_of_one_snapshot() {
-    let graph = heap(2, 200);
+    let graph = heap(2, &[0, 100, 200]);
     let analysis = analyse(&graph);
     let summary = HeapSummary::new(&graph, &analysis, 10);
     assert_snapshot!("summary_text", summary::to_text(&summary, Paint::PLAIN));

@@ -8,14 +8,16 @@
 //! object, whether its retained size grows at every rung: the **growing holders** (a Map, an
 //! array, a dictionary object, a closure context) that name the culprit variable.
 //!
-//! Each snapshot is reduced to a [`Digest`] (16 bytes per node) as soon as it is analysed, so
-//! only the last snapshot's graph has to stay in memory, for the explanations.
+//! Each snapshot is reduced to a [`Digest`] as soon as it is analysed, so only the last
+//! snapshot's graph has to stay in memory, for the explanations.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use super::classes::ClassIndex;
+pub use super::digest::{Basis, Digest, max_object_id};
+use super::digest::{IdValues, is_native_id};
 use super::dominators::Dominators;
 use super::explain::{culprit, is_variable_container, pattern_hint, user_name_above};
 use super::growth::{Fit, NoiseFloor, Trend, classify};
@@ -25,107 +27,6 @@ use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 
 /// Index of a class key shared by all snapshots of a comparison.
 pub type GlobalClass = u32;
-
-/// One snapshot reduced to what comparison needs once its graph is gone.
-#[derive(Clone, Debug)]
-pub struct Digest {
-    label: String,
-    node_count: usize,
-    /// Class keys of the snapshot's own [`ClassIndex`], until [`Comparer::push`] maps them to
-    /// the comparison's shared keys.
-    local_keys: Vec<String>,
-    /// Objects and self bytes per class.
-    class_count: Vec<u64>,
-    class_bytes: Vec<u64>,
-    /// Node ids in ascending order, with each node's class, self size (saturated) and index.
-    ids: Vec<u32>,
-    classes: Vec<GlobalClass>,
-    sizes: Vec<u32>,
-    nodes: Vec<NodeIndex>,
-    /// `(id, data retained size)` of nodes that retain more than themselves, by id (see
-    /// [`data_retained_sizes`]).
-    retained: Vec<(u32, u64)>,
-    total_bytes: u64,
-}
-
-impl Digest {
-    /// Reduces an analysed snapshot to what comparison needs (16 bytes per node while it is the
-    /// last snapshot, 12 once another follows).
-    pub fn build(
-        label: impl Into<String>,
-        graph: &HeapGraph,
-        classes: &ClassIndex,
-        dominators: &Dominators,
-    ) -> Digest {
-        let n = graph.node_count();
-        let mut class_count = vec![0u64; classes.len()];
-        let mut class_bytes = vec![0u64; classes.len()];
-        let mut order: Vec<u64> = Vec::with_capacity(n);
-        let mut total_bytes = 0u64;
-        for node in graph.nodes() {
-            order.push(((graph.id(node) as u64) << 32) | node as u64);
-            let class = classes.class_of(node) as usize;
-            let size = graph.self_size(node);
-            class_count[class] += 1;
-            class_bytes[class] += size;
-            total_bytes += size;
-        }
-        order.sort_unstable();
-        let data_retained = data_retained_sizes(graph, dominators);
-        let mut ids = Vec::with_capacity(n);
-        let mut local_classes = Vec::with_capacity(n);
-        let mut sizes = Vec::with_capacity(n);
-        let mut nodes = Vec::with_capacity(n);
-        let mut retained = Vec::new();
-        for key in order {
-            let node = key as u32;
-            let id = (key >> 32) as u32;
-            let size = graph.self_size(node);
-            ids.push(id);
-            local_classes.push(classes.class_of(node));
-            sizes.push(size.min(u32::MAX as u64) as u32);
-            nodes.push(node);
-            let kept = data_retained[node as usize];
-            if kept > size {
-                retained.push((id, kept));
-            }
-        }
-        Digest {
-            label: label.into(),
-            node_count: n,
-            local_keys: classes.keys().to_vec(),
-            class_count,
-            class_bytes,
-            ids,
-            classes: local_classes,
-            sizes,
-            nodes,
-            retained,
-            total_bytes,
-        }
-    }
-
-    /// The label given when the snapshot was added (a file name, or a rung name).
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
-    /// Number of nodes in the snapshot.
-    pub fn node_count(&self) -> usize {
-        self.node_count
-    }
-
-    fn position(&self, id: u32) -> Option<usize> {
-        self.ids.binary_search(&id).ok()
-    }
-
-    fn retained_of(&self, id: u32) -> u64 {
-        match self.retained.binary_search_by_key(&id, |&(i, _)| i) {
-            Ok(p) => self.retained[p].1,
-            Err(_) => self.position(id).map_or(0, |p| self.sizes[p] as u64),
-        }
-    }
-}
 
 /// Noise floors for the growth verdicts.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -142,13 +43,47 @@ impl Default for Thresholds {
     }
 }
 
+/// What the comparison keeps of one snapshot.
+struct Rung {
+    label: String,
+    steps: f64,
+    node_count: usize,
+    total_bytes: u64,
+    max_id: u32,
+    /// Native nodes: `(id, shared class, self size)`, ascending by id.
+    natives: Vec<(u32, GlobalClass, u64)>,
+    /// Objects and self bytes per shared class key.
+    count: Vec<u64>,
+    bytes: Vec<u64>,
+    /// Data retained sizes of baseline objects that retain more than themselves.
+    retained: IdValues,
+}
+
+/// How far the objects a snapshot shares (by id) with the one before match it.
+struct IdCheck {
+    label: String,
+    shared: f64,
+    same_class: f64,
+}
+
 /// Collects snapshots of one process, in order, and compares them.
+///
+/// Each snapshot is folded in as a [`Digest`] of a few bytes per object that retains others
+/// (see [`super::digest`]), so only the last snapshot's graph has to stay in memory, for the
+/// explanations.
 #[derive(Default)]
 pub struct Comparer {
     keys: Vec<String>,
     by_key: HashMap<String, GlobalClass>,
-    digests: Vec<Digest>,
-    steps: Vec<f64>,
+    rungs: Vec<Rung>,
+    /// Per interval, per shared class key: new and deleted objects.
+    intervals: Vec<Vec<IntervalChange>>,
+    /// The last snapshot's class keys mapped to shared ones.
+    last_to_global: Vec<GlobalClass>,
+    /// The last snapshot's nodes of its `retained` entries.
+    last_retained_nodes: Vec<NodeIndex>,
+    last_sample: Vec<(u32, u64)>,
+    id_checks: Vec<IdCheck>,
 }
 
 impl Comparer {
@@ -159,12 +94,20 @@ impl Comparer {
 
     /// Number of snapshots added so far.
     pub fn len(&self) -> usize {
-        self.digests.len()
+        self.rungs.len()
     }
 
     /// True before the first snapshot.
     pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
+        self.rungs.is_empty()
+    }
+
+    /// What the digest of the next snapshot needs to know about those added so far.
+    pub fn basis(&self) -> Basis {
+        Basis {
+            previous_max_id: self.rungs.last().map(|r| r.max_id),
+            baseline_max_id: self.rungs.first().map(|r| r.max_id),
+        }
     }
 
     /// Adds the next snapshot, taken after `steps` units of load (requests, iterations) since
@@ -177,67 +120,83 @@ impl Comparer {
         classes: &ClassIndex,
         dominators: &Dominators,
     ) {
-        self.push(Digest::build(label, graph, classes, dominators), steps);
+        let digest = Digest::build(label, graph, classes, dominators, self.basis());
+        self.push(digest, steps);
     }
 
     /// Adds the digest of the next snapshot, taken after `steps` units of load since the first.
-    /// Digests are independent of each other, so they can be built on other threads.
-    pub fn push(&mut self, mut digest: Digest, steps: f64) {
-        if let Some(&last) = self.steps.last() {
-            assert!(steps > last, "snapshots must be added in order of load");
+    /// The digest must have been built with this comparer's current [`Comparer::basis`].
+    pub fn push(&mut self, digest: Digest, steps: f64) {
+        if let Some(last) = self.rungs.last() {
+            assert!(steps > last.steps, "snapshots must be added in order of load");
         }
-        let local_to_global: Vec<GlobalClass> =
+        assert_eq!(
+            digest.basis,
+            self.basis(),
+            "the digest was built for another place in the order"
+        );
+        let to_global: Vec<GlobalClass> =
             digest.local_keys.iter().map(|k| self.intern(k)).collect();
-        for class in &mut digest.classes {
-            *class = local_to_global[*class as usize];
+        let classes = self.keys.len();
+        let global = |local: &[u64]| {
+            let mut out = vec![0u64; classes];
+            for (l, &g) in to_global.iter().enumerate() {
+                out[g as usize] += local[l];
+            }
+            out
+        };
+        let (count, bytes) = (global(&digest.count), global(&digest.bytes));
+        let natives: Vec<(u32, GlobalClass, u64)> =
+            digest.natives.iter().map(|&(id, c, size)| (id, to_global[c as usize], size)).collect();
+        if let Some(previous) = self.rungs.last() {
+            let (mut old_count, mut old_bytes) =
+                (global(&digest.old_count), global(&digest.old_bytes));
+            for &(id, class, size) in &natives {
+                if previous.natives.binary_search_by_key(&id, |n| n.0).is_ok() {
+                    old_count[class as usize] += 1;
+                    old_bytes[class as usize] += size;
+                }
+            }
+            let before = |v: &[u64], c: usize| v.get(c).copied().unwrap_or(0);
+            let changes = (0..classes)
+                .map(|c| IntervalChange {
+                    new: count[c] - old_count[c],
+                    new_bytes: bytes[c] - old_bytes[c],
+                    // Objects that changed class (a plain object that gained a property has
+                    // another shape) leave one class without being deleted.
+                    deleted: before(&previous.count, c).saturating_sub(old_count[c]),
+                    deleted_bytes: before(&previous.bytes, c).saturating_sub(old_bytes[c]),
+                })
+                .collect();
+            self.intervals.push(changes);
+            self.id_checks.push(check_ids(&self.last_sample, &digest.sample, &digest.label));
         }
-        let mut count = vec![0u64; self.keys.len()];
-        let mut bytes = vec![0u64; self.keys.len()];
-        for (local, &global) in local_to_global.iter().enumerate() {
-            count[global as usize] += digest.class_count[local];
-            bytes[global as usize] += digest.class_bytes[local];
-        }
-        digest.class_count = count;
-        digest.class_bytes = bytes;
-        digest.local_keys = Vec::new();
-        // Node indices point into a graph; only the last snapshot's graph is explained.
-        if let Some(previous) = self.digests.last_mut() {
-            previous.nodes = Vec::new();
-        }
-        self.digests.push(digest);
-        self.steps.push(steps);
+        let mut retained = digest.retained;
+        retained.shrink_to_fit();
+        self.rungs.push(Rung {
+            label: digest.label,
+            steps,
+            node_count: digest.node_count,
+            total_bytes: digest.total_bytes,
+            max_id: digest.max_id,
+            natives,
+            count,
+            bytes,
+            retained,
+        });
+        self.last_to_global = to_global;
+        self.last_retained_nodes = digest.retained_nodes;
+        self.last_sample = digest.sample;
     }
 
     /// For each snapshot after the first: its label, the fraction of the previous snapshot's
-    /// objects it still has (by id), and the fraction of those that kept their class. Snapshots
-    /// of one process in one inspector session share most ids, and a shared id is the same
-    /// object, so its class stays; two runs of the same program also share most id *numbers*
-    /// (V8 numbers objects in allocation order), but the objects behind them differ.
+    /// objects it still has (by id), and the fraction of those that kept their class, measured
+    /// on a sample of ids. Snapshots of one process in one inspector session share most ids,
+    /// and a shared id is the same object, so its class stays; two runs of the same program
+    /// also share most id *numbers* (V8 numbers objects in allocation order), but the objects
+    /// behind them differ. Too small a sample to tell counts as a match.
     pub fn shared_id_fractions(&self) -> Vec<(&str, f64, f64)> {
-        self.digests
-            .windows(2)
-            .map(|pair| {
-                let (a, b) = (&pair[0], &pair[1]);
-                let (mut i, mut j, mut shared, mut same_class) = (0, 0, 0usize, 0usize);
-                while i < a.ids.len() && j < b.ids.len() {
-                    match a.ids[i].cmp(&b.ids[j]) {
-                        std::cmp::Ordering::Less => i += 1,
-                        std::cmp::Ordering::Greater => j += 1,
-                        std::cmp::Ordering::Equal => {
-                            shared += 1;
-                            same_class += (a.classes[i] == b.classes[j]) as usize;
-                            i += 1;
-                            j += 1;
-                        }
-                    }
-                }
-                (
-                    b.label.as_str(),
-                    shared as f64 / a.ids.len().max(1) as f64,
-                    same_class as f64 / shared.max(1) as f64,
-                )
-            })
-            .collect()
+        self.id_checks.iter().map(|c| (c.label.as_str(), c.shared, c.same_class)).collect()
     }
 
     fn intern(&mut self, key: &str) -> GlobalClass {
@@ -256,11 +215,37 @@ impl Comparer {
     pub fn finish(
         &self,
         last: &HeapGraph,
+        last_classes: &ClassIndex,
         last_dominators: &Dominators,
         thresholds: Thresholds,
     ) -> Comparison {
-        assert!(self.digests.len() >= 2, "a comparison needs at least two snapshots");
-        Finisher { c: self, last, doms: last_dominators, thresholds }.run()
+        assert!(self.rungs.len() >= 2, "a comparison needs at least two snapshots");
+        Finisher { c: self, last, classes: last_classes, doms: last_dominators, thresholds }.run()
+    }
+}
+
+/// Fewer sampled ids than this cannot tell two processes apart.
+const MIN_SAMPLE: usize = 32;
+
+fn check_ids(before: &[(u32, u64)], after: &[(u32, u64)], label: &str) -> IdCheck {
+    let (mut i, mut j, mut shared, mut same_class) = (0, 0, 0usize, 0usize);
+    while i < before.len() && j < after.len() {
+        match before[i].0.cmp(&after[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += 1;
+                same_class += (before[i].1 == after[j].1) as usize;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let enough = before.len() >= MIN_SAMPLE;
+    IdCheck {
+        label: label.to_owned(),
+        shared: if enough { shared as f64 / before.len() as f64 } else { 1.0 },
+        same_class: if enough && shared > 0 { same_class as f64 / shared as f64 } else { 1.0 },
     }
 }
 
@@ -457,8 +442,6 @@ impl Comparison {
 }
 
 const NONE: u32 = u32::MAX;
-/// Marks a node of the last snapshot that existed at the baseline.
-const BASELINE: u8 = 0;
 const MAX_CLUSTERS: usize = 3;
 /// Clusters with less than this share of a class's post-baseline objects and bytes are
 /// incidental.
@@ -470,44 +453,46 @@ const EXPLAINED_SHARE: f64 = 0.8;
 struct Finisher<'a> {
     c: &'a Comparer,
     last: &'a HeapGraph,
+    classes: &'a ClassIndex,
     doms: &'a Dominators,
     thresholds: Thresholds,
 }
 
 impl Finisher<'_> {
     fn run(&self) -> Comparison {
-        let digests = &self.c.digests;
-        let k = digests.len() - 1;
+        let rungs = &self.c.rungs;
+        let k = rungs.len() - 1;
         let classes_total = self.c.keys.len();
-        let xs = &self.c.steps;
-        let last = &digests[k];
-
-        let intervals = self.interval_changes(classes_total);
-        let birth = self.birth_of_last();
+        let xs: Vec<f64> = rungs.iter().map(|r| r.steps).collect();
 
         // Survivors per class and interval of birth (1..=k).
         let mut survivors = vec![vec![0u64; k]; classes_total];
-        for (p, &b) in birth.iter().enumerate() {
-            if b != BASELINE {
-                survivors[last.classes[p] as usize][b as usize - 1] += 1;
+        for node in self.last.nodes() {
+            let born = self.birth(self.last.id(node));
+            if born > 0 {
+                survivors[self.global_class(node) as usize][born - 1] += 1;
             }
         }
 
         let mut classes = Vec::with_capacity(classes_total);
-        for class in 0..classes_total {
-            let counts: Vec<u64> =
-                digests.iter().map(|d| d.class_count.get(class).copied().unwrap_or(0)).collect();
-            let bytes: Vec<u64> =
-                digests.iter().map(|d| d.class_bytes.get(class).copied().unwrap_or(0)).collect();
+        for (class, survivors) in survivors.into_iter().enumerate() {
+            let at = |v: &[u64]| v.get(class).copied().unwrap_or(0);
+            let counts: Vec<u64> = rungs.iter().map(|r| at(&r.count)).collect();
+            let bytes: Vec<u64> = rungs.iter().map(|r| at(&r.bytes)).collect();
             let runtime = is_runtime_class(&self.c.keys[class]);
-            let count_fit = classify_class(xs, &counts, self.thresholds.objects, runtime, true);
-            let bytes_fit = classify_class(xs, &bytes, self.thresholds.bytes, runtime, false);
+            let count_fit = classify_class(&xs, &counts, self.thresholds.objects, runtime, true);
+            let bytes_fit = classify_class(&xs, &bytes, self.thresholds.bytes, runtime, false);
             classes.push(ClassGrowth {
                 key: self.c.keys[class].clone(),
                 counts,
                 bytes,
-                intervals: intervals.iter().map(|per| per[class]).collect(),
-                survivors: survivors[class].clone(),
+                intervals: self
+                    .c
+                    .intervals
+                    .iter()
+                    .map(|per| per.get(class).copied().unwrap_or_default())
+                    .collect(),
+                survivors,
                 count_fit,
                 bytes_fit,
                 clusters: Vec::new(),
@@ -518,7 +503,7 @@ impl Finisher<'_> {
             .filter(|&c| matches!(classes[c].trend(), Trend::Linear | Trend::Irregular))
             .collect();
         if !growing.is_empty() {
-            let clusters = self.clusters(&birth, &growing);
+            let clusters = self.clusters(&growing);
             for (c, list) in growing.iter().zip(clusters) {
                 classes[*c].clusters = list;
             }
@@ -528,92 +513,57 @@ impl Finisher<'_> {
             grow(b).total_cmp(&grow(a)).then_with(|| a.key.cmp(&b.key))
         });
 
-        let totals: Vec<f64> = digests.iter().map(|d| d.total_bytes as f64).collect();
+        let totals: Vec<f64> = rungs.iter().map(|r| r.total_bytes as f64).collect();
         Comparison {
-            snapshots: digests
+            snapshots: rungs
                 .iter()
-                .zip(xs)
-                .map(|(d, &steps)| SnapshotTotals {
-                    label: d.label.clone(),
-                    steps,
-                    nodes: d.node_count,
-                    bytes: d.total_bytes,
+                .map(|r| SnapshotTotals {
+                    label: r.label.clone(),
+                    steps: r.steps,
+                    nodes: r.node_count,
+                    bytes: r.total_bytes,
                 })
                 .collect(),
             classes,
-            holders: self.holders(&birth),
-            total_fit: classify(xs, &totals, self.thresholds.bytes),
+            holders: self.holders(&xs),
+            total_fit: classify(&xs, &totals, self.thresholds.bytes),
             thresholds: self.thresholds,
         }
     }
 
-    /// New and deleted objects per class, for each pair of consecutive snapshots.
-    fn interval_changes(&self, classes_total: usize) -> Vec<Vec<IntervalChange>> {
-        let digests = &self.c.digests;
-        let mut out = Vec::with_capacity(digests.len() - 1);
-        for pair in digests.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            let mut per = vec![IntervalChange::default(); classes_total];
-            let (mut i, mut j) = (0, 0);
-            while i < a.ids.len() || j < b.ids.len() {
-                let ai = a.ids.get(i).copied().unwrap_or(u32::MAX);
-                let bj = b.ids.get(j).copied().unwrap_or(u32::MAX);
-                if i < a.ids.len() && (j >= b.ids.len() || ai < bj) {
-                    let ch = &mut per[a.classes[i] as usize];
-                    ch.deleted += 1;
-                    ch.deleted_bytes += a.sizes[i] as u64;
-                    i += 1;
-                } else if j < b.ids.len() && (i >= a.ids.len() || bj < ai) {
-                    let ch = &mut per[b.classes[j] as usize];
-                    ch.new += 1;
-                    ch.new_bytes += b.sizes[j] as u64;
-                    j += 1;
-                } else {
-                    i += 1;
-                    j += 1;
-                }
-            }
-            out.push(per);
+    /// The index of the first snapshot that has the object (0 = the baseline): ids are
+    /// handed out in increasing order and never reused, so an object is born in the first
+    /// snapshot whose largest id is at least its own.
+    /// Native nodes are looked up one by one.
+    fn birth(&self, id: u32) -> usize {
+        let rungs = &self.c.rungs;
+        if is_native_id(id) {
+            return rungs
+                .iter()
+                .position(|r| r.natives.binary_search_by_key(&id, |n| n.0).is_ok())
+                .unwrap_or(rungs.len() - 1);
         }
-        out
+        rungs.partition_point(|r| r.max_id < id).min(rungs.len() - 1)
     }
 
-    /// For each node of the last snapshot (in id order): the index of the first snapshot that
-    /// has it (0 = the baseline). Ids are never reused, so present in S(b) and in Sk means
-    /// alive all along from S(b).
-    fn birth_of_last(&self) -> Vec<u8> {
-        let digests = &self.c.digests;
-        let k = digests.len() - 1;
-        let last = &digests[k];
-        let mut birth = vec![k.min(u8::MAX as usize) as u8; last.ids.len()];
-        for (s, d) in digests[..k].iter().enumerate().rev() {
-            let (mut i, mut j) = (0, 0);
-            while i < d.ids.len() && j < last.ids.len() {
-                match d.ids[i].cmp(&last.ids[j]) {
-                    std::cmp::Ordering::Less => i += 1,
-                    std::cmp::Ordering::Greater => j += 1,
-                    std::cmp::Ordering::Equal => {
-                        birth[j] = s.min(u8::MAX as usize) as u8;
-                        i += 1;
-                        j += 1;
-                    }
-                }
-            }
+    fn is_baseline(&self, node: NodeIndex) -> bool {
+        let id = self.last.id(node);
+        let baseline = &self.c.rungs[0];
+        if is_native_id(id) {
+            baseline.natives.binary_search_by_key(&id, |n| n.0).is_ok()
+        } else {
+            id <= baseline.max_id
         }
-        birth
+    }
+
+    fn global_class(&self, node: NodeIndex) -> GlobalClass {
+        self.c.last_to_global[self.classes.class_of(node) as usize]
     }
 
     /// For each growing class: its post-baseline objects grouped by their nearest persistent
     /// dominator.
-    fn clusters(&self, birth: &[u8], growing: &[usize]) -> Vec<Vec<Cluster>> {
-        let last = &self.c.digests[self.c.digests.len() - 1];
+    fn clusters(&self, growing: &[usize]) -> Vec<Vec<Cluster>> {
         let n = self.last.node_count();
-        let mut persistent = vec![false; n];
-        for (p, &b) in birth.iter().enumerate() {
-            if b == BASELINE {
-                persistent[last.nodes[p] as usize] = true;
-            }
-        }
         let mut slot_of_class = vec![usize::MAX; self.c.keys.len()];
         for (slot, &c) in growing.iter().enumerate() {
             slot_of_class[c] = slot;
@@ -623,16 +573,15 @@ impl Finisher<'_> {
             vec![HashMap::new(); growing.len()];
         let mut anchor = vec![NONE; n];
         let mut stack = Vec::new();
-        for (p, &b) in birth.iter().enumerate() {
-            if b == BASELINE {
+        for node in self.last.nodes() {
+            if self.is_baseline(node) {
                 continue;
             }
-            let slot = slot_of_class[last.classes[p] as usize];
+            let slot = slot_of_class[self.global_class(node) as usize];
             if slot == usize::MAX {
                 continue;
             }
-            let node = last.nodes[p];
-            let a = self.anchor_of(node, &persistent, &mut anchor, &mut stack);
+            let a = self.anchor_of(node, &mut anchor, &mut stack);
             let size = self.last.self_size(node);
             let e = groups[slot].entry(a).or_insert((0, 0, node, 0));
             e.0 += 1;
@@ -677,22 +626,12 @@ impl Finisher<'_> {
     }
 
     fn class_key_of(&self, node: NodeIndex) -> String {
-        let last = &self.c.digests[self.c.digests.len() - 1];
-        match last.position(self.last.id(node)) {
-            Some(p) => self.c.keys[last.classes[p] as usize].clone(),
-            None => String::new(),
-        }
+        self.c.keys[self.global_class(node) as usize].clone()
     }
 
     /// The nearest dominator of `node` that existed at the baseline (memoised with path
     /// compression, so a leaked linked list costs linear time, not quadratic).
-    fn anchor_of(
-        &self,
-        node: NodeIndex,
-        persistent: &[bool],
-        anchor: &mut [u32],
-        stack: &mut Vec<NodeIndex>,
-    ) -> u32 {
+    fn anchor_of(&self, node: NodeIndex, anchor: &mut [u32], stack: &mut Vec<NodeIndex>) -> u32 {
         stack.clear();
         let mut cur = node;
         let found = loop {
@@ -702,7 +641,7 @@ impl Finisher<'_> {
             stack.push(cur);
             match self.doms.idom(cur) {
                 None => break NONE,
-                Some(up) if persistent[up as usize] || up == cur => break up,
+                Some(up) if self.is_baseline(up) || up == cur => break up,
                 Some(up) => cur = up,
             }
         };
@@ -714,28 +653,35 @@ impl Finisher<'_> {
 
     /// Persistent objects whose retained size grows, reduced to the deepest ones that carry
     /// the growth.
-    fn holders(&self, birth: &[u8]) -> Vec<Holder> {
-        let digests = &self.c.digests;
-        let k = digests.len() - 1;
-        let last = &digests[k];
-        let xs = &self.c.steps;
-        // Candidates: persistent objects that retain more than themselves now.
-        let mut candidates: HashMap<NodeIndex, (Vec<u64>, Fit, usize)> = HashMap::new();
-        for &(id, _) in &last.retained {
-            let Some(p) = last.position(id) else { continue };
-            if birth[p] != BASELINE || self.last.kind(last.nodes[p]) == NodeKind::Synthetic {
+    fn holders(&self, xs: &[f64]) -> Vec<Holder> {
+        let rungs = &self.c.rungs;
+        let k = rungs.len() - 1;
+        // Candidates: baseline objects that retain more than themselves now, with their
+        // retained size at every rung. All rungs list them ascending by id, so one merge walk
+        // finds each candidate's earlier figures; one missing from a rung retained no more
+        // than itself then.
+        let mut cursors: Vec<_> = rungs[..k].iter().map(|r| r.retained.iter().peekable()).collect();
+        let mut candidates: HashMap<NodeIndex, (Vec<u64>, Fit)> = HashMap::new();
+        let mut series = vec![0u64; k + 1];
+        for ((id, now), &node) in rungs[k].retained.iter().zip(&self.c.last_retained_nodes) {
+            let own = self.last.self_size(node);
+            for (s, cursor) in cursors.iter_mut().enumerate() {
+                while cursor.next_if(|&(i, _)| i < id).is_some() {}
+                series[s] = cursor.next_if(|&(i, _)| i == id).map_or(own, |(_, v)| v);
+            }
+            series[k] = now;
+            if self.last.kind(node) == NodeKind::Synthetic || !self.is_baseline(node) {
                 continue;
             }
-            let series: Vec<u64> = digests.iter().map(|d| d.retained_of(id)).collect();
             let fit = classify(xs, &as_f64(&series), self.thresholds.bytes);
             if matches!(fit.trend, Trend::Linear | Trend::Irregular) {
-                candidates.insert(last.nodes[p], (series, fit, p));
+                candidates.insert(node, (series.clone(), fit));
             }
         }
         // A candidate is explained away when its nearest growing descendants on the dominator
         // tree carry most of its growth.
         let mut explained: HashMap<NodeIndex, f64> = HashMap::new();
-        for (&node, (_, fit, _)) in &candidates {
+        for (&node, (_, fit)) in &candidates {
             let mut cur = node;
             while let Some(up) = self.doms.idom(cur) {
                 if up == cur {
@@ -750,12 +696,12 @@ impl Finisher<'_> {
         }
         let mut holders: Vec<Holder> = candidates
             .into_iter()
-            .filter(|(node, (_, fit, _))| {
+            .filter(|(node, (_, fit))| {
                 explained.get(node).copied().unwrap_or(0.0) < EXPLAINED_SHARE * fit.total
             })
-            .map(|(node, (retained, fit, p))| Holder {
-                node: NodeRef { index: node, id: last.ids[p] },
-                class: self.c.keys[last.classes[p] as usize].clone(),
+            .map(|(node, (retained, fit))| Holder {
+                node: NodeRef { index: node, id: self.last.id(node) },
+                class: self.class_key_of(node),
                 retained,
                 fit,
                 largest_child: self.largest_child(node),

@@ -7,6 +7,7 @@
 
 pub mod classes;
 pub mod compare;
+mod digest;
 pub mod dominators;
 mod explain;
 pub mod growth;

@@ -2,6 +2,8 @@
 //! grow while the JIT warms up, not with load, so the comparison holds them to a higher bar and
 //! measures holders by the program data they retain.
 
+use std::collections::HashMap;
+
 use super::dominators::Dominators;
 use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 
@@ -35,30 +37,75 @@ pub fn is_runtime_node(graph: &HeapGraph, node: NodeIndex) -> bool {
 /// sizes of runtime nodes ([`is_runtime_node`]) count as zero. A closure context whose retained
 /// size grows because a closure got optimised code is not a growing holder; one that holds an
 /// ever longer string is.
-pub fn data_retained_sizes(graph: &HeapGraph, dominators: &Dominators) -> Vec<u64> {
+///
+/// Takes 8 bytes per node while it runs and keeps 4: sizes in `u32`, the few that do not fit
+/// (nodes near the root) in a side table.
+pub fn data_retained_sizes(graph: &HeapGraph, dominators: &Dominators) -> DataRetained {
+    const DONE: u32 = u32::MAX;
     let n = graph.node_count();
     let idom = dominators.idoms();
+    let mut sizes = DataRetained { small: Vec::with_capacity(n), big: HashMap::new() };
+    for v in graph.nodes() {
+        let own = if is_runtime_node(graph, v) { 0 } else { graph.self_size(v) };
+        sizes.small.push(0);
+        sizes.add(v, own);
+    }
+    // Children left to add, per node.
     let mut pending = vec![0u32; n];
-    let mut sizes: Vec<u64> = graph
-        .nodes()
-        .map(|v| if is_runtime_node(graph, v) { 0 } else { graph.self_size(v) })
-        .collect();
     for (v, &p) in idom.iter().enumerate() {
         if (p as usize) < n && p as usize != v {
             pending[p as usize] += 1;
         }
     }
-    // Leaves first, then each parent once all its children have been added to it.
-    let mut ready: Vec<u32> = (0..n as u32).filter(|&v| pending[v as usize] == 0).collect();
-    while let Some(v) = ready.pop() {
-        let p = idom[v as usize];
-        if (p as usize) < n && p != v {
-            sizes[p as usize] += sizes[v as usize];
-            pending[p as usize] -= 1;
-            if pending[p as usize] == 0 {
-                ready.push(p);
+    // Each node is added to its dominator once all its own children have been added to it:
+    // leaves in index order, and from each the chain of dominators it completes.
+    for v in 0..n {
+        let mut cur = v;
+        while pending[cur] == 0 {
+            pending[cur] = DONE;
+            let p = idom[cur] as usize;
+            if p >= n || p == cur {
+                break;
             }
+            let amount = sizes.get(cur as NodeIndex);
+            sizes.add(p as NodeIndex, amount);
+            pending[p] -= 1;
+            cur = p;
         }
     }
     sizes
+}
+
+/// Per-node retained sizes of program data, from [`data_retained_sizes`].
+#[derive(Clone, Debug, Default)]
+pub struct DataRetained {
+    /// `u32::MAX` means "look in `big`".
+    small: Vec<u32>,
+    big: HashMap<NodeIndex, u64>,
+}
+
+impl DataRetained {
+    /// The node's retained size of program data.
+    #[inline]
+    pub fn get(&self, node: NodeIndex) -> u64 {
+        match self.small[node as usize] {
+            u32::MAX => self.big[&node],
+            small => small as u64,
+        }
+    }
+
+    fn add(&mut self, node: NodeIndex, amount: u64) {
+        let slot = &mut self.small[node as usize];
+        if *slot == u32::MAX {
+            *self.big.get_mut(&node).expect("a big size is in the table") += amount;
+            return;
+        }
+        let sum = *slot as u64 + amount;
+        if sum >= u32::MAX as u64 {
+            *slot = u32::MAX;
+            self.big.insert(node, sum);
+        } else {
+            *slot = sum as u32;
+        }
+    }
 }

@@ -4,13 +4,13 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::CliError;
-use crate::analysis::compare::{Comparer, Digest};
+use crate::analysis::compare::{Basis, Comparer, Digest, max_object_id};
 use crate::analysis::{self, Analysis, ClassIndex, Dominators};
 use crate::snapshot::{self, HeapGraph};
 
@@ -63,12 +63,15 @@ pub fn labels(files: &[PathBuf]) -> Vec<String> {
 
 /// Digests of every file in order, plus the full analysis of the last one. Files are read two
 /// at a time (the machine's cores permitting): parsing dominates, and each file's graph is
-/// dropped as soon as its digest is built, so at most two graphs are alive at once.
+/// dropped as soon as its digest is built, so at most two graphs are alive at once. A digest
+/// needs the largest ids of the first and the previous snapshot, which each file publishes as
+/// soon as it is parsed.
 pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loaded), CliError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 2);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Digest, CliError>>>> =
         Mutex::new((0..files.len()).map(|_| None).collect());
+    let max_ids = MaxIds::new(files.len());
     let last_loaded: Mutex<Option<Loaded>> = Mutex::new(None);
     let last = files.len() - 1;
     std::thread::scope(|scope| {
@@ -79,27 +82,38 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
                     if i >= files.len() {
                         break;
                     }
-                    let outcome = if i == last {
+                    let outcome = read(&files[i], true).and_then(|graph| {
+                        max_ids.publish(i, Some(max_object_id(&graph)));
                         // Only the last snapshot is explained, so only it needs paths.
-                        analyse(&files[i], true).map(|loaded| {
-                            let a = &loaded.analysis;
-                            let digest = Digest::build(
-                                labels[i].clone(),
-                                &loaded.graph,
-                                &a.classes,
-                                &a.dominators,
-                            );
-                            *last_loaded.lock().expect("no panics while held") = Some(loaded);
-                            digest
-                        })
-                    } else {
-                        read(&files[i], true).map(|graph| {
-                            let classes = ClassIndex::build(&graph);
-                            let dominators = Dominators::compute(&graph);
-                            Digest::build(labels[i].clone(), &graph, &classes, &dominators)
-                        })
-                    };
+                        let (classes, dominators, full) = if i == last {
+                            let a = analysis::analyse(&graph);
+                            (None, None, Some(a))
+                        } else {
+                            (
+                                Some(ClassIndex::build(&graph)),
+                                Some(Dominators::compute(&graph)),
+                                None,
+                            )
+                        };
+                        let basis = max_ids.basis(i)?;
+                        let (c, d) = match &full {
+                            Some(a) => (&a.classes, &a.dominators),
+                            None => (
+                                classes.as_ref().expect("built"),
+                                dominators.as_ref().expect("built"),
+                            ),
+                        };
+                        let digest = Digest::build(labels[i].clone(), &graph, c, d, basis);
+                        if let Some(analysis) = full {
+                            *last_loaded.lock().expect("no panics while held") =
+                                Some(Loaded { graph, analysis });
+                        }
+                        Ok(digest)
+                    });
                     let failed = outcome.is_err();
+                    if failed {
+                        max_ids.publish(i, None);
+                    }
                     results.lock().expect("no panics while held")[i] = Some(outcome);
                     if failed {
                         // Stop handing out files; the first error is reported.
@@ -119,6 +133,49 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
     }
     let last = last_loaded.into_inner().expect("threads joined").expect("last file analysed");
     Ok((digests, last))
+}
+
+/// The largest id of each file, published by the thread that parsed it.
+struct MaxIds {
+    /// `None` until parsed; `Some(None)` when the file could not be read.
+    slots: Mutex<Vec<Option<Option<u32>>>>,
+    published: Condvar,
+}
+
+impl MaxIds {
+    fn new(files: usize) -> MaxIds {
+        MaxIds { slots: Mutex::new(vec![None; files]), published: Condvar::new() }
+    }
+
+    fn publish(&self, file: usize, max_id: Option<u32>) {
+        let mut slots = self.slots.lock().expect("no panics while held");
+        slots[file].get_or_insert(max_id);
+        self.published.notify_all();
+    }
+
+    /// Waits for the first and the previous file. Files are handed out in order and publish
+    /// before they wait, so the wait ends.
+    fn basis(&self, file: usize) -> Result<Basis, CliError> {
+        if file == 0 {
+            return Ok(Basis::default());
+        }
+        let slots = self
+            .published
+            .wait_while(self.slots.lock().expect("no panics while held"), |s| {
+                s[0].is_none() || s[file - 1].is_none()
+            })
+            .expect("no panics while held");
+        match (slots[0], slots[file - 1]) {
+            (Some(Some(first)), Some(Some(previous))) => {
+                Ok(Basis { previous_max_id: Some(previous), baseline_max_id: Some(first) })
+            }
+            // An earlier file failed; its error is the one reported.
+            _ => Err(CliError {
+                message: "an earlier snapshot could not be read".into(),
+                causes: vec![],
+            }),
+        }
+    }
 }
 
 /// Node ids are only stable within one inspector session. Snapshots of unrelated processes

@@ -258,7 +258,12 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
     }
     load::check_same_session(&comparer)?;
     let analysis = &last.analysis;
-    let mut comparison = comparer.finish(&last.graph, &analysis.dominators, Thresholds::default());
+    let mut comparison = comparer.finish(
+        &last.graph,
+        &analysis.classes,
+        &analysis.dominators,
+        Thresholds::default(),
+    );
     comparison.fill_paths(|node| analysis.retainer_path(&last.graph, node, MAX_PATH_STEPS));
     let report = DiffReport::new(comparison, &args.unit, &args.ignore);
     let text = match args.format {

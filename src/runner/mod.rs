@@ -507,9 +507,10 @@ impl RouteRun<'_> {
         self.last = None;
         let file = self.dir.join(format!("s{rung}.heapsnapshot"));
         let label = format!("{}/{}/s{rung}", self.t.name, self.route.name);
-        let (taken, digest) = snapshot::take(inspector, label, timeout, Some(file))
-            .await
-            .map_err(|e| self.died(target, e))?;
+        let (taken, digest) =
+            snapshot::take(inspector, label, timeout, Some(file), self.comparer.basis())
+                .await
+                .map_err(|e| self.died(target, e))?;
         self.report.timings.snapshots += taken.v8_time;
         self.report.timings.analysis += taken.analysis_time;
         progress.event(&Event::SnapshotDone {
@@ -544,8 +545,9 @@ impl RouteRun<'_> {
 
     fn compare(&self) -> Comparison {
         let last = self.last.as_ref().expect("compared after a snapshot");
+        let a = &last.analysis;
         let mut c =
-            self.comparer.finish(&last.graph, &last.analysis.dominators, Thresholds::default());
+            self.comparer.finish(&last.graph, &a.classes, &a.dominators, Thresholds::default());
         c.fill_paths(|node| last.analysis.retainer_path(&last.graph, node, PATH_STEPS));
         c
     }

@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::analysis::compare::Digest;
+use crate::analysis::compare::{Basis, Digest};
 use crate::analysis::{Analysis, analyse};
 use crate::inspector::{Inspector, chunk_channel};
 use crate::snapshot::{self, HeapGraph};
@@ -28,7 +28,8 @@ pub struct Taken {
     pub file: Option<PathBuf>,
 }
 
-/// Takes a snapshot and analyses it; returns it with its digest, which the comparison keeps.
+/// Takes a snapshot and analyses it; returns it with its digest, which the comparison keeps
+/// (`basis` from the comparer it goes to).
 /// `file`, when given, receives the snapshot's text as it arrives (openable in Chrome
 /// DevTools).
 pub async fn take(
@@ -36,12 +37,13 @@ pub async fn take(
     label: String,
     timeout: Duration,
     file: Option<PathBuf>,
+    basis: Basis,
 ) -> Result<(Taken, Digest), String> {
     let (sender, reader) = chunk_channel();
     let parse = tokio::task::spawn_blocking(move || {
         let graph = snapshot::parse(reader).map_err(|e| format!("the snapshot is broken: {e}"))?;
         let analysis = analyse(&graph);
-        let digest = Digest::build(label, &graph, &analysis.classes, &analysis.dominators);
+        let digest = Digest::build(label, &graph, &analysis.classes, &analysis.dominators, basis);
         Ok::<_, String>((graph, analysis, digest))
     });
     let mut writer = match &file {

@@ -267,18 +267,25 @@ pub(crate) mod tests {
     use crate::analysis::compare::{Comparer, Thresholds};
     use crate::snapshot::{EdgeKind, GraphBuilder, HeapGraph, NodeKind};
 
-    /// A heap keeping `kept` 64-byte `Job`s in a global `queue` array.
-    pub(crate) fn heap(rung: u32, kept: u32) -> HeapGraph {
+    /// A V8-like id: odd, from a counter, in the order snapshots first see the objects.
+    fn v8_id(born: u32, slot: u32) -> u32 {
+        1 + 2 * (born * 100_000 + slot)
+    }
+
+    /// A heap at `rung` keeping `kept_at[rung]` 64-byte `Job`s in a global `queue` array.
+    pub(crate) fn heap(rung: u32, kept_at: &[u32]) -> HeapGraph {
+        let kept = kept_at[rung as usize];
+        let born = |k: u32| kept_at.iter().position(|&n| n > k).unwrap_or(0) as u32;
         let mut b = GraphBuilder::new();
-        let root = b.node(NodeKind::Synthetic, "", 1, 0);
-        let global = b.node(NodeKind::Object, "global", 3, 48);
+        let root = b.node(NodeKind::Synthetic, "", v8_id(0, 0), 0);
+        let global = b.node(NodeKind::Object, "global", v8_id(0, 1), 48);
         b.edge(root, EdgeKind::Shortcut, "1", global);
-        let queue = b.node(NodeKind::Object, "Array", 5, 32);
-        let store = b.node(NodeKind::Array, "", 100 + 2 * rung, 16 + 8 * kept as u64);
+        let queue = b.node(NodeKind::Object, "Array", v8_id(0, 2), 32);
+        let store = b.node(NodeKind::Array, "", v8_id(rung, 10), 16 + 8 * kept as u64);
         b.edge(global, EdgeKind::Property, "queue", queue);
         b.edge(queue, EdgeKind::Internal, "elements", store);
         for k in 0..kept {
-            let job = b.node(NodeKind::Object, "Job", 1_001 + 2 * k, 64);
+            let job = b.node(NodeKind::Object, "Job", v8_id(born(k), 1_000 + k), 64);
             b.indexed_edge(store, EdgeKind::Element, k, job);
         }
         b.build()
@@ -286,8 +293,7 @@ pub(crate) mod tests {
 
     /// The comparison of three rungs 100 requests apart keeping `kept[i]` jobs.
     pub(crate) fn compare(kept: [u32; 3]) -> Comparison {
-        let graphs: Vec<HeapGraph> =
-            kept.iter().enumerate().map(|(i, &n)| heap(i as u32, n)).collect();
+        let graphs: Vec<HeapGraph> = (0..kept.len()).map(|i| heap(i as u32, &kept)).collect();
         let mut comparer = Comparer::new();
         let mut last = None;
         for (i, g) in graphs.iter().enumerate() {
@@ -296,7 +302,7 @@ pub(crate) mod tests {
             last = Some(a);
         }
         let (g, a) = (graphs.last().unwrap(), last.unwrap());
-        let mut c = comparer.finish(g, &a.dominators, Thresholds::default());
+        let mut c = comparer.finish(g, &a.classes, &a.dominators, Thresholds::default());
         c.fill_paths(|n| a.retainer_path(g, n, 8));
         c
     }

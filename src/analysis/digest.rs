@@ -1,0 +1,276 @@
+//! One snapshot reduced to what comparing it with the others needs, once its graph is gone.
+//!
+//! V8 numbers heap objects when a snapshot first sees them, from a counter that only goes up
+//! (odd numbers, in steps of 2), and keeps the numbers for the whole inspector session. So an
+//! object of snapshot S(i) with an id above the largest id of S(i-1) was allocated after
+//! S(i-1), and one at or below it was already there. That makes per-node tables unnecessary:
+//! the largest id of each snapshot says when every object was born. The embedder's native
+//! nodes (`Node / ...`) are the exception: their ids are even numbers made from addresses, in
+//! no order, so they are few enough to be kept one by one. DevTools' Comparison view (new, deleted) follows from counting,
+//! per class, the objects born before the previous snapshot; survivors follow from the last
+//! graph alone.
+//!
+//! What does need per-object memory is the growing-holder search: the retained size of every
+//! baseline object at every rung. A digest keeps it only for objects that retain more than
+//! themselves, ascending by id, delta- and varint-coded (about 3 bytes an object). The rest of
+//! a digest is per class, plus a small sample of ids to check that the snapshots come from
+//! one process.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use super::classes::ClassIndex;
+use super::dominators::Dominators;
+use super::runtime::data_retained_sizes;
+use crate::snapshot::{HeapGraph, NodeIndex};
+
+/// What a digest needs to know about the snapshots before it: the largest ids of the previous
+/// snapshot and of the first (the baseline). Get it from [`super::compare::Comparer::basis`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Basis {
+    /// Largest id of the snapshot before; `None` for the first.
+    pub previous_max_id: Option<u32>,
+    /// Largest id of the first snapshot; `None` for the first itself.
+    pub baseline_max_id: Option<u32>,
+}
+
+/// One snapshot reduced to what comparison needs once its graph is gone.
+#[derive(Clone, Debug)]
+pub struct Digest {
+    pub(super) label: String,
+    pub(super) node_count: usize,
+    pub(super) total_bytes: u64,
+    /// The largest id of a V8 heap object (odd ids; natives are left out).
+    pub(super) max_id: u32,
+    pub(super) basis: Basis,
+    /// Class keys of the snapshot's own [`ClassIndex`]; the per-class columns below are indexed
+    /// by them until [`super::compare::Comparer::push`] maps them to shared keys.
+    pub(super) local_keys: Vec<String>,
+    /// Objects and self bytes per class.
+    pub(super) count: Vec<u64>,
+    pub(super) bytes: Vec<u64>,
+    /// Of those, the V8 heap objects already there at the previous snapshot (id at most its
+    /// largest).
+    pub(super) old_count: Vec<u64>,
+    pub(super) old_bytes: Vec<u64>,
+    /// Native nodes (even ids): `(id, class, self size)`, ascending by id.
+    pub(super) natives: Vec<(u32, u32, u64)>,
+    /// Data retained size of every baseline object that retains more than itself.
+    pub(super) retained: IdValues,
+    /// The nodes of `retained`'s entries, in this snapshot's graph, while it is the last one.
+    pub(super) retained_nodes: Vec<NodeIndex>,
+    /// `(id, hash of the class key)` of the objects whose id is in the sample.
+    pub(super) sample: Vec<(u32, u64)>,
+}
+
+impl Digest {
+    /// Reduces an analysed snapshot to what comparison needs. `basis` comes from the comparer
+    /// the digest will be pushed to.
+    pub fn build(
+        label: impl Into<String>,
+        graph: &HeapGraph,
+        classes: &ClassIndex,
+        dominators: &Dominators,
+        basis: Basis,
+    ) -> Digest {
+        let key_hash: Vec<u64> = classes
+            .keys()
+            .iter()
+            .map(|k| {
+                let mut h = DefaultHasher::new();
+                k.hash(&mut h);
+                h.finish()
+            })
+            .collect();
+        let previous = basis.previous_max_id.unwrap_or(0);
+        let mut d = Digest {
+            label: label.into(),
+            node_count: graph.node_count(),
+            total_bytes: 0,
+            max_id: 0,
+            basis,
+            local_keys: classes.keys().to_vec(),
+            count: vec![0; classes.len()],
+            bytes: vec![0; classes.len()],
+            old_count: vec![0; classes.len()],
+            old_bytes: vec![0; classes.len()],
+            natives: Vec::new(),
+            retained: IdValues::default(),
+            retained_nodes: Vec::new(),
+            sample: Vec::new(),
+        };
+        for node in graph.nodes() {
+            let class = classes.class_of(node) as usize;
+            let size = graph.self_size(node);
+            let id = graph.id(node);
+            d.count[class] += 1;
+            d.bytes[class] += size;
+            d.total_bytes += size;
+            if is_native_id(id) {
+                d.natives.push((id, class as u32, size));
+            } else {
+                d.max_id = d.max_id.max(id);
+                if id <= previous && basis.previous_max_id.is_some() {
+                    d.old_count[class] += 1;
+                    d.old_bytes[class] += size;
+                }
+            }
+            if in_sample(id) {
+                d.sample.push((id, key_hash[class]));
+            }
+        }
+        d.sample.sort_unstable();
+        d.natives.sort_unstable();
+
+        let baseline = basis.baseline_max_id.unwrap_or(d.max_id);
+        let data = data_retained_sizes(graph, dominators);
+        let mut holders: Vec<u64> = graph
+            .nodes()
+            .filter(|&v| {
+                let id = graph.id(v);
+                (id <= baseline || is_native_id(id)) && data.get(v) > graph.self_size(v)
+            })
+            .map(|v| ((graph.id(v) as u64) << 32) | v as u64)
+            .collect();
+        holders.sort_unstable();
+        d.retained_nodes = Vec::with_capacity(holders.len());
+        for key in holders {
+            let node = key as NodeIndex;
+            d.retained.push((key >> 32) as u32, data.get(node));
+            d.retained_nodes.push(node);
+        }
+        d
+    }
+
+    /// The label given when the snapshot was added (a file name, or a rung name).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Number of nodes in the snapshot.
+    pub fn node_count(&self) -> usize {
+        self.node_count
+    }
+
+    /// The largest object id in the snapshot.
+    pub fn max_id(&self) -> u32 {
+        self.max_id
+    }
+
+    /// Bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.retained.bytes.capacity()
+            + self.retained_nodes.capacity() * 4
+            + self.sample.capacity() * 16
+            + self.count.capacity() * 32
+            + self.natives.capacity() * 16
+    }
+}
+
+/// The largest id V8's counter gave an object of the graph (what [`Basis`] holds).
+pub fn max_object_id(graph: &HeapGraph) -> u32 {
+    graph.nodes().map(|v| graph.id(v)).filter(|&id| !is_native_id(id)).max().unwrap_or(0)
+}
+
+/// Even ids are the embedder's native nodes, numbered from addresses rather than by V8's
+/// counter.
+pub(super) fn is_native_id(id: u32) -> bool {
+    id & 1 == 0
+}
+
+/// One id in 16 is sampled, chosen by a hash of the id so that every snapshot samples the
+/// same ids.
+fn in_sample(id: u32) -> bool {
+    id.wrapping_mul(0x9E37_79B1) >> 28 == 0
+}
+
+/// `(id, value)` pairs ascending by id, stored as varint-coded id gaps and values: a dense run
+/// of V8 ids (they step by 2) and a small value take 2 to 4 bytes instead of 16.
+#[derive(Clone, Debug, Default)]
+pub(super) struct IdValues {
+    bytes: Vec<u8>,
+    len: usize,
+    last_id: u32,
+}
+
+impl IdValues {
+    fn push(&mut self, id: u32, value: u64) {
+        debug_assert!(self.len == 0 || id > self.last_id, "ids ascend");
+        let gap = if self.len == 0 { id } else { id - self.last_id };
+        put_varint(&mut self.bytes, gap as u64);
+        put_varint(&mut self.bytes, value);
+        self.last_id = id;
+        self.len += 1;
+    }
+
+    /// The pairs, in ascending id order.
+    pub(super) fn iter(&self) -> IdValuesIter<'_> {
+        IdValuesIter { bytes: &self.bytes, id: 0 }
+    }
+
+    pub(super) fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+    }
+}
+
+pub(super) struct IdValuesIter<'a> {
+    bytes: &'a [u8],
+    id: u32,
+}
+
+impl Iterator for IdValuesIter<'_> {
+    type Item = (u32, u64);
+
+    fn next(&mut self) -> Option<(u32, u64)> {
+        if self.bytes.is_empty() {
+            return None;
+        }
+        let gap = take_varint(&mut self.bytes);
+        let value = take_varint(&mut self.bytes);
+        self.id += gap as u32;
+        Some((self.id, value))
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn take_varint(bytes: &mut &[u8]) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = bytes[0];
+        *bytes = &bytes[1..];
+        v |= ((b & 0x7f) as u64) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_values_round_trip() {
+        let pairs = [(1u32, 0u64), (3, 127), (5, 128), (1001, u32::MAX as u64 + 7), (u32::MAX, 1)];
+        let mut list = IdValues::default();
+        for &(id, v) in &pairs {
+            list.push(id, v);
+        }
+        assert_eq!(list.len, pairs.len());
+        assert_eq!(list.iter().collect::<Vec<_>>(), pairs);
+    }
+
+    #[test]
+    fn the_sample_is_about_one_id_in_sixteen() {
+        let hits = (0..160_000u32).step_by(2).filter(|&id| in_sample(id)).count();
+        assert!((4_000..6_000).contains(&hits), "{hits} of 80000 ids sampled");
+    }
+}

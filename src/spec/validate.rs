@@ -305,8 +305,17 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
     }
 }
 
-/// `requests_to_limit` needs a `memory_limit` somewhere in the route's chain of levels.
+/// `requests_to_limit` needs a `memory_limit` somewhere in the route's chain of levels (Workers
+/// targets default to 128 MiB).
 fn budget_chain(cx: &mut Cx<'_>, defaults: &RawBudget, target: &RawTarget) {
+    // Workers targets have one already: the isolate's 128 MiB.
+    if target
+        .runtime
+        .as_ref()
+        .is_some_and(|r| ["workerd", "wrangler"].contains(&r.get_ref().as_str()))
+    {
+        return;
+    }
     for route in &target.route {
         let chain = [defaults, &target.budget, &route.get_ref().budget];
         if chain.iter().any(|b| b.memory_limit.is_some()) {

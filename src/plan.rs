@@ -37,7 +37,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::spec::{
-    Budget, Header, PORT_PLACEHOLDER, Route, Runtime, Settings, Spec, SpecError, Target,
+    Budget, ByteSize, Header, PORT_PLACEHOLDER, Route, Runtime, Settings, Spec, SpecError, Target,
+    Worker,
 };
 
 /// The built-in defaults, used when neither flags, route, target nor `[defaults]` set a value.
@@ -64,6 +65,8 @@ pub mod defaults {
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
     /// HTTP method.
     pub const METHOD: &str = "GET";
+    /// `memory_limit` of Workers targets (workerd, wrangler): the isolate's hard limit.
+    pub const WORKERS_MEMORY_LIMIT: u64 = 128 << 20;
     /// Base URL of a target; `{port}` is the port leakcheck picks.
     pub const URL: &str = "http://127.0.0.1:{port}";
 }
@@ -105,8 +108,11 @@ pub struct TargetPlan {
     pub name: String,
     /// What runs it.
     pub runtime: Runtime,
-    /// Program and arguments; may hold `{port}`.
+    /// Program and arguments; may hold `{port}`. Empty for a workerd or wrangler target that
+    /// leaves it to leakcheck.
     pub command: Vec<String>,
+    /// workerd settings, with `main` and `config` resolved against `cwd`.
+    pub worker: Worker,
     /// Absolute working directory (when the spec's folder is absolute).
     pub cwd: PathBuf,
     /// Extra environment variables (`PORT` is added at launch); values may hold `{port}`.
@@ -303,14 +309,19 @@ fn unmatched<'a>(
 
 fn target_plan(spec: &Spec, target: &Target, routes: Vec<RoutePlan>) -> TargetPlan {
     let (d, t) = (&spec.defaults, &target.settings);
+    let cwd = match &target.cwd {
+        Some(cwd) => normalize(&spec.dir.join(cwd)),
+        None => spec.dir.clone(),
+    };
+    let mut worker = target.worker.clone();
+    worker.main = worker.main.map(|m| normalize(&cwd.join(m)));
+    worker.config = worker.config.map(|c| normalize(&cwd.join(c)));
     TargetPlan {
         name: target.name.clone(),
         runtime: target.runtime.unwrap_or_default(),
         command: target.command.clone(),
-        cwd: match &target.cwd {
-            Some(cwd) => normalize(&spec.dir.join(cwd)),
-            None => spec.dir.clone(),
-        },
+        worker,
+        cwd,
         env: target.env.clone(),
         url: target.url.clone().unwrap_or_else(|| defaults::URL.to_owned()),
         ready: match &target.ready {
@@ -368,10 +379,17 @@ fn route_plan(
         rungs,
         max_rungs,
         request_timeout: pick(&levels, |s| s.request_timeout).unwrap_or(defaults::REQUEST_TIMEOUT),
-        budget: route
-            .settings
-            .budget
-            .inherit(&target.settings.budget.inherit(&spec_defaults.budget)),
+        budget: {
+            let mut budget = route
+                .settings
+                .budget
+                .inherit(&target.settings.budget.inherit(&spec_defaults.budget));
+            // A Worker's isolate dies at 128 MiB: always project to it unless told otherwise.
+            if target.runtime.unwrap_or_default().is_workers() && budget.memory_limit.is_none() {
+                budget.memory_limit = Some(ByteSize::new(defaults::WORKERS_MEMORY_LIMIT));
+            }
+            budget
+        },
         line: route.line,
     }
 }
@@ -397,6 +415,44 @@ fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_get_the_isolate_limit_and_paths_from_cwd() {
+        let spec = Spec::parse(
+            r#"
+            [[target]]
+            name = "edge"
+            runtime = "workerd"
+            cwd = "worker"
+            main = "./src/index.js"
+            compatibility_date = "2024-09-23"
+            [[target.route]]
+            name = "home"
+            path = "/"
+            [[target.route]]
+            name = "own-limit"
+            path = "/x"
+            budget = { memory_limit = "64MiB" }
+            [[target]]
+            name = "api"
+            command = ["node", "server.js"]
+            [[target.route]]
+            name = "home"
+            path = "/"
+            "#,
+            Path::new("/srv/app/leakspec.toml"),
+        )
+        .unwrap();
+        let plan = plan(&spec, &Overrides::default()).unwrap();
+        let (edge, api) = (&plan.targets[0], &plan.targets[1]);
+        assert_eq!(edge.runtime, Runtime::Workerd);
+        assert!(edge.command.is_empty());
+        assert_eq!(edge.worker.main.as_deref(), Some(Path::new("/srv/app/worker/src/index.js")));
+        let limit = |r: &RoutePlan| r.budget.memory_limit.map(|b| b.bytes());
+        assert_eq!(limit(&edge.routes[0]), Some(128 << 20));
+        assert_eq!(limit(&edge.routes[1]), Some(64 << 20));
+        assert_eq!(limit(&api.routes[0]), None);
+    }
 
     #[test]
     fn normalizes_lexically() {

@@ -258,8 +258,8 @@ case!(
     unsupported_runtime,
     r#"[[target]]
 name = "worker"
-runtime = "workerd"
-command = ["workerd", "serve", "config.capnp"]
+runtime = "bun"
+command = ["bun", "server.ts"]
 
 [[target.route]]
 name = "home"
@@ -269,6 +269,60 @@ path = "/"
 name = "api"
 runtime = "nodejs"
 command = ["node", "server.js"]
+
+[[target.route]]
+name = "home"
+path = "/"
+"#
+);
+
+case!(
+    worker_keys,
+    r#"[[target]]
+name = "no-entry"
+runtime = "workerd"
+
+[[target.route]]
+name = "home"
+path = "/"
+
+[[target]]
+name = "both"
+runtime = "workerd"
+main = "src/index.js"
+config = "config.capnp"
+compatibility_date = "2024-9-23"
+bindings = { "bad-name" = "x" }
+
+[[target.route]]
+name = "home"
+path = "/"
+
+[[target]]
+name = "wrangled"
+runtime = "wrangler"
+compatibility_date = "2024-09-23"
+
+[[target.route]]
+name = "home"
+path = "/"
+
+[[target]]
+name = "api"
+command = ["node", "server.js"]
+main = "server.js"
+
+[[target.route]]
+name = "home"
+path = "/"
+"#
+);
+
+case!(
+    deno_needs_a_command,
+    r#"[[target]]
+name = "deno"
+runtime = "deno"
 
 [[target.route]]
 name = "home"

@@ -11,6 +11,7 @@ use super::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousan
 use super::style::Paint;
 use crate::load::LoadStats;
 use crate::runner::verdict::{Failure, Leak, RouteVerdict};
+use crate::spec::Runtime;
 
 /// Version of the JSON document; bumped on any incompatible change.
 pub const RUN_FORMAT: &str = "leakcheck-run/1";
@@ -38,6 +39,8 @@ pub struct RunReport {
 pub struct TargetReport {
     /// The target's name.
     pub name: String,
+    /// What ran it: `node`, `deno`, `workerd` or `wrangler`.
+    pub runtime: Runtime,
     /// Why the target could not be measured at all (never ready, no inspector ...).
     pub error: Option<String>,
     /// The routes, in the spec's order; routes not reached are marked as such.
@@ -107,10 +110,25 @@ pub struct RouteReport {
     pub load: LoadStats,
     /// Highest V8 heap use seen while the load ran (sampled).
     pub peak_heap: Option<u64>,
+    /// The burst at the route's concurrency that measured the peak, when the route has a
+    /// `max_peak_heap` budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<Burst>,
     /// Time spent by V8 producing snapshots, sending requests, and by leakcheck itself.
     pub timings: Timings,
     /// The spec line of the route, for annotations.
     pub line: Option<usize>,
+}
+
+/// A burst of requests all in flight at once, sampled closely for the heap's peak.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Burst {
+    /// Requests in flight at once (the route's concurrency).
+    pub concurrency: usize,
+    /// Requests sent.
+    pub requests: u64,
+    /// Highest V8 heap use sampled during the burst.
+    pub peak_heap: u64,
 }
 
 /// Where a route's time went.
@@ -153,6 +171,7 @@ impl RouteReport {
             warmup: 0,
             load: LoadStats::default(),
             peak_heap: None,
+            burst: None,
             timings: Timings::default(),
             line: None,
         }
@@ -392,10 +411,11 @@ fn failure_message(r: &RouteReport) -> Option<String> {
                     Failure::HeapGrowth { grew, limit } => {
                         format!("heap grew {} (budget {})", bytes(*grew), bytes(*limit))
                     }
-                    Failure::PeakHeap { peak, limit } => {
+                    Failure::PeakHeap { peak, limit, concurrency } => {
                         format!(
-                            "heap peaked at {} under load (budget {})",
+                            "heap peaked at {} with {} in flight (budget {})",
                             bytes(*peak),
+                            plural(*concurrency as u64, "request"),
                             bytes(*limit)
                         )
                     }
@@ -447,10 +467,11 @@ fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> String {
                         bytes(*limit)
                     );
                 }
-                Failure::PeakHeap { peak, limit } => {
+                Failure::PeakHeap { peak, limit, concurrency } => {
                     out += &format!(
-                        "  the heap peaked at {} while requests ran, over the budget of {}: memory held per request in flight, not a leak\n",
+                        "  the heap peaked at {} with {} in flight, over the budget of {}: memory held per request in flight, not a leak\n",
                         bytes(*peak),
+                        plural(*concurrency as u64, "request"),
                         bytes(*limit)
                     );
                 }
@@ -466,8 +487,9 @@ fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> String {
             });
             out += &match p.requests {
                 Some(n) => format!(
-                    "  at {} per request this process reaches {} after about {} requests{}\n",
+                    "  at {} per request this {} reaches {} after about {} requests{}\n",
                     bytes_rate(p.bytes_per_request),
+                    t.runtime.instance(),
                     bytes(p.limit),
                     thousands(n),
                     allowed.map_or(String::new(), |a| format!(
@@ -603,6 +625,7 @@ mod tests {
             warmup: 10,
             load: LoadStats { sent: 200, ok: 200, ..LoadStats::default() },
             peak_heap: Some(4_400_000),
+            burst: None,
             timings: Timings { wall: Duration::from_millis(2500), ..Timings::default() },
             line: Some(12),
         }

@@ -21,10 +21,11 @@ use crate::analysis::growth::Trend;
 use crate::inspector::Inspector;
 use crate::load::{self, LoadStats, RequestTemplate};
 use crate::plan::{Plan, RoutePlan, TargetPlan};
-use crate::report::run::{Outcome, RouteReport, RunReport, Rung, TargetReport, Timings};
+use crate::report::run::{Burst, Outcome, RouteReport, RunReport, Rung, TargetReport, Timings};
+use crate::spec::Runtime;
 use crate::target::{self, LaunchSpec, StopSignals, Target};
 use progress::{Event, Progress};
-use verdict::{Limits, judge};
+use verdict::{Limits, Peak, judge};
 
 /// How the run treats snapshot files and reports progress.
 pub struct RunOptions {
@@ -40,6 +41,12 @@ pub struct RunOptions {
 const PATH_STEPS: usize = 8;
 /// How often the heap is sampled while requests run.
 const HEAP_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+/// How often the heap is sampled during a burst at full concurrency (the peak is brief).
+const BURST_SAMPLE_EVERY: Duration = Duration::from_millis(5);
+/// A burst sends this many rounds of `concurrency` requests.
+const BURST_ROUNDS: u64 = 4;
+/// How long a forced GC on workerd may go unanswered before a request nudges the isolate.
+const GC_NUDGE_AFTER: Duration = Duration::from_millis(200);
 
 /// Runs every target of the plan in order. Stops early, with a partial report, when `stop`
 /// fires.
@@ -93,7 +100,8 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     let progress = options.progress.as_ref();
     progress.event(&Event::Starting { target: &t.name });
     let started = Instant::now();
-    let mut report = TargetReport { name: t.name.clone(), ..TargetReport::default() };
+    let mut report =
+        TargetReport { name: t.name.clone(), runtime: t.runtime, ..TargetReport::default() };
     let fail = |mut report: TargetReport, error: String, stderr: Option<String>| {
         report.error = Some(error);
         report.stderr_tail = stderr.filter(|s| !s.trim().is_empty());
@@ -105,7 +113,7 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         Err(e) => return fail(report, format!("could not find a free port: {e}"), None),
     };
     let launch = t.resolve_port(port);
-    let spec = LaunchSpec {
+    let mut spec = LaunchSpec {
         name: t.name.clone(),
         argv: launch.argv,
         cwd: launch.cwd,
@@ -119,9 +127,25 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         ready_timeout: t.timeouts.ready,
         shutdown_timeout: t.timeouts.shutdown,
     };
+    if t.runtime == Runtime::Workerd {
+        // workerd picks its own port and reports it; `{port}` is filled in then.
+        spec.port = 0;
+        spec.url = t.url.clone();
+    }
+    let start = async {
+        match t.runtime {
+            Runtime::Node => target::launch(&spec).await,
+            Runtime::Deno => target::launch_deno(&spec).await,
+            Runtime::Workerd => {
+                let launch = target::WorkerdLaunch { spec: spec.clone(), worker: t.worker.clone() };
+                target::launch_workerd(&launch).await
+            }
+            Runtime::Wrangler => target::launch_wrangler(&spec).await,
+        }
+    };
     let mut stop_launch = stop.clone();
     let launched = tokio::select! {
-        launched = target::launch(&spec) => launched,
+        launched = start => launched,
         signal = stop_launch.received() => {
             let why = format!("the run was interrupted by {}", signal.name());
             return TargetReport { name: t.name.clone(), routes: skipped_target(t, &why).routes, ..report };
@@ -273,6 +297,7 @@ async fn run_route(
             warmup: route.warmup,
             load: LoadStats::default(),
             peak_heap: None,
+            burst: None,
             timings: Timings::default(),
             line: Some(route.line),
         },
@@ -301,7 +326,15 @@ async fn run_route(
     run.report.timings.wall = started.elapsed();
     match result {
         Ok(comparison) => {
-            let v = judge(&comparison, &limits(route), run.report.peak_heap);
+            let peak = match (run.report.burst, run.report.peak_heap) {
+                (Some(b), during) => Some(Peak {
+                    heap: b.peak_heap.max(during.unwrap_or(0)),
+                    concurrency: b.concurrency,
+                }),
+                (None, Some(heap)) => Some(Peak { heap, concurrency: route.concurrency }),
+                (None, None) => None,
+            };
+            let v = judge(&comparison, &limits(route), peak);
             run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
             run.report.verdict = Some(v);
         }
@@ -362,27 +395,30 @@ impl RouteRun<'_> {
         if self.route.warmup > 0 {
             self.phase = "warm-up".into();
             let watch = target.exit_watch();
-            let stats = self
+            let (stats, _) = self
                 .load(&request, self.route.warmup, None, client, inspector, options, &watch)
                 .await;
             self.report.timings.requests += stats.elapsed;
             self.check_alive(target, &stats)?;
         }
-        self.snapshot(0, target, inspector, options).await?;
+        self.snapshot(0, target, inspector, client, options).await?;
 
         let mut rung = 0;
         loop {
             rung += 1;
             self.phase = format!("the load of rung {rung}");
             let watch = target.exit_watch();
-            let stats = self
+            let (stats, peak) = self
                 .load(&request, self.route.requests, Some(rung), client, inspector, options, &watch)
                 .await;
+            if peak > 0 {
+                self.report.peak_heap = Some(self.report.peak_heap.unwrap_or(0).max(peak));
+            }
             self.report.timings.requests += stats.elapsed;
             self.report.load.absorb(&stats);
             self.sent += self.route.requests;
             self.check_alive(target, &stats)?;
-            self.snapshot(rung, target, inspector, options).await?;
+            self.snapshot(rung, target, inspector, client, options).await?;
             if rung < self.route.rungs as usize {
                 continue;
             }
@@ -391,6 +427,9 @@ impl RouteRun<'_> {
             self.report.timings.analysis += compared.elapsed();
             let unclear = unclear_classes(&comparison);
             if unclear.is_empty() || rung >= self.route.max_rungs.max(self.route.rungs) as usize {
+                if self.route.budget.max_peak_heap.is_some() {
+                    self.burst(&request, client, inspector, options, target).await?;
+                }
                 return Ok(comparison);
             }
             progress.event(&Event::ExtraRung { target: tname, route: rname, why: &unclear });
@@ -417,7 +456,9 @@ impl RouteRun<'_> {
         })
     }
 
-    /// Sends `count` requests while sampling the heap; stops early if the program ends.
+    /// Sends `count` requests while sampling the heap every 100 ms; stops early if the
+    /// program ends. Returns the load's statistics and the highest heap use sampled (0 when
+    /// no sample came back).
     #[allow(clippy::too_many_arguments)]
     async fn load(
         &mut self,
@@ -428,7 +469,36 @@ impl RouteRun<'_> {
         inspector: &Inspector,
         options: &RunOptions,
         watch: &target::ExitWatch,
-    ) -> LoadStats {
+    ) -> (LoadStats, u64) {
+        let concurrency = self.route.concurrency;
+        self.load_sampled(
+            request,
+            count,
+            concurrency,
+            rung,
+            HEAP_SAMPLE_EVERY,
+            client,
+            inspector,
+            options,
+            watch,
+        )
+        .await
+    }
+
+    /// [`RouteRun::load`] at a given concurrency and heap sampling interval.
+    #[allow(clippy::too_many_arguments)]
+    async fn load_sampled(
+        &mut self,
+        request: &RequestTemplate,
+        count: u64,
+        concurrency: usize,
+        rung: Option<usize>,
+        sample_every: Duration,
+        client: &reqwest::Client,
+        inspector: &Inspector,
+        options: &RunOptions,
+        watch: &target::ExitWatch,
+    ) -> (LoadStats, u64) {
         let progress = options.progress.clone();
         let (target, route) = (self.t.name.clone(), self.route.name.clone());
         let report = Arc::new(move |done: u64| {
@@ -446,26 +516,85 @@ impl RouteRun<'_> {
                 if let Ok(usage) = inspector.heap_usage(HEAP_SAMPLE_EVERY * 10).await {
                     peak.fetch_max(usage.used, Ordering::Relaxed);
                 }
-                tokio::time::sleep(HEAP_SAMPLE_EVERY).await;
+                tokio::time::sleep(sample_every).await;
             }
         };
-        let driven = load::drive_until(
-            client,
-            request,
-            count,
-            self.route.concurrency,
-            report,
-            watch.until_ended(),
-        );
+        let driven =
+            load::drive_until(client, request, count, concurrency, report, watch.until_ended());
         let (stats, _stopped) = tokio::select! {
             done = driven => done,
             _ = sampler => unreachable!("the sampler loops until the load is done"),
         };
-        let peak = peak.load(Ordering::Relaxed);
-        if rung.is_some() && peak > 0 {
-            self.report.peak_heap = Some(self.report.peak_heap.unwrap_or(0).max(peak));
+        (stats, peak.load(Ordering::Relaxed))
+    }
+
+    /// The peak under concurrency: rounds of `concurrency` requests all in flight at once,
+    /// the heap sampled every few milliseconds. A request that buffers a whole body holds it
+    /// only while in flight, so the peak is the body times the requests in flight: a budget
+    /// question (a Worker's isolate has 128 MiB for all of them), not a leak.
+    async fn burst(
+        &mut self,
+        request: &RequestTemplate,
+        client: &reqwest::Client,
+        inspector: &Inspector,
+        options: &RunOptions,
+        target: &mut Target,
+    ) -> Result<(), String> {
+        self.phase = "the burst".into();
+        let concurrency = self.route.concurrency;
+        let count = concurrency as u64 * BURST_ROUNDS;
+        let watch = target.exit_watch();
+        let (stats, peak) = self
+            .load_sampled(
+                request,
+                count,
+                concurrency,
+                None,
+                BURST_SAMPLE_EVERY,
+                client,
+                inspector,
+                options,
+                &watch,
+            )
+            .await;
+        self.report.timings.requests += stats.elapsed;
+        self.check_alive(target, &stats)?;
+        self.report.burst = Some(Burst { concurrency, requests: stats.sent, peak_heap: peak });
+        Ok(())
+    }
+
+    /// A full GC before the heap is measured. workerd runs V8's GC task only when the isolate
+    /// next serves a request, so on Workers a request to the target's base URL (its `ready`
+    /// path, if any) nudges it whenever the GC has not answered for a moment.
+    async fn collect_garbage(
+        &self,
+        inspector: &Inspector,
+        client: &reqwest::Client,
+        base_url: &str,
+        timeout: Duration,
+    ) -> Result<(), crate::inspector::InspectorError> {
+        let gc = inspector.collect_garbage(timeout);
+        if !self.t.runtime.is_workers() {
+            return gc.await;
         }
-        stats
+        tokio::pin!(gc);
+        let path = match &self.t.ready {
+            crate::plan::Readiness::Http(path) => path.clone(),
+            crate::plan::Readiness::Port => "/".to_owned(),
+        };
+        let url = format!("{}{}", base_url.trim_end_matches('/'), path);
+        loop {
+            tokio::select! {
+                done = &mut gc => return done,
+                () = tokio::time::sleep(GC_NUDGE_AFTER) => {
+                    let nudge = client.get(&url).timeout(GC_NUDGE_AFTER * 5).send();
+                    tokio::select! {
+                        done = &mut gc => return done,
+                        _ = nudge => {}
+                    }
+                }
+            }
+        }
     }
 
     /// Fails the route when the target's program has ended, saying how and when.
@@ -489,6 +618,7 @@ impl RouteRun<'_> {
         rung: usize,
         target: &mut Target,
         inspector: &Inspector,
+        client: &reqwest::Client,
         options: &RunOptions,
     ) -> Result<(), String> {
         self.phase = format!("snapshot {rung}");
@@ -498,7 +628,10 @@ impl RouteRun<'_> {
         let timeout = self.t.timeouts.snapshot;
         let gc_started = Instant::now();
         // The snapshot collects garbage itself; this GC is for a settled heap-usage figure.
-        inspector.collect_garbage(timeout).await.map_err(|e| self.died(target, e.to_string()))?;
+        let base_url = target.base_url().to_owned();
+        self.collect_garbage(inspector, client, &base_url, timeout)
+            .await
+            .map_err(|e| self.died(target, e.to_string()))?;
         let heap =
             inspector.heap_usage(timeout).await.map_err(|e| self.died(target, e.to_string()))?;
         self.report.timings.gc += gc_started.elapsed();

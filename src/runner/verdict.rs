@@ -3,7 +3,9 @@
 //!
 //! A route fails when something grows linearly with the requests above the budget (by default,
 //! above the classifier's noise floor), when the heap grows more than `max_heap_growth`, or
-//! when the projected number of requests until `memory_limit` is below `requests_to_limit`.
+//! when the projected number of requests until `memory_limit` is below `requests_to_limit`,
+//! or when the heap peaks above `max_peak_heap` while requests run at the route's concurrency
+//! (memory held per request in flight, which is not a leak but kills a Worker just the same).
 
 use serde::Serialize;
 
@@ -64,6 +66,8 @@ pub enum Failure {
         peak: u64,
         /// The budget.
         limit: u64,
+        /// Requests in flight at once when it was measured.
+        concurrency: usize,
     },
     /// At the measured rate the process reaches `memory_limit` too soon.
     ReachesLimit {
@@ -119,6 +123,15 @@ pub struct Projection {
     pub requests: Option<u64>,
 }
 
+/// The highest heap use sampled while requests ran, and at what concurrency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Peak {
+    /// Bytes of V8 heap used (`Runtime.getHeapUsage`).
+    pub heap: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
 /// The verdict on one route.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RouteVerdict {
@@ -142,7 +155,7 @@ pub struct RouteVerdict {
 
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against
 /// a route's limits.
-pub fn judge(comparison: &Comparison, limits: &Limits, peak_heap: Option<u64>) -> RouteVerdict {
+pub fn judge(comparison: &Comparison, limits: &Limits, peak: Option<Peak>) -> RouteVerdict {
     let ignored = |c: &ClassGrowth| limits.ignore.iter().any(|k| k == &c.key);
     let mut linear: Vec<&ClassGrowth> =
         comparison.classes.iter().filter(|c| !ignored(c) && c.trend() == Trend::Linear).collect();
@@ -191,10 +204,10 @@ pub fn judge(comparison: &Comparison, limits: &Limits, peak_heap: Option<u64>) -
         failures.push(Failure::HeapGrowth { grew: last - first, limit });
     }
 
-    if let (Some(limit), Some(peak)) = (limits.max_peak_heap, peak_heap)
-        && peak > limit
+    if let (Some(limit), Some(peak)) = (limits.max_peak_heap, peak)
+        && peak.heap > limit
     {
-        failures.push(Failure::PeakHeap { peak, limit });
+        failures.push(Failure::PeakHeap { peak: peak.heap, limit, concurrency: peak.concurrency });
     }
 
     let growth_rate = bytes_rate.max(holders.first().map_or(0.0, |h| h.fit.per_step));
@@ -314,9 +327,15 @@ pub(crate) mod tests {
     #[test]
     fn peak_heap_budget() {
         let limits = Limits { max_peak_heap: Some(10 << 20), ..Limits::default() };
-        assert!(judge(&compare([50, 50, 50]), &limits, Some(9 << 20)).pass);
-        let v = judge(&compare([50, 50, 50]), &limits, Some(11 << 20));
-        assert!(matches!(v.failures[0], Failure::PeakHeap { limit, .. } if limit == 10 << 20));
+        let peak = |mib: u64| Some(Peak { heap: mib << 20, concurrency: 16 });
+        assert!(judge(&compare([50, 50, 50]), &limits, peak(9)).pass);
+        let v = judge(&compare([50, 50, 50]), &limits, peak(11));
+        assert!(matches!(
+            v.failures[0],
+            Failure::PeakHeap { limit, peak, concurrency: 16 } if limit == 10 << 20 && peak == 11 << 20
+        ));
+        // No sample, no verdict on the peak.
+        assert!(judge(&compare([50, 50, 50]), &limits, None).pass);
     }
 
     #[test]

@@ -109,6 +109,12 @@ impl Table {
                 ("env", StrTable),
                 ("url", Str),
                 ("ready", Str),
+                ("main", Str),
+                ("compatibility_date", Str),
+                ("compatibility_flags", StrArray),
+                ("bindings", StrTable),
+                ("config", Str),
+                ("service", Str),
                 ("warmup", Count),
                 ("requests", Count),
                 ("concurrency", Count),
@@ -192,6 +198,9 @@ fn check_table(
         }
     }
     for (key, example) in table.required() {
+        if *key == "command" && starts_its_own_command(value) {
+            continue;
+        }
         if !value.contains_key(*key) {
             // The span of a table from `[[target]]` is its header; point at the header alone.
             let header_end =
@@ -206,6 +215,14 @@ fn check_table(
             );
         }
     }
+}
+
+/// Workers runtimes need no `command`: leakcheck starts workerd, or `wrangler dev`, itself.
+fn starts_its_own_command(target: &DeTable<'_>) -> bool {
+    matches!(
+        target.get("runtime").map(|v| v.get_ref()),
+        Some(DeValue::String(r)) if r == "workerd" || r == "wrangler"
+    )
 }
 
 fn unknown_key(source: &Source<'_>, table: Table, key: &str, span: Range<usize>) -> SpecError {

@@ -103,8 +103,7 @@ impl Budget {
     }
 }
 
-/// What runs a target. More runtimes (workerd, wrangler, deno) are planned; a spec naming one
-/// is refused with "not supported yet" until then.
+/// What runs a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -113,19 +112,39 @@ pub enum Runtime {
     /// `npm start`).
     #[default]
     Node,
+    /// Deno, started with `--inspect=127.0.0.1:0` after its subcommand (`deno run ...`).
+    Deno,
+    /// Cloudflare's workerd, started by leakcheck from a config it generates (or the user's
+    /// `config.capnp`), with its ports read from `--control-fd`.
+    Workerd,
+    /// `wrangler dev`, offline on loopback, through wrangler's inspector proxy.
+    Wrangler,
 }
 
 impl Runtime {
     /// Runtimes leakcheck can drive today, as written in a spec.
-    pub const SUPPORTED: &[&str] = &["node"];
+    pub const SUPPORTED: &[&str] = &["node", "deno", "workerd", "wrangler"];
     /// Runtimes that are planned but refused for now.
-    pub const PLANNED: &[&str] = &["workerd", "wrangler", "deno", "bun"];
+    pub const PLANNED: &[&str] = &["bun"];
 
     /// The name as written in a spec.
     pub fn as_str(self) -> &'static str {
         match self {
             Runtime::Node => "node",
+            Runtime::Deno => "deno",
+            Runtime::Workerd => "workerd",
+            Runtime::Wrangler => "wrangler",
         }
+    }
+
+    /// True for Cloudflare Workers runtimes, whose isolates have a 128 MiB limit.
+    pub fn is_workers(self) -> bool {
+        matches!(self, Runtime::Workerd | Runtime::Wrangler)
+    }
+
+    /// What one running instance is called in reports: "isolate" for Workers, else "process".
+    pub fn instance(self) -> &'static str {
+        if self.is_workers() { "isolate" } else { "process" }
     }
 }
 
@@ -135,6 +154,23 @@ impl fmt::Display for Runtime {
     }
 }
 
+/// How leakcheck configures a workerd target (`runtime = "workerd"`); empty for other runtimes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Worker {
+    /// The main module, relative to the target's `cwd`: leakcheck generates the config.
+    pub main: Option<PathBuf>,
+    /// Compatibility date, `YYYY-MM-DD` (with `main`).
+    pub compatibility_date: Option<String>,
+    /// Compatibility flags (with `main`).
+    pub compatibility_flags: Vec<String>,
+    /// Plain-text bindings (with `main`).
+    pub bindings: BTreeMap<String, String>,
+    /// The user's own `config.capnp`, relative to the target's `cwd`.
+    pub config: Option<PathBuf>,
+    /// The service to inspect (with `config`).
+    pub service: Option<String>,
+}
+
 /// A `[[target]]`: a service to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
@@ -142,8 +178,11 @@ pub struct Target {
     pub name: String,
     /// What runs it; `None` when not written.
     pub runtime: Option<Runtime>,
-    /// Program and arguments (non-empty); may hold `{port}`.
+    /// Program and arguments; may hold `{port}`. Non-empty for Node and Deno; empty when not
+    /// written for workerd and wrangler (leakcheck finds them in `node_modules`).
     pub command: Vec<String>,
+    /// The workerd settings (`main`, `compatibility_date`, ...).
+    pub worker: Worker,
     /// Working directory as written (relative to the spec's folder unless absolute).
     pub cwd: Option<PathBuf>,
     /// Extra environment variables; values may hold `{port}`.

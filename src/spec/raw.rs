@@ -81,14 +81,18 @@ pub(crate) struct RawTarget {
     /// Unique name of the target (letters, digits, `-`, `_`, `.`); used in reports and file names.
     #[schemars(with = "String", length(min = 1))]
     pub name: S<String>,
-    /// What runs the service (default "node"). Only "node" is supported for now.
+    /// What runs the service (default "node"): "node", "deno", "workerd" (leakcheck starts
+    /// workerd itself, from `main` or `config`) or "wrangler" (`wrangler dev`, offline).
     #[serde(default)]
     #[schemars(schema_with = "runtime_schema")]
     pub runtime: Option<S<String>>,
     /// The program and its arguments, run without a shell; `{port}` is replaced by the port
-    /// leakcheck picks.
-    #[schemars(with = "Vec<String>", length(min = 1))]
-    pub command: S<Vec<S<String>>>,
+    /// leakcheck picks. Required for "node" and "deno"; for "workerd" the workerd binary (default:
+    /// the one in `node_modules`), for "wrangler" the `wrangler dev` command (default
+    /// `["wrangler", "dev"]` from `node_modules`).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>", length(min = 1))]
+    pub command: Option<S<Vec<S<String>>>>,
     /// Working directory, relative to the spec file's folder (default: that folder).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -107,6 +111,31 @@ pub(crate) struct RawTarget {
     #[serde(default)]
     #[schemars(with = "Option<String>", regex(pattern = r"^/"))]
     pub ready: Option<S<String>>,
+    /// workerd: the worker's main module, relative to `cwd` (e.g. "src/index.js"); every
+    /// `.js`/`.mjs` file under its folder is loaded as a module too.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub main: Option<S<String>>,
+    /// workerd with `main`: the compatibility date, "YYYY-MM-DD" (required with `main`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^\d{4}-\d{2}-\d{2}$"))]
+    pub compatibility_date: Option<S<String>>,
+    /// workerd with `main`: compatibility flags, e.g. ["nodejs_compat"].
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub compatibility_flags: Option<S<Vec<S<String>>>>,
+    /// workerd with `main`: plain-text bindings (`env.NAME` in the worker).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub bindings: BTreeMap<S<String>, S<String>>,
+    /// workerd: your own `config.capnp`, relative to `cwd`, instead of `main`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub config: Option<S<String>>,
+    /// workerd with `config`: the service (worker) to inspect when the config has several.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub service: Option<S<String>>,
     /// Requests sent before the baseline snapshot (overrides [defaults]).
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 0))]
@@ -317,5 +346,5 @@ fn duration_schema(_: &mut SchemaGenerator) -> Schema {
 }
 
 fn runtime_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "string", "enum": ["node"] })
+    json_schema!({ "type": "string", "enum": ["node", "deno", "workerd", "wrangler"] })
 }

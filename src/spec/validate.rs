@@ -11,7 +11,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{Source, SpecError, did_you_mean};
-use super::model::{Budget, Header, Route, Runtime, Settings, Spec, Target};
+use super::model::{Budget, Header, Route, Runtime, Settings, Spec, Target, Worker};
 use super::raw::{RawBudget, RawDefaults, RawRate, RawRoute, RawSize, RawSpec, RawTarget};
 use super::units::{ByteSize, BytesPerRequest, ObjectsPerRequest, UnitError, parse_duration};
 
@@ -305,8 +305,17 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
     }
 }
 
-/// `requests_to_limit` needs a `memory_limit` somewhere in the route's chain of levels.
+/// `requests_to_limit` needs a `memory_limit` somewhere in the route's chain of levels (Workers
+/// targets default to 128 MiB).
 fn budget_chain(cx: &mut Cx<'_>, defaults: &RawBudget, target: &RawTarget) {
+    // Workers targets have one already: the isolate's 128 MiB.
+    if target
+        .runtime
+        .as_ref()
+        .is_some_and(|r| ["workerd", "wrangler"].contains(&r.get_ref().as_str()))
+    {
+        return;
+    }
     for route in &target.route {
         let chain = [defaults, &target.budget, &route.get_ref().budget];
         if chain.iter().any(|b| b.memory_limit.is_some()) {
@@ -325,23 +334,140 @@ fn budget_chain(cx: &mut Cx<'_>, defaults: &RawBudget, target: &RawTarget) {
 }
 
 fn runtime(cx: &mut Cx<'_>, value: &Spanned<String>) -> Option<Runtime> {
+    let supported = || {
+        let names: Vec<String> = Runtime::SUPPORTED.iter().map(|r| format!("`{r}`")).collect();
+        format!("supported runtimes: {}", names.join(", "))
+    };
     match value.get_ref().as_str() {
         "node" => Some(Runtime::Node),
+        "deno" => Some(Runtime::Deno),
+        "workerd" => Some(Runtime::Workerd),
+        "wrangler" => Some(Runtime::Wrangler),
         planned if Runtime::PLANNED.contains(&planned) => {
             cx.error(value.span(), format!("runtime `{planned}` is not supported yet")).help =
-                Some("supported runtimes: `node`".into());
+                Some(supported());
             None
         }
         other => {
             let candidates = Runtime::SUPPORTED.iter().chain(Runtime::PLANNED).copied();
             let error = cx.error(value.span(), format!("unknown runtime `{other}`"));
             error.help = Some(match did_you_mean(other, candidates) {
-                Some("node") => "did you mean `node`?".into(),
-                _ => "supported runtimes: `node`".into(),
+                Some(name) if Runtime::SUPPORTED.contains(&name) => {
+                    format!("did you mean `{name}`?")
+                }
+                _ => supported(),
             });
             None
         }
     }
+}
+
+/// The workerd keys (`main`, `compatibility_date`, ...): checked against the runtime, which
+/// needs either `main` or `config`.
+fn worker(
+    cx: &mut Cx<'_>,
+    raw: &RawTarget,
+    runtime: Option<Runtime>,
+    header: Range<usize>,
+) -> Worker {
+    let mut worker = Worker::default();
+    let written: Vec<(&str, Range<usize>)> = [
+        ("main", raw.main.as_ref().map(|v| v.span())),
+        ("compatibility_date", raw.compatibility_date.as_ref().map(|v| v.span())),
+        ("compatibility_flags", raw.compatibility_flags.as_ref().map(|v| v.span())),
+        ("bindings", raw.bindings.keys().next().map(|k| k.span())),
+        ("config", raw.config.as_ref().map(|v| v.span())),
+        ("service", raw.service.as_ref().map(|v| v.span())),
+    ]
+    .into_iter()
+    .filter_map(|(key, span)| span.map(|s| (key, s)))
+    .collect();
+    let Some(Runtime::Workerd) = runtime else {
+        for (key, span) in written {
+            let help = match runtime {
+                Some(Runtime::Wrangler) => {
+                    "`wrangler dev` reads it from your wrangler.toml; set it there".to_owned()
+                }
+                _ => "set `runtime = \"workerd\"` to have leakcheck start workerd".to_owned(),
+            };
+            cx.error(span, format!("`{key}` only applies to `runtime = \"workerd\"`")).help =
+                Some(help);
+        }
+        return worker;
+    };
+    let path = |cx: &mut Cx<'_>, value: &Spanned<String>, key: &str| {
+        if value.get_ref().trim().is_empty() {
+            cx.error(value.span(), format!("`{key}` is empty"));
+        }
+        PathBuf::from(value.get_ref())
+    };
+    worker.main = raw.main.as_ref().map(|m| path(cx, m, "main"));
+    worker.config = raw.config.as_ref().map(|c| path(cx, c, "config"));
+    match (&raw.main, &raw.config) {
+        (None, None) => {
+            cx.error(header, "`runtime = \"workerd\"` needs `main` or `config`").help = Some(
+                "give the worker's entry module, e.g. `main = \"src/index.js\"` with `compatibility_date = \"2024-09-23\"`, or your own `config = \"config.capnp\"`".into(),
+            );
+        }
+        (Some(_), Some(config)) => {
+            cx.error(config.span(), "`main` and `config` can't both be set").help = Some(
+                "leakcheck generates the config from `main`; with your own `config.capnp`, leave `main` out".into(),
+            );
+        }
+        _ => {}
+    }
+    let main_only = |cx: &mut Cx<'_>, key: &str, span: Range<usize>| {
+        cx.error(span, format!("`{key}` only applies with `main`")).help =
+            Some("with your own `config`, set it in the config".into());
+    };
+    if let Some(date) = &raw.compatibility_date {
+        let d = date.get_ref();
+        let well_formed = d.len() == 10
+            && d.char_indices()
+                .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+        if !well_formed {
+            cx.error(
+                date.span(),
+                format!("`compatibility_date` must be a date like \"2024-09-23\", found `{d}`"),
+            );
+        }
+        if raw.main.is_none() {
+            main_only(cx, "compatibility_date", date.span());
+        }
+        worker.compatibility_date = Some(d.clone());
+    } else if let Some(main) = &raw.main {
+        cx.error(main.span(), "`main` needs a `compatibility_date`").help = Some(
+            "add e.g. `compatibility_date = \"2024-09-23\"` (the one in your wrangler.toml)".into(),
+        );
+    }
+    if let Some(flags) = &raw.compatibility_flags {
+        if raw.main.is_none() {
+            main_only(cx, "compatibility_flags", flags.span());
+        }
+        worker.compatibility_flags = flags.get_ref().iter().map(|f| f.get_ref().clone()).collect();
+    }
+    for (name, value) in &raw.bindings {
+        if raw.main.is_none() {
+            main_only(cx, "bindings", name.span());
+            break;
+        }
+        let n = name.get_ref();
+        let valid = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            cx.error(name.span(), format!("`{n}` is not a valid binding name")).help =
+                Some("binding names are JavaScript identifiers: letters, digits and `_`".into());
+        }
+        worker.bindings.insert(n.clone(), value.get_ref().clone());
+    }
+    if let Some(service) = &raw.service {
+        if raw.config.is_none() {
+            cx.error(service.span(), "`service` only applies with `config`").help =
+                Some("the config leakcheck generates from `main` has one service".into());
+        }
+        worker.service = Some(service.get_ref().clone());
+    }
+    worker
 }
 
 fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
@@ -349,11 +475,19 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
     let name = cx.name(&raw.name, "target");
     let runtime = raw.runtime.as_ref().and_then(|r| runtime(cx, r));
 
-    let command = raw.command.get_ref();
-    if command.is_empty() {
-        cx.error(raw.command.span(), "`command` is empty").help = Some(
+    let header = cx.header(spanned.span());
+    let worker = worker(cx, raw, runtime, header);
+    // The shape check has required `command` unless the runtime starts its own.
+    let no_command = Vec::new();
+    let command = raw.command.as_ref().map_or(&no_command, |c| c.get_ref());
+    if let Some(written) = &raw.command
+        && command.is_empty()
+    {
+        cx.error(written.span(), "`command` is empty").help = Some(
             "give the program and its arguments, e.g. `command = [\"node\", \"server.js\"]`".into(),
         );
+    } else if command.is_empty() {
+        // A Workers runtime without a command: leakcheck finds workerd or wrangler itself.
     } else if command[0].get_ref().trim().is_empty() {
         cx.error(command[0].span(), "the program in `command` is empty");
     } else {
@@ -453,6 +587,7 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
         name,
         runtime,
         command: command.iter().map(|a| a.get_ref().clone()).collect(),
+        worker,
         cwd,
         env,
         url,

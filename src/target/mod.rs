@@ -31,11 +31,15 @@
 //! [`install_signal_handlers`] kills every group on Ctrl-C or SIGTERM. A process that leaves
 //! the group (`setsid`, daemonising) escapes all of this.
 
+mod deno;
 mod groups;
 mod node;
 mod output;
 mod port;
 mod procfs;
+mod runtime;
+mod workerd;
+mod wrangler;
 
 use std::fmt;
 use std::io;
@@ -54,6 +58,9 @@ pub use groups::{
 };
 use output::{SharedTail, tail_text};
 pub use port::free_port;
+pub use runtime::find_in_node_modules;
+pub use workerd::{WorkerdLaunch, launch_workerd};
+pub use wrangler::launch_wrangler;
 
 /// Bytes of stderr's last line shown in an error message (the error keeps the whole tail).
 const LAST_LINE_SHOWN: usize = 300;
@@ -188,6 +195,32 @@ pub enum TargetError {
         /// The last lines of its stderr.
         stderr_tail: String,
     },
+    /// A Workers or Deno runtime's program is not installed where leakcheck looks.
+    #[error("start target `{name}`: {what}")]
+    RuntimeNotFound {
+        /// The target.
+        name: String,
+        /// What was looked for where, and how to install it.
+        what: String,
+    },
+    /// The workerd config could not be generated or read.
+    #[error("start target `{name}`: {message}")]
+    Config {
+        /// The target.
+        name: String,
+        /// What went wrong, naming the file.
+        message: String,
+    },
+    /// The runtime started but its inspector, or the worker's inspector target, was not found.
+    #[error("start target `{name}`: {message}{}", shown_tail(stderr_tail))]
+    WorkerInspector {
+        /// The target.
+        name: String,
+        /// What was asked and what came back.
+        message: String,
+        /// The last lines of its stderr.
+        stderr_tail: String,
+    },
     /// Several inspectors were announced and none belongs to the process serving the port.
     #[error(
         "start target `{name}`: none of its inspectors belongs to the process listening on port {port} ({}); inspectors: {}",
@@ -212,6 +245,7 @@ impl TargetError {
         match self {
             TargetError::ExitedBeforeReady { stderr_tail, .. }
             | TargetError::NeverReady { stderr_tail, .. }
+            | TargetError::WorkerInspector { stderr_tail, .. }
             | TargetError::NoInspector { stderr_tail, .. } => Some(stderr_tail),
             _ => None,
         }
@@ -549,13 +583,9 @@ fn group_alive(pgid: u32) -> Vec<u32> {
 ///
 /// On any error everything started is killed before returning.
 pub async fn launch(spec: &LaunchSpec) -> Result<Target, TargetError> {
-    let name = spec.name.clone();
     let Some(program) = spec.argv.first() else {
-        return Err(TargetError::EmptyCommand { name });
+        return Err(TargetError::EmptyCommand { name: spec.name.clone() });
     };
-    if !spec.cwd.is_dir() {
-        return Err(TargetError::NoCwd { name, cwd: spec.cwd.clone() });
-    }
     let existing = spec
         .env
         .iter()
@@ -565,24 +595,101 @@ pub async fn launch(spec: &LaunchSpec) -> Result<Target, TargetError> {
         .or_else(|| std::env::var("NODE_OPTIONS").ok());
     let (args, node_options) = node::with_inspector(&spec.argv, existing.as_deref());
     let direct = node_options.is_none();
+    let extra: Vec<(String, String)> =
+        node_options.into_iter().map(|o| ("NODE_OPTIONS".to_owned(), o)).collect();
+    launch_announced(spec, program, &args, &extra, direct).await
+}
 
+/// Starts a Deno target: like [`launch`], with `--inspect=127.0.0.1:0` right after Deno's
+/// subcommand (`deno run --inspect=… --allow-net main.ts`). A bare `deno` is looked up in the
+/// `node_modules/.bin` of `spec.cwd` and its ancestors (the `deno` npm package), then on the
+/// `PATH`.
+pub async fn launch_deno(spec: &LaunchSpec) -> Result<Target, TargetError> {
+    if spec.argv.is_empty() {
+        return Err(TargetError::EmptyCommand { name: spec.name.clone() });
+    }
+    let program = runtime::resolve_bare(&spec.argv[0], &spec.cwd);
+    let args = deno::with_inspector(&spec.argv);
+    let extra: Vec<(String, String)> =
+        deno::OFFLINE_ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    launch_announced(spec, &program, &args, &extra, true).await
+}
+
+/// Spawns `program args` (with `extra` variables on top of `spec.env`), waits until ready, then
+/// picks the inspector among those announced on stderr.
+async fn launch_announced(
+    spec: &LaunchSpec,
+    program: &str,
+    args: &[String],
+    extra: &[(String, String)],
+    direct: bool,
+) -> Result<Target, TargetError> {
+    let (mut target, announced) = spawn(spec, program, args, extra, None)?;
+    let start = Instant::now();
+    let ready_deadline = start + spec.ready_timeout;
+    if let Err(e) = wait_ready(&mut target, spec, ready_deadline).await {
+        target.kill().await;
+        return Err(with_tail(e, &target));
+    }
+    let wait = ready_deadline.saturating_duration_since(Instant::now()).max(MIN_INSPECTOR_WAIT);
+    let chosen = tokio::select! {
+        chosen = node::choose_inspector(
+            &target.name, announced, spec.port, direct, Instant::now() + wait, wait,
+        ) => chosen,
+        status = target.child.wait() => Err(exited(&mut target, status)),
+    };
+    match chosen {
+        Ok((url, inspected)) => {
+            target.inspector_url = url;
+            target.inspected_pid = inspected;
+            Ok(target)
+        }
+        Err(e) => {
+            target.kill().await;
+            Err(with_tail(e, &target))
+        }
+    }
+}
+
+/// Starts `program args` without a shell in its own process group, registered for cleanup,
+/// with stdin closed and its output drained; `control` becomes the child's fd 3. Returns the
+/// target (not yet ready, without an inspector) and the inspectors announced on its stderr.
+fn spawn(
+    spec: &LaunchSpec,
+    program: &str,
+    args: &[String],
+    extra: &[(String, String)],
+    control: Option<std::os::fd::OwnedFd>,
+) -> Result<(Target, watch::Receiver<Vec<String>>), TargetError> {
+    let name = spec.name.clone();
+    if !spec.cwd.is_dir() {
+        return Err(TargetError::NoCwd { name, cwd: spec.cwd.clone() });
+    }
     let mut command = Command::new(program);
     command
-        .args(&args)
+        .args(args)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(extra.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if let Some(options) = &node_options {
-        command.env("NODE_OPTIONS", options);
+    if let Some(fd) = control {
+        use command_fds::{CommandFdExt, FdMapping};
+        command
+            .fd_mappings(vec![FdMapping { parent_fd: fd, child_fd: 3 }])
+            .expect("a single mapping cannot collide");
     }
-    let mut child = command.spawn().map_err(|source| {
+    let spawned = command.spawn();
+    // The command holds the parent's copy of the control pipe: close it now, so the reader
+    // sees the end of input when the child exits.
+    drop(command);
+    let mut child = spawned.map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
-            TargetError::CommandNotFound { name: name.clone(), program: program.clone() }
+            TargetError::CommandNotFound { name: name.clone(), program: program.to_owned() }
         } else {
-            TargetError::Spawn { name: name.clone(), program: program.clone(), source }
+            TargetError::Spawn { name: name.clone(), program: program.to_owned(), source }
         }
     })?;
     let pid = child.id().expect("a just-spawned child has a pid");
@@ -598,7 +705,7 @@ pub async fn launch(spec: &LaunchSpec) -> Result<Target, TargetError> {
     if let Some(err) = child.stderr.take() {
         drains.push(output::drain(err, stderr.clone(), Some(announce)));
     }
-    let mut target = Target {
+    let target = Target {
         name,
         child,
         pid,
@@ -612,45 +719,7 @@ pub async fn launch(spec: &LaunchSpec) -> Result<Target, TargetError> {
         status: None,
         finished: false,
     };
-
-    let start = Instant::now();
-    let ready_deadline = start + spec.ready_timeout;
-    if let Err(e) = wait_ready(&mut target, spec, ready_deadline).await {
-        target.kill().await;
-        return Err(with_tail(e, &target));
-    }
-    let wait = ready_deadline.saturating_duration_since(Instant::now()).max(MIN_INSPECTOR_WAIT);
-    let chosen = tokio::select! {
-        chosen = node::choose_inspector(
-            &target.name, announced, spec.port, direct, Instant::now() + wait, wait,
-        ) => chosen,
-        status = target.child.wait() => match status {
-            Ok(status) => {
-                target.status = Some(status);
-                Err(TargetError::ExitedBeforeReady {
-                    name: target.name.clone(),
-                    status,
-                    stderr_tail: String::new(),
-                })
-            }
-            Err(e) => Err(TargetError::Spawn {
-                name: target.name.clone(),
-                program: program.clone(),
-                source: e,
-            }),
-        },
-    };
-    match chosen {
-        Ok((url, inspected)) => {
-            target.inspector_url = url;
-            target.inspected_pid = inspected;
-            Ok(target)
-        }
-        Err(e) => {
-            target.kill().await;
-            Err(with_tail(e, &target))
-        }
-    }
+    Ok((target, announced))
 }
 
 /// Fills in the stderr tail of an error built before the output was complete.
@@ -658,6 +727,7 @@ fn with_tail(mut error: TargetError, target: &Target) -> TargetError {
     match &mut error {
         TargetError::ExitedBeforeReady { stderr_tail, .. }
         | TargetError::NeverReady { stderr_tail, .. }
+        | TargetError::WorkerInspector { stderr_tail, .. }
         | TargetError::NoInspector { stderr_tail, .. } => *stderr_tail = target.stderr_tail(),
         _ => {}
     }

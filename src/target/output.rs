@@ -22,6 +22,10 @@ const LISTENING: &str = "Debugger listening on ";
 /// nothing, until the inspector session closes.
 const WAITING_FOR_DEBUGGER: &str = "Waiting for the debugger to disconnect";
 
+/// What `wrangler dev` prints once its worker serves requests:
+/// `[wrangler:info] Ready on http://127.0.0.1:8787`.
+const WRANGLER_READY: &str = "Ready on http";
+
 /// The last lines of one stream.
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
@@ -29,6 +33,8 @@ pub(crate) struct Tail {
     bytes: usize,
     /// Node said its program ended and it waits for the debugger to go.
     pub(crate) program_ended: bool,
+    /// wrangler said its worker is ready.
+    pub(crate) wrangler_ready: bool,
 }
 
 impl Tail {
@@ -111,6 +117,9 @@ where
             let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
             if line.contains(WAITING_FOR_DEBUGGER) {
                 tail.program_ended = true;
+            }
+            if line.contains(WRANGLER_READY) {
+                tail.wrangler_ready = true;
             }
             tail.push(line);
         }

@@ -319,3 +319,93 @@ pub fn assert_nothing_left(tag: &str, what: &str) {
         std::thread::sleep(Duration::from_millis(25));
     }
 }
+
+/// `tests/fixtures`, whose `package.json` pins workerd, wrangler and deno.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Installs the runtimes pinned in `tests/fixtures/package-lock.json` with `npm ci` (or `npm
+/// install --no-save` from the same lock when `npm ci` refuses it), as
+/// `.ci/run` does first, unless `node_modules` is already up to date with the lock file; so a
+/// plain `cargo test` on a fresh machine with npm sets them up too. Only the npm registry is
+/// needed: the binaries are inside the registry packages.
+pub fn ensure_runtimes() {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = fixtures_dir();
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    let locked = modified(&dir.join("package-lock.json"));
+    let binaries = ["node_modules/.bin/wrangler", "node_modules/.bin/deno"]
+        .iter()
+        .all(|b| dir.join(b).is_file());
+    if binaries && installed.is_some() && installed >= locked {
+        return;
+    }
+    let npm = |args: &[&str]| {
+        Command::new("npm")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("npm starts (the Workers and Deno tests install their runtimes with it)")
+    };
+    let mut out = npm(&["ci", "--no-audit", "--no-fund"]);
+    if !out.status.success() {
+        // A registry mirror without the other platforms' optional packages leaves them out of
+        // the lock, which `npm ci` then calls out of sync (see .ci/run).
+        out = npm(&["install", "--no-save", "--no-audit", "--no-fund"]);
+    }
+    assert!(
+        out.status.success(),
+        "installing the runtimes with npm in {} failed:\n{}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Checks that a route's `requests until the limit` follows from its measured growth:
+/// (limit - heap at the last snapshot) / bytes per request, and that the terminal report says
+/// it for `instance` ("isolate", "process"). Returns the projected requests.
+pub fn assert_projection(run: &SpecRun, target: &str, route: &str, instance: &str) -> u64 {
+    let r = run.route(target, route);
+    let verdict = &r["verdict"];
+    let p = &verdict["projection"];
+    let limit = p["limit"].as_u64().expect("a projection with a limit");
+    let rate = p["bytes_per_request"].as_f64().unwrap();
+    let last = verdict["heap"][1].as_u64().unwrap();
+    let requests = p["requests"].as_u64().unwrap_or_else(|| panic!("no projection: {r:#}"));
+    // The rate is the measured linear growth: at least that of the leaking classes together.
+    let classes = verdict["bytes_per_request"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate >= classes - 1e-6, "rate {rate} vs classes {classes}");
+    let expected = (limit - last) as f64 / rate;
+    assert!(
+        (requests as f64 - expected).abs() <= 1.0,
+        "projected {requests} requests, but ({limit} - {last}) / {rate} = {expected}"
+    );
+    let said = format!(
+        "this {instance} reaches {} after about {} requests",
+        format_mib(limit),
+        thousands(requests)
+    );
+    assert!(run.stdout().contains(&said), "`{said}` not in the report:\n{}", run.stdout());
+    requests
+}
+
+fn format_mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+/// `1234567` → `1,234,567`, as the reports write counts.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -5,7 +5,7 @@
 //! above the classifier's noise floor), when the heap grows more than `max_heap_growth`, or
 //! when the projected number of requests until `memory_limit` is below `requests_to_limit`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
 use crate::analysis::growth::Trend;
@@ -31,7 +31,7 @@ pub struct Limits {
 }
 
 /// Why a route failed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Failure {
     /// Classes grow linearly with requests, above the budget.
@@ -75,7 +75,7 @@ pub enum Failure {
 }
 
 /// One leaking class, explained.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Leak {
     /// The class key.
     pub class: String,
@@ -92,7 +92,7 @@ pub struct Leak {
 }
 
 /// A group of leaked objects under one persistent holder.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LeakHolder {
     /// The variable or property holding them, when the path names one.
     pub culprit: Option<String>,
@@ -109,7 +109,7 @@ pub struct LeakHolder {
 }
 
 /// How long until the memory limit, at the measured rate.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Projection {
     /// The limit.
     pub limit: u64,
@@ -120,7 +120,7 @@ pub struct Projection {
 }
 
 /// The verdict on one route.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RouteVerdict {
     /// True when no failure was found.
     pub pass: bool,

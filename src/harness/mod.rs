@@ -40,7 +40,7 @@ use std::sync::Arc;
 use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
 
 use crate::cli::CliError;
-use crate::plan::{Overrides, Plan};
+use crate::plan::{Overrides, Plan, RoutePlan, TargetPlan};
 use crate::report::run::{Outcome, RunReport, TargetReport};
 use crate::report::style::Paint;
 use crate::shard::Shard;
@@ -119,9 +119,8 @@ pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
     for t in &plan.targets {
         for r in &t.routes {
             let (slot, route) = (slots[&t.name].clone(), r.name.clone());
-            let trial = Trial::test(format!("{}::{}", t.name, r.name), move || {
-                outcome(&slot.wait(&route), &route, paint)
-            });
+            let trial =
+                Trial::test(trial_name(t, r), move || outcome(&slot.wait(&route), &route, paint));
             trials.push(trial);
         }
     }
@@ -163,11 +162,17 @@ fn selection(plan: &Plan, trials: &[Trial], args: &Arguments) -> Plan {
     };
     let mut selected = plan.clone();
     for t in &mut selected.targets {
-        let name = t.name.clone();
-        t.routes.retain(|r| runs(format!("{name}::{}", r.name)));
+        let names: Vec<String> = t.routes.iter().map(|r| trial_name(t, r)).collect();
+        let mut keep = names.into_iter().map(runs);
+        t.routes.retain(|_| keep.next().expect("one name per route"));
     }
     selected.targets.retain(|t| !t.routes.is_empty());
     selected
+}
+
+/// `TARGET::ROUTE`.
+fn trial_name(target: &TargetPlan, route: &RoutePlan) -> String {
+    format!("{}::{}", target.name, route.name)
 }
 
 /// A trial's outcome from what its route's target reported.
@@ -300,21 +305,12 @@ mod tests {
     fn plan() -> Plan {
         let spec = crate::spec::Spec::parse(
             r#"
-            [[target]]
-            name = "api"
-            command = ["node", "api.js"]
-            [[target.route]]
-            name = "home"
-            path = "/"
-            [[target.route]]
-            name = "cart"
-            path = "/cart"
-            [[target]]
-            name = "admin"
-            command = ["node", "admin.js"]
-            [[target.route]]
-            name = "home"
-            path = "/"
+            target = [
+              { name = "api", command = ["node", "api.js"],
+                route = [{ name = "home", path = "/" }, { name = "cart", path = "/cart" }] },
+              { name = "admin", command = ["node", "admin.js"],
+                route = [{ name = "home", path = "/" }] },
+            ]
             "#,
             Path::new("/srv/leakspec.toml"),
         )
@@ -322,21 +318,17 @@ mod tests {
         crate::plan::plan(&spec, &Overrides::default()).unwrap()
     }
 
+    fn names(plan: &Plan) -> Vec<String> {
+        let routes = |t: &TargetPlan| t.routes.iter().map(|r| trial_name(t, r)).collect::<Vec<_>>();
+        plan.targets.iter().flat_map(routes).collect()
+    }
+
     fn selected(args: &[&str]) -> Vec<String> {
         let plan = plan();
-        let trials: Vec<Trial> = plan
-            .targets
-            .iter()
-            .flat_map(|t| t.routes.iter().map(move |r| format!("{}::{}", t.name, r.name)))
-            .map(|name| Trial::test(name, || Ok(())))
-            .collect();
+        let trials: Vec<Trial> =
+            names(&plan).into_iter().map(|name| Trial::test(name, || Ok(()))).collect();
         let args = parse_libtest(args.iter().map(OsString::from).collect());
-        let chosen = selection(&plan, &trials, &args);
-        chosen
-            .targets
-            .iter()
-            .flat_map(|t| t.routes.iter().map(move |r| format!("{}::{}", t.name, r.name)))
-            .collect()
+        names(&selection(&plan, &trials, &args))
     }
 
     #[test]

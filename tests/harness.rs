@@ -39,6 +39,12 @@ fn cargo(args: &[&str], tag: &str) -> Output {
     }
     let out = cmd.output().expect("cargo starts");
     assert_nothing_left(tag, &format!("cargo {}", args.join(" ")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("--locked was passed"),
+        "leakcheck's dependencies changed: refresh the fixture's lock file with \
+         `cargo tree > /dev/null` in tests/fixtures/harness-project, and commit it\n{stderr}"
+    );
     out
 }
 

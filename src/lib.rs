@@ -7,11 +7,13 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod harness;
 pub mod inspector;
 pub mod load;
 pub mod plan;
 pub mod report;
 pub mod runner;
+pub mod shard;
 pub mod snapshot;
 pub mod spec;
 pub mod target;

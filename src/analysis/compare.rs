@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::classes::ClassIndex;
 pub use super::digest::{Basis, Digest, max_object_id};
@@ -288,7 +288,7 @@ pub struct Cluster {
 }
 
 /// A node of the last snapshot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRef {
     /// Index in the last snapshot's graph.
     #[serde(skip)]
@@ -334,7 +334,7 @@ impl ClassGrowth {
 }
 
 /// A persistent object whose retained size grows with the load.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Holder {
     /// The object, in the last snapshot.
     pub node: NodeRef,
@@ -356,7 +356,7 @@ pub struct Holder {
 }
 
 /// The part of a holder that retains most of it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Child {
     /// The edge name from the holder: a property, variable or V8 field (`table`, `elements`).
     pub name: String,

@@ -8,10 +8,10 @@
 //! default three snapshots) the evidence can be ambiguous, and the classifier says so
 //! ([`Trend::Irregular`]) rather than guess, so the runner can take another rung.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a series does as the load grows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trend {
     /// Grows by about the same amount per step in every interval: a leak.
@@ -63,7 +63,7 @@ impl NoiseFloor {
 }
 
 /// The verdict on one series, with the fitted rate.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fit {
     /// What the series does.
     pub trend: Trend,

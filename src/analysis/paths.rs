@@ -18,7 +18,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::classes::ClassIndex;
 use super::retaining::{BitSet, ephemeron_names, parse_ephemeron};
@@ -417,10 +417,11 @@ fn bfs<'g>(
 }
 
 /// One step of a retainer path: `label in holder_class @holder_id`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetainerStep {
     /// The V8 edge type: `property`, `element`, `context`, `internal`, ...
-    pub edge_kind: &'static str,
+    #[serde(deserialize_with = "edge_kind_name")]
+    pub edge_kind: StaticName,
     /// The edge name as written: a property or variable name, or an element index.
     pub edge_name: String,
     /// The edge as shown: `tasks`, `[812]`, or `tasks[812]` when the holder itself was
@@ -432,8 +433,19 @@ pub struct RetainerStep {
     pub holder_id: u32,
 }
 
+/// `&'static str` under another name, so that serde's derive does not take the field for a
+/// string borrowed from its input (it reads it with [`edge_kind_name`]).
+type StaticName = &'static str;
+
+/// Reads an edge type back as V8's name for it (a report read from JSON); a name this
+/// version does not know reads as `unknown`.
+fn edge_kind_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let name = String::deserialize(d)?;
+    Ok(crate::snapshot::EdgeKind::from_v8_name(&name).v8_name())
+}
+
 /// The shortest chain of references from a root to a node, deepest step first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetainerPath {
     /// The heap object id of the node the path leads to.
     pub node_id: u32,

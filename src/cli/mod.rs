@@ -4,7 +4,11 @@
 //! not do its job (bad input or arguments). A closed pipe on standard output is not an error.
 
 mod load;
+mod merge;
 mod run;
+mod test;
+
+pub(crate) use run::{StderrProgress, load_plan, shard_line};
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -90,6 +94,51 @@ enum Command {
     /// Three snapshots are the minimum for a verdict you can trust; with two, any growth looks
     /// linear. Exits 1 when something grows linearly, so it can gate CI.
     Diff(DiffArgs),
+    /// Run the routes of a leakspec.toml as tests, with cargo test's flags.
+    ///
+    /// Each route is a test named TARGET::ROUTE. Filters, --exact, --skip, --list, --ignored,
+    /// --format pretty|terse|json and --test-threads work as with `cargo test -- ...`; only
+    /// the targets of the routes left after filtering are started, each once for all its
+    /// routes (in the spec's order), and --test-threads targets run at once. A failing test's
+    /// message is the route's explanation, as `leakcheck run` prints it. --nocapture shows
+    /// progress on stderr.
+    ///
+    /// Exit status: 0 all passed; 1 a route failed; 2 leakcheck could not do its job (a bad
+    /// spec, a target that never became ready).
+    #[command(disable_help_flag = true)]
+    Test(TestArgs),
+    /// Combine the --json reports of the shards of one run (--shard K/N) into one report.
+    ///
+    /// Prints the terminal report of the whole run and writes its JSON and JUnit, in the
+    /// spec's order, as one unsharded `leakcheck run` would have. Fails (status 2) when a
+    /// report is missing, unreadable or not a leakcheck-run/1 report, when a shard is missing
+    /// or given twice, or when the reports come from different specs.
+    ///
+    /// Exit status: as `leakcheck run`'s over all shards: 0 all routes pass; 1 a route failed;
+    /// 2 leakcheck could not do its job in some shard (or a shard was interrupted), or the
+    /// reports cannot be merged.
+    MergeReports(MergeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TestArgs {
+    /// The spec file (default: leakspec.toml), --shard K/N, -h/--help, and the test flags of
+    /// `cargo test -- --help`; in any order.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    args: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, clap::Args)]
+struct MergeArgs {
+    /// The shards' --json reports (every shard of the run, in any order).
+    #[arg(required = true, value_name = "REPORT")]
+    reports: Vec<PathBuf>,
+    /// Write the merged JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the merged JSON report (format leakcheck-run/1).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +180,10 @@ struct RunArgs {
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Run only the K-th of N parts of the targets, e.g. 2/4 (for the jobs of a CI matrix;
+    /// combine their --json reports with `leakcheck merge-reports`).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<crate::shard::Shard>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -185,7 +238,7 @@ pub struct CliError {
 }
 
 impl CliError {
-    fn new(message: impl Into<String>, cause: impl std::fmt::Display) -> CliError {
+    pub(crate) fn new(message: impl Into<String>, cause: impl std::fmt::Display) -> CliError {
         CliError { message: message.into(), causes: vec![cause.to_string()] }
     }
 }
@@ -196,13 +249,20 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let mut stderr = anstream::stderr();
-            let paint = Paint::for_stdout();
-            let _ = writeln!(stderr, "{} {}", paint.red_bold("error:"), err.message);
-            for cause in &err.causes {
-                let _ = writeln!(stderr, "  {} {cause}", paint.bold("cause:"));
-            }
+            err.print();
             ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+impl CliError {
+    /// Writes the error to stderr: `error: MESSAGE`, then a `cause:` line per cause.
+    pub fn print(&self) {
+        let mut stderr = anstream::stderr();
+        let paint = Paint::for_stdout();
+        let _ = writeln!(stderr, "{} {}", paint.red_bold("error:"), self.message);
+        for cause in &self.causes {
+            let _ = writeln!(stderr, "  {} {cause}", paint.bold("cause:"));
         }
     }
 }
@@ -226,9 +286,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             junit: args.junit,
             json: args.json,
             quiet: args.quiet,
+            shard: args.shard,
         }),
         Command::Summary(args) => summary(args),
         Command::Diff(args) => diff(args),
+        Command::Test(args) => test::run(args.args),
+        Command::MergeReports(args) => merge::run(&args.reports, args.json, args.junit),
     }
 }
 
@@ -278,7 +341,7 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
 }
 
 /// Writes to standard output; a closed pipe (`| head`) ends quietly.
-fn print(text: &str) -> Result<(), CliError> {
+pub(crate) fn print(text: &str) -> Result<(), CliError> {
     let mut out = anstream::stdout();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),

@@ -9,12 +9,13 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, EXIT_ERROR, EXIT_FOUND, EXIT_OK};
-use crate::plan::{self, Overrides};
+use crate::plan::{self, Overrides, Plan};
 use crate::report::format::{bytes, thousands};
 use crate::report::run::{Outcome, RunReport};
 use crate::report::style::Paint;
 use crate::runner::progress::{Event, Progress};
 use crate::runner::{RunOptions, run_plan};
+use crate::shard::{Shard, ShardRun};
 use crate::spec::Spec;
 
 /// The resolved arguments of `leakcheck run`.
@@ -26,23 +27,47 @@ pub struct RunArgs {
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub quiet: bool,
+    /// Run only this shard's targets (`--shard K/N`).
+    pub shard: Option<Shard>,
+}
+
+/// Reads the spec and resolves it with the command line's overrides: the plan every command
+/// that runs targets starts from.
+pub(crate) fn load_plan(spec: &std::path::Path, overrides: &Overrides) -> Result<Plan, CliError> {
+    let invalid = |cause: String| CliError {
+        message: format!("`{}` is not a valid spec", spec.display()),
+        causes: vec![cause.trim_end().to_owned()],
+    };
+    let loaded = Spec::load(spec).map_err(|errors| invalid(errors.to_string()))?;
+    plan::plan(&loaded, overrides).map_err(|e| invalid(e.to_string()))
 }
 
 /// Runs the spec and returns the exit status.
 pub fn run(args: RunArgs) -> Result<u8, CliError> {
-    let spec = Spec::load(&args.spec).map_err(|errors| CliError {
-        message: format!("`{}` is not a valid spec", args.spec.display()),
-        causes: vec![errors.to_string().trim_end().to_owned()],
-    })?;
-    let plan = plan::plan(&spec, &args.overrides).map_err(|e| CliError {
-        message: format!("`{}` is not a valid spec", args.spec.display()),
-        causes: vec![e.to_string().trim_end().to_owned()],
-    })?;
+    let plan = load_plan(&args.spec, &args.overrides)?;
     if plan.targets.is_empty() {
         return Err(CliError::new(
             "nothing to run",
             "no target matches the --target and --route filters",
         ));
+    }
+    let (plan, shard) = match args.shard {
+        Some(shard) => {
+            let (plan, run) = shard.select(plan);
+            super::print(&shard_line(&run, &plan))?;
+            (plan, Some(run))
+        }
+        None => (plan, None),
+    };
+    if plan.targets.is_empty() {
+        // Still write the reports: merge-reports needs every shard's, empty or not.
+        let report = RunReport {
+            format: crate::report::run::RUN_FORMAT,
+            spec: plan.spec_path.clone(),
+            ..RunReport::default()
+        };
+        write_reports(&report, shard.as_ref(), &args)?;
+        return Ok(EXIT_OK);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -66,7 +91,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     });
     drop(progress);
     let (report, signal) = report?;
-    write_reports(&report, &args)?;
+    write_reports(&report, shard.as_ref(), &args)?;
     super::print(&report.to_text(Paint::for_stdout()))?;
     if let Some(signal) = signal {
         return Ok(signal.exit_code());
@@ -95,32 +120,61 @@ pub fn exit_status(report: &RunReport) -> u8 {
     status
 }
 
-fn write_reports(report: &RunReport, args: &RunArgs) -> Result<(), CliError> {
-    let write = |path: &PathBuf, text: String| {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::new(format!("could not create `{}`", dir.display()), e))?;
-        }
-        std::fs::write(path, text)
-            .map_err(|e| CliError::new(format!("could not write `{}`", path.display()), e))
-    };
+/// The first line of a sharded run: which targets it runs, or that it has none (a pass).
+pub(crate) fn shard_line(run: &ShardRun, plan: &Plan) -> String {
+    let of = crate::report::format::plural(run.plan_targets as u64, "target");
+    if plan.targets.is_empty() {
+        return format!(
+            "shard {}: no targets fall in this shard ({of} in {} shards); nothing to run, which passes\n",
+            run.shard(),
+            run.total
+        );
+    }
+    let names: Vec<&str> = plan.targets.iter().map(|t| t.name.as_str()).collect();
+    format!("shard {}: {} of {of}: {}\n", run.shard(), names.len(), names.join(", "))
+}
+
+fn write_reports(
+    report: &RunReport,
+    shard: Option<&ShardRun>,
+    args: &RunArgs,
+) -> Result<(), CliError> {
     if let Some(path) = &args.junit {
-        write(path, report.to_junit())?;
+        write_file(path, report.to_junit())?;
     }
     if let Some(path) = &args.json {
-        write(path, report.to_json())?;
+        let json = match shard {
+            Some(shard) => crate::report::merge::sharded_json(report, shard),
+            None => report.to_json(),
+        };
+        write_file(path, json)?;
     }
     Ok(())
 }
 
+/// Writes a report file, creating its folder.
+pub(crate) fn write_file(path: &std::path::Path, text: String) -> Result<(), CliError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::new(format!("could not create `{}`", dir.display()), e))?;
+    }
+    std::fs::write(path, text)
+        .map_err(|e| CliError::new(format!("could not write `{}`", path.display()), e))
+}
+
 /// Progress on stderr: a bar with the current phase on a terminal; in a CI log (or a pipe),
 /// one line per phase and none per request.
-struct StderrProgress {
+pub(crate) struct StderrProgress {
     bar: Option<ProgressBar>,
     last_load: Mutex<(String, u64)>,
 }
 
 impl StderrProgress {
+    /// One line per phase, never a bar: for output shared with other writers.
+    pub(crate) fn lines() -> StderrProgress {
+        StderrProgress { bar: None, last_load: Mutex::new((String::new(), 0)) }
+    }
+
     fn new() -> StderrProgress {
         let live = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
         let bar = live.then(|| {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One request, ready to send many times.
 #[derive(Clone, Debug)]
@@ -25,7 +25,7 @@ pub struct RequestTemplate {
 }
 
 /// What a batch of requests did.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadStats {
     /// Requests sent.
     pub sent: u64,
@@ -84,6 +84,10 @@ mod duration_secs {
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e6)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        crate::report::run::secs_from(d)
     }
 }
 

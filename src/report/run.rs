@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
 use super::style::Paint;
@@ -16,11 +16,16 @@ use crate::spec::Runtime;
 /// Version of the JSON document; bumped on any incompatible change.
 pub const RUN_FORMAT: &str = "leakcheck-run/1";
 
+/// `&'static str` under another name, so that serde's derive does not take the field for a
+/// string borrowed from its input (it reads it with [`run_format`]).
+type StaticName = &'static str;
+
 /// The whole run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunReport {
-    /// Always [`RUN_FORMAT`].
-    pub format: &'static str,
+    /// Always [`RUN_FORMAT`]; a document with another format is not read.
+    #[serde(deserialize_with = "run_format")]
+    pub format: StaticName,
     /// The spec file the run followed.
     pub spec: PathBuf,
     /// One entry per target, in the spec's order.
@@ -28,14 +33,14 @@ pub struct RunReport {
     /// Set when the run was cut short (Ctrl-C, SIGTERM): what was measured until then is here.
     pub interrupted: Option<String>,
     /// Wall time of the run.
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
     pub elapsed: Duration,
     /// leakcheck's own peak memory (resident set) over the run, where the system tells it.
     pub peak_rss: Option<u64>,
 }
 
 /// One target (one service process).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TargetReport {
     /// The target's name.
     pub name: String,
@@ -52,7 +57,7 @@ pub struct TargetReport {
 }
 
 /// The outcome of one route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Nothing grows beyond the budget.
@@ -66,7 +71,7 @@ pub enum Outcome {
 }
 
 /// One rung: the state after a number of requests.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Rung {
     /// Requests sent on the route before this snapshot (0 for the baseline).
     pub requests: u64,
@@ -77,7 +82,7 @@ pub struct Rung {
     /// Snapshot size, in bytes of JSON.
     pub snapshot_bytes: u64,
     /// Time V8 took to produce the snapshot (first chunk to last).
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
     pub snapshot_time: Duration,
     /// Where the snapshot was kept, if it was.
     pub kept: Option<PathBuf>,
@@ -86,7 +91,7 @@ pub struct Rung {
 }
 
 /// One route's measurements and verdict.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RouteReport {
     /// The route's name.
     pub name: String,
@@ -121,7 +126,7 @@ pub struct RouteReport {
 }
 
 /// A burst of requests all in flight at once, sampled closely for the heap's peak.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Burst {
     /// Requests in flight at once (the route's concurrency).
     pub concurrency: usize,
@@ -132,28 +137,46 @@ pub struct Burst {
 }
 
 /// Where a route's time went.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Timings {
     /// Wall time of the route.
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
     pub wall: Duration,
     /// Time in `takeHeapSnapshot` (V8's own cost).
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
     pub snapshots: Duration,
     /// Time sending requests (warm-up included).
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
     pub requests: Duration,
     /// Time in forced garbage collections.
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
     pub gc: Duration,
     /// leakcheck's own time after each snapshot's last chunk (the parse's tail, analysis,
     /// digest) and comparing: what a run costs beyond what V8 and the service spend.
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
     pub analysis: Duration,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Reads back a duration written as seconds.
+pub(crate) fn secs_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let secs = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| serde::de::Error::custom(format!("{secs} is not a duration in seconds")))
+}
+
+/// Accepts only [`RUN_FORMAT`], so that a report of another version is refused by name rather
+/// than half read.
+fn run_format<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let format = String::deserialize(d)?;
+    if format == RUN_FORMAT {
+        Ok(RUN_FORMAT)
+    } else {
+        Err(serde::de::Error::custom(format!("format `{format}` is not `{RUN_FORMAT}`")))
+    }
 }
 
 impl RouteReport {
@@ -183,7 +206,47 @@ impl RouteReport {
     }
 }
 
+impl TargetReport {
+    /// What `leakcheck run`'s report prints for one of this target's routes when it fails: a
+    /// header (`FAIL target › route (METHOD path)`) and the full explanation (what grows, who
+    /// holds it, budgets, the target's exit and stderr). For a route that was not run, why.
+    pub fn explain(&self, route: &RouteReport, paint: Paint) -> String {
+        let mut out = paint.bold(&format!(
+            "{} {} › {} ({} {})",
+            outcome_word(route.outcome),
+            self.name,
+            route.name,
+            route.method,
+            route.path
+        ));
+        out.push('\n');
+        out += &explain_route(route, self, paint);
+        out
+    }
+
+    /// The report's block for a target that could not be measured at all (it never became
+    /// ready, its inspector did not answer ...): `None` when its routes were measured.
+    pub fn explain_error(&self, paint: Paint) -> Option<String> {
+        let err = self.error.as_ref()?;
+        if !self.routes.iter().all(|r| r.outcome == Outcome::Skipped) {
+            return None;
+        }
+        let mut out = paint.bold(&format!("ERROR {}", self.name));
+        out += &format!("\n  {}\n", err.replace('\n', "\n  "));
+        if let Some(tail) = &self.stderr_tail {
+            out += &stderr_block(tail);
+        }
+        Some(out)
+    }
+}
+
 impl RunReport {
+    /// Reads a report written by [`RunReport::to_json`] (the `--json` of `leakcheck run`).
+    /// Durations come back rounded to the millisecond, as written.
+    pub fn from_json(text: &str) -> Result<RunReport, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
     /// Counts of routes by outcome: (passed, failed, errors, skipped).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let mut c = (0, 0, 0, 0);
@@ -244,26 +307,11 @@ impl RunReport {
             for r in t.routes.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error))
             {
                 out.push('\n');
-                out += &paint.bold(&format!(
-                    "{} {} › {} ({} {})",
-                    outcome_word(r.outcome),
-                    t.name,
-                    r.name,
-                    r.method,
-                    r.path
-                ));
-                out.push('\n');
-                out += &explain_route(r, t, paint);
+                out += &t.explain(r, paint);
             }
-            if let Some(err) = &t.error
-                && t.routes.iter().all(|r| r.outcome == Outcome::Skipped)
-            {
+            if let Some(text) = t.explain_error(paint) {
                 out.push('\n');
-                out += &paint.bold(&format!("ERROR {}", t.name));
-                out += &format!("\n  {}\n", err.replace('\n', "\n  "));
-                if let Some(tail) = &t.stderr_tail {
-                    out += &stderr_block(tail);
-                }
+                out += &text;
             }
         }
         if let Some(why) = &self.interrupted {
@@ -694,6 +742,17 @@ mod tests {
             })
             .collect();
         insta::assert_snapshot!(redacted.join("timestamp=\""));
+    }
+
+    #[test]
+    fn json_reads_back() {
+        let text = report().to_json();
+        let back = RunReport::from_json(&text).unwrap();
+        assert_eq!(back.to_json(), text);
+        assert_eq!(back.to_text(Paint::PLAIN), report().to_text(Paint::PLAIN));
+        let other = text.replace(RUN_FORMAT, "leakcheck-run/9");
+        let err = RunReport::from_json(&other).unwrap_err().to_string();
+        assert!(err.contains("format `leakcheck-run/9` is not `leakcheck-run/1`"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! or when the heap peaks above `max_peak_heap` while requests run at the route's concurrency
 //! (memory held per request in flight, which is not a leak but kills a Worker just the same).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
 use crate::analysis::growth::Trend;
@@ -33,7 +33,7 @@ pub struct Limits {
 }
 
 /// Why a route failed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Failure {
     /// Classes grow linearly with requests, above the budget.
@@ -79,7 +79,7 @@ pub enum Failure {
 }
 
 /// One leaking class, explained.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Leak {
     /// The class key.
     pub class: String,
@@ -96,7 +96,7 @@ pub struct Leak {
 }
 
 /// A group of leaked objects under one persistent holder.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LeakHolder {
     /// The variable or property holding them, when the path names one.
     pub culprit: Option<String>,
@@ -113,7 +113,7 @@ pub struct LeakHolder {
 }
 
 /// How long until the memory limit, at the measured rate.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Projection {
     /// The limit.
     pub limit: u64,
@@ -133,7 +133,7 @@ pub struct Peak {
 }
 
 /// The verdict on one route.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RouteVerdict {
     /// True when no failure was found.
     pub pass: bool,

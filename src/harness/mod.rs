@@ -1,0 +1,345 @@
+//! The routes of a leakspec.toml as tests of a [libtest-mimic] harness: `leakcheck test`, and
+//! `cargo test` / `cargo nextest run` in a Rust project that adds a test target
+//!
+//! ```toml
+//! [[test]]
+//! name = "leaks"
+//! harness = false
+//! ```
+//!
+//! with `tests/leaks.rs`:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     leakcheck::harness::main("leakspec.toml")
+//! }
+//! ```
+//!
+//! Each route is a trial named `TARGET::ROUTE`, so the flags of `cargo test -- ...` apply:
+//! a filter, `--exact`, `--skip`, `--list`, `--ignored`, `--format pretty|terse|json`,
+//! `--test-threads`. Only the targets of the routes left after filtering are started; each is
+//! started once for all its selected routes, which it measures in the spec's order (node ids
+//! only hold within one inspector session), and `--test-threads` targets run at once. A
+//! failing trial's message is the route's explanation, the text `leakcheck run` prints.
+//! `--nocapture` adds the run's progress on stderr. Besides libtest's flags, `--spec FILE`
+//! names another spec and `--shard K/N` keeps one shard's targets (see [`crate::shard`]).
+//!
+//! Under `cargo nextest run` every trial runs in a process of its own (`--exact NAME`): each
+//! route then has a launch of its target to itself, which costs a start-up per route but
+//! measures the same thing.
+//!
+//! [libtest-mimic]: https://docs.rs/libtest-mimic
+
+mod engine;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
+
+use crate::cli::CliError;
+use crate::plan::{Overrides, Plan, RoutePlan, TargetPlan};
+use crate::report::run::{Outcome, RunReport, TargetReport};
+use crate::report::style::Paint;
+use crate::shard::Shard;
+use crate::target::StopSignal;
+use engine::{Engine, Slot, Slots, Verdict};
+
+/// What the harness runs, besides libtest's own flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The spec.
+    pub spec: PathBuf,
+    /// Only this shard's targets.
+    pub shard: Option<Shard>,
+    /// Where failing routes keep their snapshots.
+    pub failure_snapshots: PathBuf,
+}
+
+/// How a harness run ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// libtest-mimic's counts.
+    pub conclusion: Conclusion,
+    /// The report of the targets that ran (none after `--list`), as `leakcheck run --json`
+    /// would have written it for the selected routes.
+    pub report: RunReport,
+    /// The stop signal received, if any.
+    pub signal: Option<StopSignal>,
+}
+
+/// The entry point of a `harness = false` test target: runs the routes of `spec` (relative to
+/// the package's folder, `CARGO_MANIFEST_DIR`, when relative) with the test binary's
+/// arguments. Exits 0 when every selected route passes and 101 otherwise, as libtest does.
+/// Failing routes keep their snapshots in `leakcheck-snapshots/` of the target directory.
+pub fn main(spec: impl AsRef<Path>) -> ExitCode {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let in_package = |p: &Path| match &manifest_dir {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p.to_owned(),
+    };
+    let result = split_args(std::env::args_os().skip(1)).and_then(|(ours, libtest)| {
+        let options = Options {
+            spec: in_package(ours.spec.as_deref().unwrap_or(spec.as_ref())),
+            shard: ours.shard,
+            failure_snapshots: target_dir(manifest_dir.as_deref()).join("leakcheck-snapshots"),
+        };
+        if ours.help {
+            print_help("a leak check test binary");
+        }
+        run(&options, &parse_libtest(libtest))
+    });
+    match result {
+        Ok(finished) => finished.conclusion.exit_code(),
+        Err(err) => {
+            err.print();
+            ExitCode::from(101)
+        }
+    }
+}
+
+/// Runs the routes of `options.spec` as trials under libtest's `args`.
+pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
+    let plan = crate::cli::load_plan(&options.spec, &Overrides::default())?;
+    let plan = match options.shard {
+        Some(shard) => {
+            let (plan, run) = shard.select(plan);
+            // On stderr: stdout may be libtest's JSON.
+            eprint!("{}", crate::cli::shard_line(&run, &plan));
+            plan
+        }
+        None => plan,
+    };
+    let slots: Slots =
+        plan.targets.iter().map(|t| (t.name.clone(), Arc::new(Slot::default()))).collect();
+    let paint = Paint::for_stdout();
+    let mut trials = Vec::new();
+    for t in &plan.targets {
+        for r in &t.routes {
+            let (slot, route) = (slots[&t.name].clone(), r.name.clone());
+            let trial =
+                Trial::test(trial_name(t, r), move || outcome(&slot.wait(&route), &route, paint));
+            trials.push(trial);
+        }
+    }
+    let selected = selection(&plan, &trials, args);
+    let engine = match args.list || selected.targets.is_empty() {
+        true => None,
+        false => {
+            let progress: Arc<dyn crate::runner::progress::Progress> = match args.nocapture {
+                true => Arc::new(crate::cli::StderrProgress::lines()),
+                false => Arc::new(crate::runner::progress::Silent),
+            };
+            let threads = args.test_threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            let failure_snapshots = options.failure_snapshots.clone();
+            Some(
+                Engine::start(selected, &slots, threads, failure_snapshots, progress)
+                    .map_err(|e| CliError::new("could not start the runtime", e))?,
+            )
+        }
+    };
+    let conclusion = libtest_mimic::run(args, trials);
+    let (targets, signal) = engine.map(Engine::finish).unwrap_or_default();
+    let report = RunReport {
+        format: crate::report::run::RUN_FORMAT,
+        spec: plan.spec_path.clone(),
+        targets,
+        interrupted: signal.map(|s| format!("stopped by {}", s.name())),
+        ..RunReport::default()
+    };
+    Ok(Finished { conclusion, report, signal })
+}
+
+/// The plan narrowed to the routes libtest will run: a trial filtered out or ignored never
+/// starts anything.
+fn selection(plan: &Plan, trials: &[Trial], args: &Arguments) -> Plan {
+    let runs = |name: String| {
+        trials.iter().any(|t| t.name() == name && !args.is_filtered_out(t) && !args.is_ignored(t))
+    };
+    let mut selected = plan.clone();
+    for t in &mut selected.targets {
+        let names: Vec<String> = t.routes.iter().map(|r| trial_name(t, r)).collect();
+        let mut keep = names.into_iter().map(runs);
+        t.routes.retain(|_| keep.next().expect("one name per route"));
+    }
+    selected.targets.retain(|t| !t.routes.is_empty());
+    selected
+}
+
+/// `TARGET::ROUTE`.
+fn trial_name(target: &TargetPlan, route: &RoutePlan) -> String {
+    format!("{}::{}", target.name, route.name)
+}
+
+/// A trial's outcome from what its route's target reported.
+fn outcome(verdict: &Verdict, route: &str, paint: Paint) -> Result<(), Failed> {
+    let target: &TargetReport = match verdict {
+        Verdict::Passed => return Ok(()),
+        Verdict::Done(target) => target,
+    };
+    let Some(r) = target.routes.iter().find(|r| r.name == route) else {
+        return Err(format!("{} reported nothing for route {route}", target.name).into());
+    };
+    match r.outcome {
+        Outcome::Pass => Ok(()),
+        Outcome::Fail | Outcome::Error => Err(target.explain(r, paint).trim_end().into()),
+        Outcome::Skipped => {
+            let why = target.explain_error(paint).unwrap_or_else(|| {
+                format!("not run: {}", r.error.as_deref().unwrap_or("no reason given"))
+            });
+            Err(why.trim_end().into())
+        }
+    }
+}
+
+/// The harness's own flags, taken out of the arguments; the rest are libtest's.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct OwnArgs {
+    pub(crate) spec: Option<PathBuf>,
+    pub(crate) shard: Option<Shard>,
+    pub(crate) help: bool,
+}
+
+/// Takes `--spec FILE`, `--shard K/N` (also as `--flag=value`) and `-h`/`--help` out of
+/// `args`, wherever they are.
+pub(crate) fn split_args(
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<(OwnArgs, Vec<OsString>), CliError> {
+    let mut ours = OwnArgs::default();
+    let mut rest = Vec::new();
+    let mut args = args.into_iter();
+    let bad = |flag: &str, why: String| CliError::new(format!("invalid value for {flag}"), why);
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy().into_owned();
+        let (flag, inline) = match text.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.into())),
+            _ => (text.clone(), None),
+        };
+        let mut value = |flag: &str| {
+            inline.clone().or_else(|| args.next()).ok_or_else(|| {
+                CliError::new(
+                    format!("{flag} needs a value"),
+                    "e.g. --spec leakspec.toml --shard 1/2",
+                )
+            })
+        };
+        match flag.as_str() {
+            "--spec" => ours.spec = Some(PathBuf::from(value("--spec")?)),
+            "--shard" => {
+                let v = value("--shard")?.to_string_lossy().into_owned();
+                ours.shard = Some(v.parse().map_err(|e| bad("--shard", e))?);
+            }
+            "-h" | "--help" => ours.help = true,
+            _ => rest.push(arg),
+        }
+    }
+    Ok((ours, rest))
+}
+
+/// libtest's flags, parsed as libtest-mimic does (exits with status 2 on a bad flag).
+pub(crate) fn parse_libtest(args: Vec<OsString>) -> Arguments {
+    Arguments::from_iter(std::iter::once(OsString::from("leakcheck test")).chain(args))
+}
+
+/// The help of the harness's flags and libtest's, then exits 0.
+pub(crate) fn print_help(what: &str) -> ! {
+    use clap::CommandFactory;
+    let libtest = Arguments::command().render_help();
+    let _ = crate::cli::print(&format!(
+        "Runs the routes of a leakspec.toml as tests named TARGET::ROUTE ({what}).\n\n\
+         leakcheck's options:\n      --spec <FILE>   The spec (default: leakspec.toml)\n      \
+         --shard <K/N>   Only the K-th of N parts of the targets\n      \
+         --nocapture     Show the run's progress on stderr\n\n\
+         libtest's options (those of `cargo test -- ...`):\n{libtest}\n"
+    ));
+    std::process::exit(0)
+}
+
+/// The Cargo target directory of the running test binary: `CARGO_TARGET_DIR` when set, else
+/// the folder above `<profile>/deps/` where Cargo puts test binaries, else `target/` in the
+/// package.
+fn target_dir(manifest_dir: Option<&Path>) -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return match manifest_dir {
+            Some(package) if dir.is_relative() => package.join(dir),
+            _ => dir,
+        };
+    }
+    let exe = std::env::current_exe().ok();
+    let deps = exe.as_deref().and_then(Path::parent).filter(|d| d.ends_with("deps"));
+    if let Some(target) = deps.and_then(Path::parent).and_then(Path::parent) {
+        return target.to_owned();
+    }
+    manifest_dir.map_or_else(|| PathBuf::from("target"), |d| d.join("target"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(args: &[&str]) -> Result<(OwnArgs, Vec<String>), String> {
+        split_args(args.iter().map(OsString::from))
+            .map(|(o, rest)| (o, rest.into_iter().map(|a| a.into_string().unwrap()).collect()))
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn own_flags_come_out_wherever_they_are() {
+        let (ours, rest) =
+            split(&["--exact", "--spec", "x.toml", "api::home", "--shard=2/3", "--list"]).unwrap();
+        assert_eq!(ours.spec.as_deref(), Some(Path::new("x.toml")));
+        assert_eq!(ours.shard, Some(Shard { index: 2, total: 3 }));
+        assert_eq!(rest, ["--exact", "api::home", "--list"]);
+        let (ours, rest) = split(&["--spec=a.toml", "-h"]).unwrap();
+        assert_eq!((ours.spec.as_deref(), ours.help), (Some(Path::new("a.toml")), true));
+        assert!(rest.is_empty());
+        assert!(split(&["--spec"]).unwrap_err().contains("--spec needs a value"));
+        assert!(split(&["--shard", "5/4"]).unwrap_err().contains("between 1 and 4"));
+    }
+
+    fn plan() -> Plan {
+        let spec = crate::spec::Spec::parse(
+            r#"
+            target = [
+              { name = "api", command = ["node", "api.js"],
+                route = [{ name = "home", path = "/" }, { name = "cart", path = "/cart" }] },
+              { name = "admin", command = ["node", "admin.js"],
+                route = [{ name = "home", path = "/" }] },
+            ]
+            "#,
+            Path::new("/srv/leakspec.toml"),
+        )
+        .unwrap();
+        crate::plan::plan(&spec, &Overrides::default()).unwrap()
+    }
+
+    fn names(plan: &Plan) -> Vec<String> {
+        let routes = |t: &TargetPlan| t.routes.iter().map(|r| trial_name(t, r)).collect::<Vec<_>>();
+        plan.targets.iter().flat_map(routes).collect()
+    }
+
+    fn selected(args: &[&str]) -> Vec<String> {
+        let plan = plan();
+        let trials: Vec<Trial> =
+            names(&plan).into_iter().map(|name| Trial::test(name, || Ok(()))).collect();
+        let args = parse_libtest(args.iter().map(OsString::from).collect());
+        names(&selection(&plan, &trials, &args))
+    }
+
+    #[test]
+    fn only_the_routes_libtest_runs_are_selected() {
+        assert_eq!(selected(&[]), ["api::home", "api::cart", "admin::home"]);
+        assert_eq!(selected(&["home"]), ["api::home", "admin::home"]);
+        assert_eq!(selected(&["--exact", "api::home"]), ["api::home"]);
+        assert_eq!(selected(&["--skip", "api::"]), ["admin::home"]);
+        assert_eq!(selected(&["admin"]), ["admin::home"]);
+        // No route is marked ignored, so `--ignored` runs none and starts nothing.
+        assert!(selected(&["--ignored"]).is_empty());
+        assert!(selected(&["nothing-matches"]).is_empty());
+    }
+}

@@ -351,7 +351,7 @@ impl<R: Read> Scanner<R> {
 
         // Workers borrow the work queue, so it outlives the scope; the sender moves into the
         // scope and is dropped when it ends, which is what lets the workers stop.
-        let (work_tx, work_rx) = mpsc::channel::<(u64, Block)>();
+        let (work_tx, work_rx) = mpsc::channel::<(u64, Block, Vec<u64>)>();
         let work_rx = Mutex::new(work_rx);
         std::thread::scope(|scope| {
             let work_tx = work_tx;
@@ -361,8 +361,9 @@ impl<R: Read> Scanner<R> {
                 scope.spawn(move || {
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
-                        let Ok(Ok((seq, block))) = next else { break };
-                        let mut values = Vec::with_capacity(block.text.len() / 4);
+                        let Ok(Ok((seq, block, mut values))) = next else { break };
+                        values.clear();
+                        values.reserve(block.text.len() / 4);
                         let result = bulk::tokenize(&block.text, &mut values);
                         if done_tx.send((seq, block, values, result)).is_err() {
                             break;
@@ -379,10 +380,16 @@ impl<R: Read> Scanner<R> {
             let mut count: u64 = 0;
             let (mut sent, mut next, mut in_flight) = (0u64, 0u64, 0usize);
             let mut ready: std::collections::BTreeMap<u64, Done> = Default::default();
+            // Buffers of blocks already assembled, for the next ones: a fresh megabyte per
+            // block would be mapped and faulted in anew each time once the allocator hands
+            // large blocks to mmap.
+            let mut spare: Vec<(Vec<u8>, Vec<u64>)> = Vec::new();
             loop {
                 while in_flight < in_flight_max && !(eof && carry.is_empty()) {
-                    let block = self.next_block(&mut carry, &mut carry_base, &mut eof, options)?;
-                    work_tx.send((sent, block)).expect("workers wait for work");
+                    let (text, values) = spare.pop().unwrap_or_default();
+                    let block =
+                        self.next_block(text, &mut carry, &mut carry_base, &mut eof, options)?;
+                    work_tx.send((sent, block, values)).expect("workers wait for work");
                     sent += 1;
                     in_flight += 1;
                 }
@@ -421,7 +428,7 @@ impl<R: Read> Scanner<R> {
                     }
                     count += values.len() as u64;
                     match result {
-                        Ok(None) => {}
+                        Ok(None) => spare.push((block.text, values)),
                         Err((at, message)) => {
                             return Err(ParseError::Syntax {
                                 offset: block.base + at as u64,
@@ -456,21 +463,25 @@ impl<R: Read> Scanner<R> {
 
     /// The next block of array text: at least `block_size` bytes where the input has them,
     /// ending just after a comma (or holding the closing `]`, or the end of the input).
+    /// `text` is a spare buffer to reuse.
     fn next_block(
         &mut self,
+        mut text: Vec<u8>,
         carry: &mut Vec<u8>,
         carry_base: &mut u64,
         eof: &mut bool,
         options: &ParseOptions,
     ) -> Result<Block, ParseError> {
-        let mut text = std::mem::take(carry);
+        text.clear();
+        text.extend_from_slice(carry);
+        carry.clear();
         let base = *carry_base;
         let mut searched = 0;
         loop {
             if text.len() >= options.block_size || *eof {
                 if let Some(cut) = memchr::memrchr(b',', &text[searched..]) {
                     let cut = searched + cut + 1;
-                    *carry = text[cut..].to_vec();
+                    carry.extend_from_slice(&text[cut..]);
                     text.truncate(cut);
                     break;
                 }

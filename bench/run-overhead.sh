@@ -5,7 +5,8 @@
 # into V8's snapshots, forced GCs, the requests, and leakcheck's own analysis after each
 # snapshot's last chunk; the share of leakcheck is (wall - snapshots - gc - requests) / wall.
 # Also prints leakcheck's own peak RSS (from the report: GNU time would count the services too)
-# against the largest compact graph it held. bench/big-heap.toml gives ~300 MB snapshots.
+# against the largest compact graph and analysis it held, and, per snapshot, its resident memory
+# once the snapshot had streamed in against that snapshot's compact graph. bench/big-heap.toml gives ~300 MB snapshots.
 #
 #   bench/run-overhead.sh [SPEC]        LEAKCHECK=target/release/leakcheck by default
 set -euo pipefail
@@ -39,4 +40,9 @@ if biggest:
     graph_mb = max(g["graph_bytes"] for g in rungs) / 2**20
     print(f"\nlargest snapshot: {biggest['snapshot_bytes'] / 2**20:.0f} MiB of JSON, {biggest['nodes']:,} nodes, taken by V8 in {biggest['snapshot_time']:.1f} s")
     print(f"leakcheck peak RSS over the run: {rss_mb:.0f} MiB; largest compact graph + analysis: {graph_mb:.0f} MiB")
+    print("\nwhile streaming (RSS once each snapshot had streamed in, against its compact graph):")
+    for g in rungs:
+        if g.get("rss_after_streaming"):
+            rss, graph = g["rss_after_streaming"] / 2**20, g["compact_graph_bytes"] / 2**20
+            print(f"  {g['requests']:>6} requests: {g['snapshot_bytes'] / 2**20:.0f} MiB of JSON -> graph {graph:.0f} MiB, RSS {rss:.0f} MiB (graph + {rss - graph:.0f} MiB)")
 PY

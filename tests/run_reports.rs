@@ -130,6 +130,8 @@ const WOBBLY: &[&str] = &[
     "nodes",
     "snapshot_bytes",
     "graph_bytes",
+    "compact_graph_bytes",
+    "rss_after_streaming",
     "snapshot_time",
     "elapsed",
     "p50",

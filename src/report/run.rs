@@ -88,6 +88,13 @@ pub struct Rung {
     pub kept: Option<PathBuf>,
     /// Memory of its compact graph and analysis in leakcheck.
     pub graph_bytes: u64,
+    /// Memory of its compact graph alone.
+    #[serde(default)]
+    pub compact_graph_bytes: u64,
+    /// leakcheck's resident memory once the snapshot had streamed in (graph built, not yet
+    /// analysed): the graph, what the comparison keeps of earlier rungs, and the process.
+    #[serde(default)]
+    pub rss_after_streaming: Option<u64>,
 }
 
 /// One route's measurements and verdict.
@@ -668,6 +675,8 @@ mod tests {
                     snapshot_time: Duration::from_millis(400),
                     kept: None,
                     graph_bytes: 3_000_000,
+                    compact_graph_bytes: 2_200_000,
+                    rss_after_streaming: None,
                 })
                 .collect(),
             warmup: 10,

@@ -76,8 +76,13 @@ pub async fn run_plan(plan: &Plan, options: &RunOptions, stop: &mut StopSignals)
 
 /// This process's peak resident memory (Linux: `VmHWM` in /proc/self/status).
 fn peak_rss() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// A memory figure of this process from `/proc/self/status` (Linux only).
+pub(crate) fn proc_status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
@@ -662,6 +667,8 @@ impl RouteRun<'_> {
             snapshot_time: taken.v8_time,
             kept: taken.file.clone(),
             graph_bytes: (taken.graph.heap_bytes() + taken.analysis.heap_bytes()) as u64,
+            compact_graph_bytes: taken.compact_graph_bytes,
+            rss_after_streaming: taken.rss_after_streaming,
         });
         self.comparer.push(digest, self.sent as f64);
         self.last = Some(taken);

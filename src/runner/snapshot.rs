@@ -26,6 +26,10 @@ pub struct Taken {
     pub analysis_time: Duration,
     /// Where the text was written, if it was.
     pub file: Option<PathBuf>,
+    /// Resident memory of leakcheck once the graph was built, before the analysis.
+    pub rss_after_streaming: Option<u64>,
+    /// Bytes of the compact graph alone.
+    pub compact_graph_bytes: u64,
 }
 
 /// Takes a snapshot and analyses it; returns it with its digest, which the comparison keeps
@@ -42,9 +46,10 @@ pub async fn take(
     let (sender, reader) = chunk_channel();
     let parse = tokio::task::spawn_blocking(move || {
         let graph = snapshot::parse(reader).map_err(|e| format!("the snapshot is broken: {e}"))?;
+        let rss = super::proc_status_bytes("VmRSS:");
         let analysis = analyse(&graph);
         let digest = Digest::build(label, &graph, &analysis.classes, &analysis.dominators, basis);
-        Ok::<_, String>((graph, analysis, digest))
+        Ok::<_, String>((graph, analysis, digest, rss))
     });
     let mut writer = match &file {
         Some(path) => {
@@ -79,8 +84,10 @@ pub async fn take(
     let parsed = parse.await.map_err(|e| format!("the snapshot analysis failed: {e}"))?;
     // A transfer error explains a parse error (a cut stream), so it goes first.
     let transfer = transfer.map_err(|e| format!("could not take a heap snapshot: {e}"))?;
-    let (graph, analysis, digest) = parsed?;
+    let (graph, analysis, digest, rss_after_streaming) = parsed?;
     let taken = Taken {
+        rss_after_streaming,
+        compact_graph_bytes: graph.heap_bytes() as u64,
         graph,
         analysis,
         bytes: transfer.bytes,

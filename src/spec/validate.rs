@@ -13,7 +13,9 @@ use toml::Spanned;
 use super::error::{Source, SpecError, did_you_mean};
 use super::model::{Budget, Header, Route, Runtime, Settings, Spec, Target};
 use super::raw::{RawBudget, RawDefaults, RawRate, RawRoute, RawSize, RawSpec, RawTarget};
-use super::units::{ByteSize, BytesPerRequest, ObjectsPerRequest, UnitError, parse_duration};
+use super::units::{
+    ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, parse_duration,
+};
 
 /// The one placeholder leakcheck fills, in `command`, `env` and `url`.
 pub const PORT_PLACEHOLDER: &str = "{port}";
@@ -302,6 +304,10 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
             .map(|n| n as u64),
         max_peak_heap: cx.size(raw.max_peak_heap.as_ref(), "max_peak_heap"),
         ignore,
+        regression_tolerance: raw
+            .regression_tolerance
+            .as_ref()
+            .and_then(|t| cx.unit(t.span(), RegressionTolerance::from_str(t.get_ref()))),
     }
 }
 

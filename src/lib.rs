@@ -10,6 +10,7 @@ pub mod cli;
 pub mod inspector;
 pub mod load;
 pub mod plan;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod snapshot;

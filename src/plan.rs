@@ -172,6 +172,8 @@ pub struct RoutePlan {
     pub budget: Budget,
     /// 1-based line of the `[[target.route]]` header in the spec.
     pub line: usize,
+    /// What `leakspec.lock` says of the route; [`crate::record::attach`] sets it.
+    pub baseline: crate::record::check::Baseline,
 }
 
 impl RoutePlan {
@@ -373,6 +375,7 @@ fn route_plan(
             .budget
             .inherit(&target.settings.budget.inherit(&spec_defaults.budget)),
         line: route.line,
+        baseline: Default::default(),
     }
 }
 

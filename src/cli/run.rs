@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, EXIT_ERROR, EXIT_FOUND, EXIT_OK};
 use crate::plan::{self, Overrides};
+use crate::record;
 use crate::report::format::{bytes, thousands};
 use crate::report::run::{Outcome, RunReport};
 use crate::report::style::Paint;
@@ -26,6 +27,8 @@ pub struct RunArgs {
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub quiet: bool,
+    /// What to do with `leakspec.lock`.
+    pub lock: record::Mode,
 }
 
 /// Runs the spec and returns the exit status.
@@ -34,7 +37,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         message: format!("`{}` is not a valid spec", args.spec.display()),
         causes: vec![errors.to_string().trim_end().to_owned()],
     })?;
-    let plan = plan::plan(&spec, &args.overrides).map_err(|e| CliError {
+    let mut plan = plan::plan(&spec, &args.overrides).map_err(|e| CliError {
         message: format!("`{}` is not a valid spec", args.spec.display()),
         causes: vec![e.to_string().trim_end().to_owned()],
     })?;
@@ -44,6 +47,10 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             "no target matches the --target and --route filters",
         ));
     }
+    let lock_path = record::lock_path(&args.spec);
+    let lock = record::Lock::load(&lock_path)
+        .map_err(|e| CliError::new("could not use the recorded figures", e))?;
+    record::attach(&mut plan, lock.as_ref(), args.lock);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,6 +74,9 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     drop(progress);
     let (report, signal) = report?;
     write_reports(&report, &args)?;
+    if args.lock != record::Mode::Compare {
+        write_lock(lock.unwrap_or_default(), &lock_path, &plan, &spec, &report, args.quiet)?;
+    }
     super::print(&report.to_text(Paint::for_stdout()))?;
     if let Some(signal) = signal {
         return Ok(signal.exit_code());
@@ -109,6 +119,49 @@ fn write_reports(report: &RunReport, args: &RunArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.json {
         write(path, report.to_json())?;
+    }
+    Ok(())
+}
+
+/// Records what the plan asked for into the lock and writes it (only when something changed).
+fn write_lock(
+    mut lock: record::Lock,
+    path: &std::path::Path,
+    plan: &plan::Plan,
+    spec: &Spec,
+    report: &RunReport,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let before = lock.to_toml();
+    let exists = |t: &str, r: &str| {
+        spec.targets
+            .iter()
+            .any(|target| target.name == t && target.routes.iter().any(|x| x.name == r))
+    };
+    let update = record::update(&mut lock, plan, report, exists);
+    let after = lock.to_toml();
+    if after != before || !path.exists() {
+        std::fs::write(path, after)
+            .map_err(|e| CliError::new(format!("could not write `{}`", path.display()), e))?;
+    }
+    if !quiet {
+        let mut parts = Vec::new();
+        if !update.recorded.is_empty() {
+            parts.push(format!("recorded {}", update.recorded.join(", ")));
+        }
+        if !update.blessed.is_empty() {
+            parts.push(format!("blessed {}", update.blessed.join(", ")));
+        }
+        if update.dropped > 0 {
+            parts.push(format!(
+                "dropped {} of routes no longer in the spec",
+                crate::report::format::plural(update.dropped as u64, "record")
+            ));
+        }
+        if parts.is_empty() {
+            parts.push("nothing to record".to_owned());
+        }
+        eprintln!("{}: {}", path.display(), parts.join("; "));
     }
     Ok(())
 }

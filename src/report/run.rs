@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
 use super::style::Paint;
 use crate::load::LoadStats;
+use crate::record::check::Status as LockStatus;
 use crate::runner::verdict::{Failure, Leak, RouteVerdict};
 
 /// Version of the JSON document; bumped on any incompatible change.
@@ -184,6 +185,54 @@ impl RunReport {
         c
     }
 
+    /// The lock file's name (`leakspec.lock` next to `leakspec.toml`), as reports say it.
+    pub fn lock_name(&self) -> String {
+        crate::record::lock_path(&self.spec)
+            .file_name()
+            .map_or_else(|| "leakspec.lock".to_owned(), |n| n.to_string_lossy().into_owned())
+    }
+
+    /// A route's comparison with the lock, as a diff table (empty when there is none).
+    fn lock_text(&self, r: &RouteReport, paint: Paint) -> String {
+        match r.verdict.as_ref().and_then(|v| v.lock.as_ref()) {
+            Some(check) => check.to_text(&self.lock_name(), paint),
+            None => String::new(),
+        }
+    }
+
+    /// What the lock says of passing routes: improved, not recorded, (re)recorded.
+    fn lock_notes(&self, paint: Paint) -> String {
+        let mut notes = String::new();
+        for t in &self.targets {
+            for r in t.routes.iter().filter(|r| r.outcome == Outcome::Pass) {
+                let Some(check) = r.verdict.as_ref().and_then(|v| v.lock.as_ref()) else {
+                    continue;
+                };
+                let what = match check.status {
+                    LockStatus::Within | LockStatus::Regressed => continue,
+                    LockStatus::Improved => format!(
+                        "{}: {}; `leakcheck run --bless` records it",
+                        paint.green("improved"),
+                        check.summary()
+                    ),
+                    LockStatus::NotRecorded => {
+                        "not recorded; `leakcheck run --record` records it".to_owned()
+                    }
+                    LockStatus::Recorded => "recorded".to_owned(),
+                    LockStatus::Blessed if check.summary().is_empty() => {
+                        "blessed (no figure changed)".to_owned()
+                    }
+                    LockStatus::Blessed => format!("blessed: {}", check.summary()),
+                };
+                notes += &format!("  {} › {}: {what}\n", t.name, r.name);
+            }
+        }
+        if notes.is_empty() {
+            return notes;
+        }
+        format!("\n{}\n{notes}", paint.bold(&self.lock_name()))
+    }
+
     /// The JSON document.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serialises") + "\n"
@@ -235,6 +284,7 @@ impl RunReport {
                 ));
                 out.push('\n');
                 out += &explain_route(r, t, paint);
+                out += &self.lock_text(r, paint);
             }
             if let Some(err) = &t.error
                 && t.routes.iter().all(|r| r.outcome == Outcome::Skipped)
@@ -247,6 +297,7 @@ impl RunReport {
                 }
             }
         }
+        out += &self.lock_notes(paint);
         if let Some(why) = &self.interrupted {
             out += &format!(
                 "\n{} {why}; the report holds what was measured until then.\n",
@@ -304,7 +355,8 @@ impl RunReport {
                                 r.name.clone(),
                                 r.outcome,
                                 failure_message(r),
-                                explain_route(r, t, Paint::PLAIN),
+                                explain_route(r, t, Paint::PLAIN)
+                                    + &self.lock_text(r, Paint::PLAIN),
                                 r.timings.wall,
                             ),
                         })
@@ -369,13 +421,17 @@ fn summary_line(r: &RouteReport) -> String {
                 "no linear growth".to_owned()
             };
             let heap = format!("heap {} → {}", bytes(v.heap.0), bytes(v.heap.1));
-            format!("{growth:<18}  {heap:<26}  {} requests", thousands(r.requests()))
+            let line = format!("{growth:<18}  {heap:<26}  {} requests", thousands(r.requests()));
+            match v.lock.as_ref().map(|l| l.status) {
+                None | Some(LockStatus::Within) => line,
+                Some(status) => format!("{line}  ({})", crate::record::check::status_word(status)),
+            }
         }
     }
 }
 
 /// The failure message for JUnit: the leaking groups, or the error's first line.
-fn failure_message(r: &RouteReport) -> Option<String> {
+pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
     match (&r.verdict, r.outcome) {
         (Some(v), Outcome::Fail) => Some(
             v.failures
@@ -404,6 +460,9 @@ fn failure_message(r: &RouteReport) -> Option<String> {
                         thousands(*requests),
                         thousands(*allowed)
                     ),
+                    Failure::Regression { summary } => {
+                        format!("regression against the recorded figures: {summary}")
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join("; "),

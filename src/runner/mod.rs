@@ -301,7 +301,8 @@ async fn run_route(
     run.report.timings.wall = started.elapsed();
     match result {
         Ok(comparison) => {
-            let v = judge(&comparison, &limits(route), run.report.peak_heap);
+            let mut v = judge(&comparison, &limits(route), run.report.peak_heap);
+            crate::record::check::hold(&mut v, route, run.report.requests(), run.report.peak_heap);
             run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
             run.report.verdict = Some(v);
         }

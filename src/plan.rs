@@ -121,6 +121,8 @@ pub struct TargetPlan {
     pub routes: Vec<RoutePlan>,
     /// 1-based line of the `[[target]]` header in the spec.
     pub line: usize,
+    /// 1-based column of the `[[target]]` header, for annotations.
+    pub column: usize,
 }
 
 /// How leakcheck decides a started target is ready for load.
@@ -172,6 +174,8 @@ pub struct RoutePlan {
     pub budget: Budget,
     /// 1-based line of the `[[target.route]]` header in the spec.
     pub line: usize,
+    /// 1-based column of the `[[target.route]]` header, for annotations.
+    pub column: usize,
     /// What `leakspec.lock` says of the route; [`crate::record::attach`] sets it.
     pub baseline: crate::record::check::Baseline,
 }
@@ -332,6 +336,7 @@ fn target_plan(spec: &Spec, target: &Target, routes: Vec<RoutePlan>) -> TargetPl
         },
         routes,
         line: target.line,
+        column: target.column,
     }
 }
 
@@ -375,6 +380,7 @@ fn route_plan(
             .budget
             .inherit(&target.settings.budget.inherit(&spec_defaults.budget)),
         line: route.line,
+        column: route.column,
         baseline: Default::default(),
     }
 }

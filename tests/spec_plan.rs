@@ -196,3 +196,14 @@ fn built_in_defaults() {
     .unwrap();
     insta::assert_snapshot!(format!("{:#?}", plan(&spec, &Overrides::default()).unwrap()));
 }
+
+/// Annotations point at the route's `[[target.route]]` header: its line and column.
+#[test]
+fn routes_know_their_line_and_column() {
+    let text = "[[target]]\nname = \"a\"\ncommand = [\"node\"]\n\n  [[target.route]]\n  name = \"r\"\n  path = \"/\"\n";
+    let spec = Spec::parse(text, Path::new("leakspec.toml")).unwrap();
+    let plan = plan(&spec, &Overrides::default()).unwrap();
+    let (target, route) = (&plan.targets[0], &plan.targets[0].routes[0]);
+    assert_eq!((target.line, target.column), (1, 1));
+    assert_eq!((route.line, route.column), (5, 3));
+}

@@ -78,6 +78,9 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         write_lock(lock.unwrap_or_default(), &lock_path, &plan, &spec, &report, args.quiet)?;
     }
     super::print(&report.to_text(Paint::for_stdout()))?;
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        github(&report, &plan, &args.spec)?;
+    }
     if let Some(signal) = signal {
         return Ok(signal.exit_code());
     }
@@ -119,6 +122,31 @@ fn write_reports(report: &RunReport, args: &RunArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.json {
         write(path, report.to_json())?;
+    }
+    Ok(())
+}
+
+/// On GitHub Actions: annotations on the spec's lines (workflow commands on stdout) and the
+/// Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
+fn github(report: &RunReport, plan: &plan::Plan, spec: &std::path::Path) -> Result<(), CliError> {
+    use crate::report::github;
+    // Annotations name files relative to the workspace (the repository's checkout).
+    let file = std::env::var_os("GITHUB_WORKSPACE")
+        .and_then(|ws| {
+            let spec = std::path::absolute(spec).ok()?;
+            spec.strip_prefix(ws).ok().map(|p| p.display().to_string())
+        })
+        .unwrap_or_else(|| spec.display().to_string());
+    super::print(&github::annotations(report, plan, &file))?;
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write;
+        let path = PathBuf::from(path);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(github::step_summary(report).as_bytes()))
+            .map_err(|e| CliError::new(format!("could not append to `{}`", path.display()), e))?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod diff;
 pub mod format;
+pub mod github;
 pub mod run;
 pub mod style;
 pub mod summary;

@@ -192,6 +192,12 @@ impl RunReport {
             .map_or_else(|| "leakspec.lock".to_owned(), |n| n.to_string_lossy().into_owned())
     }
 
+    /// The full explanation of a route (leaks with holders and paths, budgets, errors, the
+    /// diff against the lock), as the text and JUnit reports give it.
+    pub fn explain(&self, t: &TargetReport, r: &RouteReport, paint: Paint) -> String {
+        explain_route(r, t, paint) + &self.lock_text(r, paint)
+    }
+
     /// A route's comparison with the lock, as a diff table (empty when there is none).
     fn lock_text(&self, r: &RouteReport, paint: Paint) -> String {
         match r.verdict.as_ref().and_then(|v| v.lock.as_ref()) {
@@ -283,8 +289,7 @@ impl RunReport {
                     r.path
                 ));
                 out.push('\n');
-                out += &explain_route(r, t, paint);
-                out += &self.lock_text(r, paint);
+                out += &self.explain(t, r, paint);
             }
             if let Some(err) = &t.error
                 && t.routes.iter().all(|r| r.outcome == Outcome::Skipped)
@@ -355,8 +360,7 @@ impl RunReport {
                                 r.name.clone(),
                                 r.outcome,
                                 failure_message(r),
-                                explain_route(r, t, Paint::PLAIN)
-                                    + &self.lock_text(r, Paint::PLAIN),
+                                self.explain(t, r, Paint::PLAIN),
                                 r.timings.wall,
                             ),
                         })
@@ -634,8 +638,10 @@ fn stderr_block(tail: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::record::Recorded;
+    use crate::record::check::{LockCheck, Status};
     use crate::runner::verdict::tests::compare;
     use crate::runner::verdict::{Limits, judge};
 
@@ -667,13 +673,31 @@ mod tests {
         }
     }
 
-    fn report() -> RunReport {
-        let leak = judge(
+    /// A run of three targets: a leak that also regressed against its record and a clean route
+    /// the lock does not record; a crash; a target that never became ready.
+    pub(crate) fn report() -> RunReport {
+        let mut leak = judge(
             &compare([0, 100, 200]),
             &Limits { memory_limit: Some(128 << 20), ..Limits::default() },
             None,
         );
-        let clean = judge(&compare([50, 50, 50]), &Limits::default(), None);
+        let recorded = Recorded {
+            requests: 200,
+            bytes_per_request: 16.0,
+            heap_growth: 3_300,
+            peak_heap: Some(4_300_000),
+            classes: [("Job".to_owned(), 16.0)].into(),
+        };
+        let now = Recorded::measure(&leak, 200, Some(4_400_000));
+        let check = crate::record::check::compare(&recorded, &now, Default::default());
+        leak.failures.push(Failure::Regression { summary: check.summary() });
+        leak.lock = Some(check);
+        let mut clean = judge(&compare([50, 50, 50]), &Limits::default(), None);
+        clean.lock = Some(LockCheck {
+            status: Status::NotRecorded,
+            tolerance: "25% + 32B".into(),
+            figures: Vec::new(),
+        });
         let mut crashed = route("boom", Outcome::Error, None);
         crashed.error =
             Some("the target exited during the load of rung 1 (82 of 100 requests)".into());
@@ -739,6 +763,14 @@ mod tests {
         assert_eq!(json["targets"][0]["routes"][0]["outcome"], "fail");
         assert_eq!(json["targets"][0]["routes"][0]["verdict"]["leaks"][0]["class"], "Job");
         assert_eq!(json["targets"][0]["routes"][0]["headers"][0][1], "<redacted>");
+        let lock = &json["targets"][0]["routes"][0]["verdict"]["lock"];
+        assert_eq!(lock["status"], "regressed");
+        assert_eq!(lock["tolerance"], "25% + 32B");
+        let job = lock["figures"].as_array().unwrap().iter().find(|f| f["name"] == "class Job");
+        let job = job.expect("the class's row");
+        assert_eq!((job["recorded"].as_f64(), job["measured"].as_f64()), (Some(16.0), Some(64.0)));
+        assert_eq!(job["change"], "regressed");
+        assert_eq!(json["targets"][0]["routes"][1]["verdict"]["lock"]["status"], "not_recorded");
         insta::assert_json_snapshot!(json["targets"][0]["routes"][0]["verdict"]["failures"]);
     }
 }

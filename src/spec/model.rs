@@ -161,6 +161,8 @@ pub struct Target {
     pub routes: Vec<Route>,
     /// 1-based line of the `[[target]]` header.
     pub line: usize,
+    /// 1-based column of the `[[target]]` header.
+    pub column: usize,
 }
 
 /// A `[[target.route]]`: one request, sent over and over.
@@ -180,6 +182,8 @@ pub struct Route {
     pub settings: Settings,
     /// 1-based line of the `[[target.route]]` header.
     pub line: usize,
+    /// 1-based column of the `[[target.route]]` header.
+    pub column: usize,
 }
 
 /// Header names whose values are secret: they never appear in reports or `Debug` output.

@@ -36,6 +36,12 @@ impl Cx<'_> {
         self.source.text[..offset.min(self.source.text.len())].matches('\n').count() + 1
     }
 
+    /// 1-based column (in characters) of a byte offset.
+    fn column(&self, offset: usize) -> usize {
+        let before = &self.source.text[..offset.min(self.source.text.len())];
+        before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1
+    }
+
     /// The span of a table's header line (`[[target]]`), for errors about the whole table.
     fn header(&self, span: Range<usize>) -> Range<usize> {
         let text = &self.source.text[span.clone()];
@@ -466,6 +472,7 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
         settings,
         routes,
         line,
+        column: cx.column(spanned.span().start),
     }
 }
 
@@ -581,5 +588,6 @@ fn route(cx: &mut Cx<'_>, spanned: &Spanned<RawRoute>) -> Route {
         body: raw.body.as_ref().map(|b| b.get_ref().clone()),
         settings,
         line: cx.line(spanned.span().start),
+        column: cx.column(spanned.span().start),
     }
 }

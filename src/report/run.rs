@@ -756,6 +756,64 @@ pub(crate) mod tests {
         insta::assert_snapshot!(redacted.join("timestamp=\""));
     }
 
+    /// quick-junit (nextest's JUnit crate, a different XML stack from junit-report's writer)
+    /// reads the report back: counts, names, kinds and texts as written.
+    #[test]
+    fn junit_reads_back_with_an_independent_reader() {
+        use quick_junit::{NonSuccessKind, TestCaseStatus};
+        let report = quick_junit::Report::deserialize_from_str(&report().to_junit())
+            .expect("quick-junit reads leakcheck's JUnit");
+        let suites: Vec<(&str, usize, usize, usize)> = report
+            .test_suites
+            .iter()
+            .map(|s| (s.name.as_str(), s.tests, s.failures, s.errors))
+            .collect();
+        assert_eq!(suites, [("ai-proxy", 2, 1, 0), ("crashy", 2, 0, 1), ("sleepy", 1, 0, 1)]);
+        let cases: Vec<(&str, Option<&str>)> = report
+            .test_suites
+            .iter()
+            .flat_map(|s| &s.test_cases)
+            .map(|c| (c.name.as_str(), c.classname.as_ref().map(|c| c.as_str())))
+            .collect();
+        assert_eq!(
+            cases,
+            [
+                ("chat", Some("ai-proxy")),
+                ("chat-fixed", Some("ai-proxy")),
+                ("boom", Some("crashy")),
+                ("after", Some("crashy")),
+                ("(start)", Some("sleepy")),
+            ]
+        );
+        let chat = &report.test_suites[0].test_cases[0];
+        let TestCaseStatus::NonSuccess { kind, message, description, .. } = &chat.status else {
+            panic!("chat is a failure: {:?}", chat.status);
+        };
+        assert_eq!(*kind, NonSuccessKind::Failure);
+        let message = message.as_ref().unwrap().as_str();
+        assert!(message.starts_with("linear growth of Job (+64 B per request); regression against the recorded figures: growth per request 16 B/req → 64 B/req"), "{message}");
+        let text = description.as_ref().unwrap().as_str();
+        assert!(text.contains("held by `queue` (Array @5)"), "{text}");
+        assert!(
+            text.contains(
+                "class Job               16 B/req      64 B/req      52 B/req  regressed"
+            ),
+            "{text}"
+        );
+        let boom = &report.test_suites[1].test_cases[0];
+        assert!(
+            matches!(&boom.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, message: Some(m), .. } if m.as_str().starts_with("the target exited during the load of rung 1"))
+        );
+        assert!(matches!(
+            report.test_suites[1].test_cases[1].status,
+            TestCaseStatus::Skipped { .. }
+        ));
+        assert!(matches!(
+            report.test_suites[0].test_cases[1].status,
+            TestCaseStatus::Success { .. }
+        ));
+    }
+
     #[test]
     fn json_report() {
         let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();

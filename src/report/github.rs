@@ -172,16 +172,9 @@ fn fenced(text: &str) -> String {
 /// request, heap growth, lock), then each failure with its explanation and retainer paths in a
 /// `<details>` block.
 pub fn step_summary(report: &RunReport) -> String {
-    let (pass, fail, error, skipped) = report.counts();
-    let mut counts = vec![format!("{pass} passed"), format!("{fail} failed")];
-    if error > 0 {
-        counts.push(format!("{error} errors"));
-    }
-    if skipped > 0 {
-        counts.push(format!("{skipped} skipped"));
-    }
+    let (_, fail, error, _) = report.counts();
     let icon = if fail + error > 0 { "❌" } else { "✅" };
-    let mut out = format!("## {icon} leakcheck: {}\n\n", counts.join(", "));
+    let mut out = format!("## {icon} leakcheck: {}\n\n", report.counts_line());
     out += &format!("Spec `{}`", report.spec.display());
     let locked = report
         .targets

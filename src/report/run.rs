@@ -239,6 +239,19 @@ impl RunReport {
         format!("\n{}\n{notes}", paint.bold(&self.lock_name()))
     }
 
+    /// `3 passed, 1 failed` (errors and skipped routes only when there are some).
+    pub fn counts_line(&self) -> String {
+        let (pass, fail, error, skipped) = self.counts();
+        let mut parts = vec![format!("{pass} passed"), format!("{fail} failed")];
+        if error > 0 {
+            parts.push(format!("{error} errors"));
+        }
+        if skipped > 0 {
+            parts.push(format!("{skipped} skipped"));
+        }
+        parts.join(", ")
+    }
+
     /// The JSON document.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serialises") + "\n"
@@ -309,15 +322,7 @@ impl RunReport {
                 paint.yellow("Interrupted:")
             );
         }
-        let (pass, fail, error, skipped) = self.counts();
-        let mut parts = vec![format!("{pass} passed"), format!("{fail} failed")];
-        if error > 0 {
-            parts.push(format!("{error} errors"));
-        }
-        if skipped > 0 {
-            parts.push(format!("{skipped} skipped"));
-        }
-        out += &format!("\n{}\n", parts.join(", "));
+        out += &format!("\n{}\n", self.counts_line());
         super::diff::trim_line_ends(&out)
     }
 

@@ -220,14 +220,15 @@ pub fn compare(record: &Recorded, now: &Recorded, tolerance: RegressionTolerance
     let requests = now.requests as f64;
     let mut row = |name: String, unit: Unit, rec: Option<f64>, meas: Option<f64>, over: f64| {
         let (change, allowed) = match (rec, meas) {
+            // The peak is sampled every 100 ms under load and depends on when the collector
+            // ran: one build gave 3.8 MiB and 5.3 MiB in two runs. It is shown for review,
+            // never held (`max_peak_heap` is the hard limit).
+            _ if unit == Unit::Bytes => (Change::Same, None),
             (Some(r), Some(m)) => {
                 let allowed = tolerance.allowed(r, over);
-                // A peak depends on when the collector ran: only a rise past the tolerance
-                // says something; a lower peak is no gain to record.
-                let can_improve = unit != Unit::Bytes;
                 let change = if m > allowed {
                     Change::Regressed
-                } else if can_improve && tolerance.allowed(m, over) < r {
+                } else if tolerance.allowed(m, over) < r {
                     Change::Improved
                 } else {
                     Change::Same

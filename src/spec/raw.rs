@@ -241,7 +241,7 @@ pub(crate) struct RawBudget {
     pub ignore: Vec<S<String>>,
     /// How far a route may exceed the figures recorded in `leakspec.lock` (by `leakcheck run
     /// --record` or `--bless`) before it fails as a regression: a percentage of the recorded
-    /// figure plus a size per request (times the requests measured, for heap growth and peak),
+    /// figure plus a size per request (times the requests measured, for heap growth),
     /// e.g. "25% + 32B" (the default).
     #[serde(default)]
     #[schemars(schema_with = "tolerance_schema")]

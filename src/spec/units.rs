@@ -139,7 +139,7 @@ impl fmt::Display for ObjectsPerRequest {
 
 /// How far a recorded figure of `leakspec.lock` may be exceeded before a route counts as a
 /// regression: a relative part (a fraction of the recorded figure) plus an absolute part in
-/// bytes per request (for whole-run figures, times the requests measured). Written
+/// bytes per request (for heap growth, times the requests measured). Written
 /// `"25% + 32B"`, `"10%"` or `"64B"`.
 ///
 /// Both parts matter: growth of a clean route is near zero and noisy, so a relative tolerance

@@ -11,6 +11,7 @@ pub mod harness;
 pub mod inspector;
 pub mod load;
 pub mod plan;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod shard;

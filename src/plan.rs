@@ -127,6 +127,8 @@ pub struct TargetPlan {
     pub routes: Vec<RoutePlan>,
     /// 1-based line of the `[[target]]` header in the spec.
     pub line: usize,
+    /// 1-based column of the `[[target]]` header, for annotations.
+    pub column: usize,
 }
 
 /// How leakcheck decides a started target is ready for load.
@@ -178,6 +180,10 @@ pub struct RoutePlan {
     pub budget: Budget,
     /// 1-based line of the `[[target.route]]` header in the spec.
     pub line: usize,
+    /// 1-based column of the `[[target.route]]` header, for annotations.
+    pub column: usize,
+    /// What `leakspec.lock` says of the route; [`crate::record::attach`] sets it.
+    pub baseline: crate::record::check::Baseline,
 }
 
 impl RoutePlan {
@@ -341,6 +347,7 @@ fn target_plan(spec: &Spec, target: &Target, routes: Vec<RoutePlan>) -> TargetPl
         },
         routes,
         line: target.line,
+        column: target.column,
     }
 }
 
@@ -391,6 +398,8 @@ fn route_plan(
             budget
         },
         line: route.line,
+        column: route.column,
+        baseline: Default::default(),
     }
 }
 

@@ -126,6 +126,38 @@ path = "/"
 );
 
 case!(
+    regression_tolerance_of_the_wrong_type_or_table,
+    format!(
+        "[defaults.budget]
+regression_tolerance = 25
+
+{TARGET}
+[[target.route]]
+name = \"models\"
+path = \"/models\"
+regression_tolerance = \"10%\"
+"
+    )
+);
+
+case!(
+    bad_regression_tolerance,
+    format!(
+        "{TARGET}
+[target.budget]
+regression_tolerance = \"25 + 32B\"
+
+[[target.route]]
+name = \"chat\"
+path = \"/\"
+
+[target.route.budget]
+regression_tolerance = \"-5%\"
+"
+    )
+);
+
+case!(
     bad_size_unit,
     format!(
         "{TARGET}

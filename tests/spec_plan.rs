@@ -18,6 +18,7 @@ snapshot_timeout = "3m"
 max_heap_growth = "8MiB"
 memory_limit = "512MiB"
 ignore = ["(compiled code)"]
+regression_tolerance = "20% + 16B"
 
 [[target]]
 name = "ai-proxy"
@@ -48,6 +49,7 @@ request_timeout = "30s"
 max_objects_per_request = 0.05
 requests_to_limit = 1_000_000
 ignore = ["(system)", "Buffer"]
+regression_tolerance = "50%"
 
 [[target.route]]
 name = "models"
@@ -83,6 +85,11 @@ fn inheritance_at_three_levels() {
     assert_eq!(chat.budget.memory_limit, Some(ByteSize::new(128 << 20)), "target beats defaults");
     assert_eq!(chat.budget.max_heap_growth, Some(ByteSize::new(8 << 20)), "from defaults");
     assert_eq!(chat.budget.ignore, ["(compiled code)", "(system)", "Buffer"], "lists add up");
+    let tolerance =
+        |r: &leakcheck::plan::RoutePlan| r.budget.regression_tolerance.map(|t| t.to_string());
+    assert_eq!(tolerance(chat).as_deref(), Some("50%"), "route beats defaults");
+    let models = &plan.targets[0].routes[1];
+    assert_eq!(tolerance(models).as_deref(), Some("20% + 16B"), "from defaults");
     assert_eq!(plan.targets[0].cwd, dir.path().join("examples/ai-proxy"));
     assert_eq!(plan.targets[0].ready, Readiness::Http("/health".into()));
     assert_eq!(plan.targets[1].ready, Readiness::Port);
@@ -188,4 +195,15 @@ fn built_in_defaults() {
     )
     .unwrap();
     insta::assert_snapshot!(format!("{:#?}", plan(&spec, &Overrides::default()).unwrap()));
+}
+
+/// Annotations point at the route's `[[target.route]]` header: its line and column.
+#[test]
+fn routes_know_their_line_and_column() {
+    let text = "[[target]]\nname = \"a\"\ncommand = [\"node\"]\n\n  [[target.route]]\n  name = \"r\"\n  path = \"/\"\n";
+    let spec = Spec::parse(text, Path::new("leakspec.toml")).unwrap();
+    let plan = plan(&spec, &Overrides::default()).unwrap();
+    let (target, route) = (&plan.targets[0], &plan.targets[0].routes[0]);
+    assert_eq!((target.line, target.column), (1, 1));
+    assert_eq!((route.line, route.column), (5, 3));
 }

@@ -41,6 +41,8 @@ Exit status:
 
 Examples:
   leakcheck run --junit leakcheck.xml
+  leakcheck run --record            # write leakspec.lock: the budgets later runs hold
+  leakcheck run --bless             # accept new figures into leakspec.lock
   leakcheck summary app.heapsnapshot --top 20
   leakcheck diff s0.heapsnapshot s1.heapsnapshot s2.heapsnapshot --steps 500 --unit request
   leakcheck diff s*.heapsnapshot --format json > growth.json";
@@ -184,6 +186,14 @@ struct RunArgs {
     /// combine their --json reports with `leakcheck merge-reports`).
     #[arg(long, value_name = "K/N")]
     shard: Option<crate::shard::Shard>,
+    /// Record what each route not yet in the lock (leakspec.lock next to the spec) measured;
+    /// recorded routes are compared as usual. Creates the lock when there is none.
+    #[arg(long)]
+    record: bool,
+    /// Accept the figures of every route run: replace their records in the lock (like
+    /// `cargo insta accept`).
+    #[arg(long, conflicts_with = "record")]
+    bless: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -287,6 +297,11 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             json: args.json,
             quiet: args.quiet,
             shard: args.shard,
+            lock: match (args.record, args.bless) {
+                (_, true) => crate::record::Mode::Bless,
+                (true, false) => crate::record::Mode::Record,
+                (false, false) => crate::record::Mode::Compare,
+            },
         }),
         Command::Summary(args) => summary(args),
         Command::Diff(args) => diff(args),

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, EXIT_ERROR, EXIT_FOUND, EXIT_OK};
 use crate::plan::{self, Overrides, Plan};
+use crate::record;
 use crate::report::format::{bytes, thousands};
 use crate::report::run::{Outcome, RunReport};
 use crate::report::style::Paint;
@@ -29,29 +30,40 @@ pub struct RunArgs {
     pub quiet: bool,
     /// Run only this shard's targets (`--shard K/N`).
     pub shard: Option<Shard>,
+    /// What to do with `leakspec.lock`.
+    pub lock: record::Mode,
 }
 
 /// Reads the spec and resolves it with the command line's overrides: the plan every command
 /// that runs targets starts from.
 pub(crate) fn load_plan(spec: &std::path::Path, overrides: &Overrides) -> Result<Plan, CliError> {
+    load_spec_and_plan(spec, overrides).map(|(_, plan)| plan)
+}
+
+/// [`load_plan`], with the spec it came from.
+fn load_spec_and_plan(
+    spec: &std::path::Path,
+    overrides: &Overrides,
+) -> Result<(Spec, Plan), CliError> {
     let invalid = |cause: String| CliError {
         message: format!("`{}` is not a valid spec", spec.display()),
         causes: vec![cause.trim_end().to_owned()],
     };
     let loaded = Spec::load(spec).map_err(|errors| invalid(errors.to_string()))?;
-    plan::plan(&loaded, overrides).map_err(|e| invalid(e.to_string()))
+    let plan = plan::plan(&loaded, overrides).map_err(|e| invalid(e.to_string()))?;
+    Ok((loaded, plan))
 }
 
 /// Runs the spec and returns the exit status.
 pub fn run(args: RunArgs) -> Result<u8, CliError> {
-    let plan = load_plan(&args.spec, &args.overrides)?;
+    let (spec, plan) = load_spec_and_plan(&args.spec, &args.overrides)?;
     if plan.targets.is_empty() {
         return Err(CliError::new(
             "nothing to run",
             "no target matches the --target and --route filters",
         ));
     }
-    let (plan, shard) = match args.shard {
+    let (mut plan, shard) = match args.shard {
         Some(shard) => {
             let (plan, run) = shard.select(plan);
             super::print(&shard_line(&run, &plan))?;
@@ -69,6 +81,10 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         write_reports(&report, shard.as_ref(), &args)?;
         return Ok(EXIT_OK);
     }
+    let lock_path = record::lock_path(&args.spec);
+    let lock = record::Lock::load(&lock_path)
+        .map_err(|e| CliError::new("could not use the recorded figures", e))?;
+    record::attach(&mut plan, lock.as_ref(), args.lock);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,7 +108,13 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     drop(progress);
     let (report, signal) = report?;
     write_reports(&report, shard.as_ref(), &args)?;
+    if args.lock != record::Mode::Compare {
+        write_lock(lock.unwrap_or_default(), &lock_path, &plan, &spec, &report, args.quiet)?;
+    }
     super::print(&report.to_text(Paint::for_stdout()))?;
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        github(&report, &plan, &args.spec)?;
+    }
     if let Some(signal) = signal {
         return Ok(signal.exit_code());
     }
@@ -160,6 +182,74 @@ pub(crate) fn write_file(path: &std::path::Path, text: String) -> Result<(), Cli
     }
     std::fs::write(path, text)
         .map_err(|e| CliError::new(format!("could not write `{}`", path.display()), e))
+}
+
+/// On GitHub Actions: annotations on the spec's lines (workflow commands on stdout) and the
+/// Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
+fn github(report: &RunReport, plan: &plan::Plan, spec: &std::path::Path) -> Result<(), CliError> {
+    use crate::report::github;
+    // Annotations name files relative to the workspace (the repository's checkout).
+    let file = std::env::var_os("GITHUB_WORKSPACE")
+        .and_then(|ws| {
+            let spec = std::path::absolute(spec).ok()?;
+            spec.strip_prefix(ws).ok().map(|p| p.display().to_string())
+        })
+        .unwrap_or_else(|| spec.display().to_string());
+    super::print(&github::annotations(report, plan, &file))?;
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write;
+        let path = PathBuf::from(path);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(github::step_summary(report).as_bytes()))
+            .map_err(|e| CliError::new(format!("could not append to `{}`", path.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Records what the plan asked for into the lock and writes it (only when something changed).
+fn write_lock(
+    mut lock: record::Lock,
+    path: &std::path::Path,
+    plan: &plan::Plan,
+    spec: &Spec,
+    report: &RunReport,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let before = lock.to_toml();
+    let exists = |t: &str, r: &str| {
+        spec.targets
+            .iter()
+            .any(|target| target.name == t && target.routes.iter().any(|x| x.name == r))
+    };
+    let update = record::update(&mut lock, plan, report, exists);
+    let after = lock.to_toml();
+    if after != before || !path.exists() {
+        std::fs::write(path, after)
+            .map_err(|e| CliError::new(format!("could not write `{}`", path.display()), e))?;
+    }
+    if !quiet {
+        let mut parts = Vec::new();
+        if !update.recorded.is_empty() {
+            parts.push(format!("recorded {}", update.recorded.join(", ")));
+        }
+        if !update.blessed.is_empty() {
+            parts.push(format!("blessed {}", update.blessed.join(", ")));
+        }
+        if update.dropped > 0 {
+            parts.push(format!(
+                "dropped {} of routes no longer in the spec",
+                crate::report::format::plural(update.dropped as u64, "record")
+            ));
+        }
+        if parts.is_empty() {
+            parts.push("nothing to record".to_owned());
+        }
+        eprintln!("{}: {}", path.display(), parts.join("; "));
+    }
+    Ok(())
 }
 
 /// Progress on stderr: a bar with the current phase on a terminal; in a CI log (or a pipe),

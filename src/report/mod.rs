@@ -2,6 +2,7 @@
 
 pub mod diff;
 pub mod format;
+pub mod github;
 pub mod merge;
 pub mod run;
 pub mod style;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
 use super::style::Paint;
 use crate::load::LoadStats;
+use crate::record::check::Status as LockStatus;
 use crate::runner::verdict::{Failure, Leak, RouteVerdict};
 use crate::spec::Runtime;
 
@@ -273,6 +274,73 @@ impl RunReport {
         c
     }
 
+    /// The lock file's name (`leakspec.lock` next to `leakspec.toml`), as reports say it.
+    pub fn lock_name(&self) -> String {
+        crate::record::lock_path(&self.spec)
+            .file_name()
+            .map_or_else(|| "leakspec.lock".to_owned(), |n| n.to_string_lossy().into_owned())
+    }
+
+    /// The full explanation of a route (leaks with holders and paths, budgets, errors, the
+    /// diff against the lock), as the text and JUnit reports give it.
+    pub fn explain(&self, t: &TargetReport, r: &RouteReport, paint: Paint) -> String {
+        explain_route(r, t, paint) + &self.lock_text(r, paint)
+    }
+
+    /// A route's comparison with the lock, as a diff table (empty when there is none).
+    fn lock_text(&self, r: &RouteReport, paint: Paint) -> String {
+        match r.verdict.as_ref().and_then(|v| v.lock.as_ref()) {
+            Some(check) => check.to_text(&self.lock_name(), paint),
+            None => String::new(),
+        }
+    }
+
+    /// What the lock says of passing routes: improved, not recorded, (re)recorded.
+    fn lock_notes(&self, paint: Paint) -> String {
+        let mut notes = String::new();
+        for t in &self.targets {
+            for r in t.routes.iter().filter(|r| r.outcome == Outcome::Pass) {
+                let Some(check) = r.verdict.as_ref().and_then(|v| v.lock.as_ref()) else {
+                    continue;
+                };
+                let what = match check.status {
+                    LockStatus::Within | LockStatus::Regressed => continue,
+                    LockStatus::Improved => format!(
+                        "{}: {}; `leakcheck run --bless` records it",
+                        paint.green("improved"),
+                        check.summary()
+                    ),
+                    LockStatus::NotRecorded => {
+                        "not recorded; `leakcheck run --record` records it".to_owned()
+                    }
+                    LockStatus::Recorded => "recorded".to_owned(),
+                    LockStatus::Blessed if check.summary().is_empty() => {
+                        "blessed (no figure changed)".to_owned()
+                    }
+                    LockStatus::Blessed => format!("blessed: {}", check.summary()),
+                };
+                notes += &format!("  {} › {}: {what}\n", t.name, r.name);
+            }
+        }
+        if notes.is_empty() {
+            return notes;
+        }
+        format!("\n{}\n{notes}", paint.bold(&self.lock_name()))
+    }
+
+    /// `3 passed, 1 failed` (errors and skipped routes only when there are some).
+    pub fn counts_line(&self) -> String {
+        let (pass, fail, error, skipped) = self.counts();
+        let mut parts = vec![format!("{pass} passed"), format!("{fail} failed")];
+        if error > 0 {
+            parts.push(format!("{error} errors"));
+        }
+        if skipped > 0 {
+            parts.push(format!("{skipped} skipped"));
+        }
+        parts.join(", ")
+    }
+
     /// The JSON document.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serialises") + "\n"
@@ -315,27 +383,21 @@ impl RunReport {
             {
                 out.push('\n');
                 out += &t.explain(r, paint);
+                out += &self.lock_text(r, paint);
             }
             if let Some(text) = t.explain_error(paint) {
                 out.push('\n');
                 out += &text;
             }
         }
+        out += &self.lock_notes(paint);
         if let Some(why) = &self.interrupted {
             out += &format!(
                 "\n{} {why}; the report holds what was measured until then.\n",
                 paint.yellow("Interrupted:")
             );
         }
-        let (pass, fail, error, skipped) = self.counts();
-        let mut parts = vec![format!("{pass} passed"), format!("{fail} failed")];
-        if error > 0 {
-            parts.push(format!("{error} errors"));
-        }
-        if skipped > 0 {
-            parts.push(format!("{skipped} skipped"));
-        }
-        out += &format!("\n{}\n", parts.join(", "));
+        out += &format!("\n{}\n", self.counts_line());
         super::diff::trim_line_ends(&out)
     }
 
@@ -378,7 +440,7 @@ impl RunReport {
                                 r.name.clone(),
                                 r.outcome,
                                 failure_message(r),
-                                explain_route(r, t, Paint::PLAIN),
+                                self.explain(t, r, Paint::PLAIN),
                                 r.timings.wall,
                             ),
                         })
@@ -443,13 +505,17 @@ fn summary_line(r: &RouteReport) -> String {
                 "no linear growth".to_owned()
             };
             let heap = format!("heap {} → {}", bytes(v.heap.0), bytes(v.heap.1));
-            format!("{growth:<18}  {heap:<26}  {} requests", thousands(r.requests()))
+            let line = format!("{growth:<18}  {heap:<26}  {} requests", thousands(r.requests()));
+            match v.lock.as_ref().map(|l| l.status) {
+                None | Some(LockStatus::Within) => line,
+                Some(status) => format!("{line}  ({})", crate::record::check::status_word(status)),
+            }
         }
     }
 }
 
 /// The failure message for JUnit: the leaking groups, or the error's first line.
-fn failure_message(r: &RouteReport) -> Option<String> {
+pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
     match (&r.verdict, r.outcome) {
         (Some(v), Outcome::Fail) => Some(
             v.failures
@@ -479,6 +545,9 @@ fn failure_message(r: &RouteReport) -> Option<String> {
                         thousands(*requests),
                         thousands(*allowed)
                     ),
+                    Failure::Regression { summary } => {
+                        format!("regression against the recorded figures: {summary}")
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join("; "),
@@ -652,8 +721,10 @@ fn stderr_block(tail: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::record::Recorded;
+    use crate::record::check::{LockCheck, Status};
     use crate::runner::verdict::tests::compare;
     use crate::runner::verdict::{Limits, judge};
 
@@ -688,13 +759,31 @@ mod tests {
         }
     }
 
-    fn report() -> RunReport {
-        let leak = judge(
+    /// A run of three targets: a leak that also regressed against its record and a clean route
+    /// the lock does not record; a crash; a target that never became ready.
+    pub(crate) fn report() -> RunReport {
+        let mut leak = judge(
             &compare([0, 100, 200]),
             &Limits { memory_limit: Some(128 << 20), ..Limits::default() },
             None,
         );
-        let clean = judge(&compare([50, 50, 50]), &Limits::default(), None);
+        let recorded = Recorded {
+            requests: 200,
+            bytes_per_request: 16.0,
+            heap_growth: 3_300,
+            peak_heap: Some(4_300_000),
+            classes: [("Job".to_owned(), 16.0)].into(),
+        };
+        let now = Recorded::measure(&leak, 200, Some(4_400_000));
+        let check = crate::record::check::compare(&recorded, &now, Default::default());
+        leak.failures.push(Failure::Regression { summary: check.summary() });
+        leak.lock = Some(check);
+        let mut clean = judge(&compare([50, 50, 50]), &Limits::default(), None);
+        clean.lock = Some(LockCheck {
+            status: Status::NotRecorded,
+            tolerance: "25% + 32B".into(),
+            figures: Vec::new(),
+        });
         let mut crashed = route("boom", Outcome::Error, None);
         crashed.error =
             Some("the target exited during the load of rung 1 (82 of 100 requests)".into());
@@ -753,6 +842,64 @@ mod tests {
         insta::assert_snapshot!(redacted.join("timestamp=\""));
     }
 
+    /// quick-junit (nextest's JUnit crate, a different XML stack from junit-report's writer)
+    /// reads the report back: counts, names, kinds and texts as written.
+    #[test]
+    fn junit_reads_back_with_an_independent_reader() {
+        use quick_junit::{NonSuccessKind, TestCaseStatus};
+        let report = quick_junit::Report::deserialize_from_str(&report().to_junit())
+            .expect("quick-junit reads leakcheck's JUnit");
+        let suites: Vec<(&str, usize, usize, usize)> = report
+            .test_suites
+            .iter()
+            .map(|s| (s.name.as_str(), s.tests, s.failures, s.errors))
+            .collect();
+        assert_eq!(suites, [("ai-proxy", 2, 1, 0), ("crashy", 2, 0, 1), ("sleepy", 1, 0, 1)]);
+        let cases: Vec<(&str, Option<&str>)> = report
+            .test_suites
+            .iter()
+            .flat_map(|s| &s.test_cases)
+            .map(|c| (c.name.as_str(), c.classname.as_ref().map(|c| c.as_str())))
+            .collect();
+        assert_eq!(
+            cases,
+            [
+                ("chat", Some("ai-proxy")),
+                ("chat-fixed", Some("ai-proxy")),
+                ("boom", Some("crashy")),
+                ("after", Some("crashy")),
+                ("(start)", Some("sleepy")),
+            ]
+        );
+        let chat = &report.test_suites[0].test_cases[0];
+        let TestCaseStatus::NonSuccess { kind, message, description, .. } = &chat.status else {
+            panic!("chat is a failure: {:?}", chat.status);
+        };
+        assert_eq!(*kind, NonSuccessKind::Failure);
+        let message = message.as_ref().unwrap().as_str();
+        assert!(message.starts_with("linear growth of Job (+64 B per request); regression against the recorded figures: growth per request 16 B/req → 64 B/req"), "{message}");
+        let text = description.as_ref().unwrap().as_str();
+        assert!(text.contains("held by `queue` (Array @5)"), "{text}");
+        assert!(
+            text.contains(
+                "class Job               16 B/req      64 B/req      52 B/req  regressed"
+            ),
+            "{text}"
+        );
+        let boom = &report.test_suites[1].test_cases[0];
+        assert!(
+            matches!(&boom.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, message: Some(m), .. } if m.as_str().starts_with("the target exited during the load of rung 1"))
+        );
+        assert!(matches!(
+            report.test_suites[1].test_cases[1].status,
+            TestCaseStatus::Skipped { .. }
+        ));
+        assert!(matches!(
+            report.test_suites[0].test_cases[1].status,
+            TestCaseStatus::Success { .. }
+        ));
+    }
+
     #[test]
     fn json_reads_back() {
         let text = report().to_json();
@@ -771,6 +918,14 @@ mod tests {
         assert_eq!(json["targets"][0]["routes"][0]["outcome"], "fail");
         assert_eq!(json["targets"][0]["routes"][0]["verdict"]["leaks"][0]["class"], "Job");
         assert_eq!(json["targets"][0]["routes"][0]["headers"][0][1], "<redacted>");
+        let lock = &json["targets"][0]["routes"][0]["verdict"]["lock"];
+        assert_eq!(lock["status"], "regressed");
+        assert_eq!(lock["tolerance"], "25% + 32B");
+        let job = lock["figures"].as_array().unwrap().iter().find(|f| f["name"] == "class Job");
+        let job = job.expect("the class's row");
+        assert_eq!((job["recorded"].as_f64(), job["measured"].as_f64()), (Some(16.0), Some(64.0)));
+        assert_eq!(job["change"], "regressed");
+        assert_eq!(json["targets"][0]["routes"][1]["verdict"]["lock"]["status"], "not_recorded");
         insta::assert_json_snapshot!(json["targets"][0]["routes"][0]["verdict"]["failures"]);
     }
 }

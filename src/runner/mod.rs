@@ -339,7 +339,8 @@ async fn run_route(
                 (None, Some(heap)) => Some(Peak { heap, concurrency: route.concurrency }),
                 (None, None) => None,
             };
-            let v = judge(&comparison, &limits(route), peak);
+            let mut v = judge(&comparison, &limits(route), peak);
+            crate::record::check::hold(&mut v, route, run.report.requests(), run.report.peak_heap);
             run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
             run.report.verdict = Some(v);
         }

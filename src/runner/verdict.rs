@@ -76,6 +76,12 @@ pub enum Failure {
         /// The fewest allowed (`requests_to_limit`).
         allowed: u64,
     },
+    /// A figure rose past its record in `leakspec.lock` by more than the tolerance (the diff
+    /// is in [`RouteVerdict::lock`]).
+    Regression {
+        /// The figures that regressed, recorded → measured.
+        summary: String,
+    },
 }
 
 /// One leaking class, explained.
@@ -151,6 +157,8 @@ pub struct RouteVerdict {
     pub projection: Option<Projection>,
     /// Classes still growing unevenly after the last rung (not counted as leaks).
     pub unsure: Vec<String>,
+    /// The comparison with `leakspec.lock`, when there is one (see [`crate::record`]).
+    pub lock: Option<crate::record::check::LockCheck>,
 }
 
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against
@@ -241,6 +249,7 @@ pub fn judge(comparison: &Comparison, limits: &Limits, peak: Option<Peak>) -> Ro
         holders,
         projection,
         unsure,
+        lock: None,
     }
 }
 

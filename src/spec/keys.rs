@@ -35,6 +35,8 @@ pub(crate) enum Kind {
     Rate,
     /// A humantime string.
     Duration,
+    /// A regression tolerance string (`"25% + 32B"`).
+    Tolerance,
     /// A string.
     Str,
     /// An array of strings.
@@ -57,6 +59,7 @@ const BUDGET_KEYS: &[(&str, Kind)] = &[
     ("requests_to_limit", Count),
     ("max_peak_heap", Size),
     ("ignore", StrArray),
+    ("regression_tolerance", Tolerance),
 ];
 
 impl Table {
@@ -279,7 +282,7 @@ fn check_value(
         | (Number, DeValue::Integer(_) | DeValue::Float(_))
         | (Size, DeValue::String(_) | DeValue::Integer(_))
         | (Rate, DeValue::String(_) | DeValue::Integer(_) | DeValue::Float(_))
-        | (Duration | Str, DeValue::String(_)) => {}
+        | (Duration | Str | Tolerance, DeValue::String(_)) => {}
         (Count, DeValue::String(s)) if s.trim().parse::<i64>().is_ok() => errors.push(
             wrong("a whole number").with_help(format!("remove the quotes: `{key} = {}`", s.trim())),
         ),
@@ -298,6 +301,8 @@ fn check_value(
             errors.push(wrong("a duration").with_help(format!("write e.g. `{key} = \"30s\"`")))
         }
         (Str, _) => errors.push(wrong("a string")),
+        (Tolerance, _) => errors
+            .push(wrong("a tolerance").with_help(format!("write e.g. `{key} = \"25% + 32B\"`"))),
         (StrArray, DeValue::Array(items)) => {
             for item in items.iter() {
                 if !item.get_ref().is_str() {

@@ -43,7 +43,8 @@ use std::path::{Path, PathBuf};
 pub use error::{SpecError, SpecErrors};
 pub use model::{Budget, Header, Route, Runtime, SECRET_HEADERS, Settings, Spec, Target, Worker};
 pub use units::{
-    ByteSize, BytesPerRequest, ObjectsPerRequest, UnitError, format_duration, parse_duration,
+    ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, format_duration,
+    parse_duration,
 };
 pub use validate::PORT_PLACEHOLDER;
 

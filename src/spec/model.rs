@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::units::{ByteSize, BytesPerRequest, ObjectsPerRequest};
+use super::units::{ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance};
 
 /// A validated `leakspec.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +65,8 @@ pub struct Budget {
     pub max_peak_heap: Option<ByteSize>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
+    /// How far the figures recorded in `leakspec.lock` may be exceeded.
+    pub regression_tolerance: Option<RegressionTolerance>,
 }
 
 impl Budget {
@@ -99,6 +101,7 @@ impl Budget {
             requests_to_limit: self.requests_to_limit.or(parent.requests_to_limit),
             max_peak_heap: self.max_peak_heap.or(parent.max_peak_heap),
             ignore,
+            regression_tolerance: self.regression_tolerance.or(parent.regression_tolerance),
         }
     }
 }
@@ -199,6 +202,8 @@ pub struct Target {
     pub routes: Vec<Route>,
     /// 1-based line of the `[[target]]` header.
     pub line: usize,
+    /// 1-based column of the `[[target]]` header.
+    pub column: usize,
 }
 
 /// A `[[target.route]]`: one request, sent over and over.
@@ -218,6 +223,8 @@ pub struct Route {
     pub settings: Settings,
     /// 1-based line of the `[[target.route]]` header.
     pub line: usize,
+    /// 1-based column of the `[[target.route]]` header.
+    pub column: usize,
 }
 
 /// Header names whose values are secret: they never appear in reports or `Debug` output.

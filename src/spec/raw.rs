@@ -268,6 +268,13 @@ pub(crate) struct RawBudget {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub ignore: Vec<S<String>>,
+    /// How far a route may exceed the figures recorded in `leakspec.lock` (by `leakcheck run
+    /// --record` or `--bless`) before it fails as a regression: a percentage of the recorded
+    /// figure plus a size per request (times the requests measured, for heap growth),
+    /// e.g. "25% + 32B" (the default).
+    #[serde(default)]
+    #[schemars(schema_with = "tolerance_schema")]
+    pub regression_tolerance: Option<S<String>>,
 }
 
 /// A size as written: a string with a unit, or an integer of bytes. (A hand-written visitor
@@ -334,6 +341,14 @@ fn rate_schema(_: &mut SchemaGenerator) -> Schema {
             { "type": "string", "pattern": SIZE_PATTERN, "examples": ["256B", "0.5KiB"] },
             { "type": "number", "minimum": 0 }
         ]
+    })
+}
+
+fn tolerance_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": r"^\s*(([0-9]*\.?[0-9]+\s*%)|([0-9]*\.?[0-9]+\s*([kKmMgGtT][iI]?)?[bB]))\s*(\+\s*(([0-9]*\.?[0-9]+\s*%)|([0-9]*\.?[0-9]+\s*([kKmMgGtT][iI]?)?[bB]))\s*)?$",
+        "examples": ["25% + 32B", "10%", "64B"]
     })
 }
 

@@ -13,7 +13,9 @@ use toml::Spanned;
 use super::error::{Source, SpecError, did_you_mean};
 use super::model::{Budget, Header, Route, Runtime, Settings, Spec, Target, Worker};
 use super::raw::{RawBudget, RawDefaults, RawRate, RawRoute, RawSize, RawSpec, RawTarget};
-use super::units::{ByteSize, BytesPerRequest, ObjectsPerRequest, UnitError, parse_duration};
+use super::units::{
+    ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, parse_duration,
+};
 
 /// The one placeholder leakcheck fills, in `command`, `env` and `url`.
 pub const PORT_PLACEHOLDER: &str = "{port}";
@@ -32,6 +34,12 @@ impl Cx<'_> {
 
     fn line(&self, offset: usize) -> usize {
         self.source.text[..offset.min(self.source.text.len())].matches('\n').count() + 1
+    }
+
+    /// 1-based column (in characters) of a byte offset.
+    fn column(&self, offset: usize) -> usize {
+        let before = &self.source.text[..offset.min(self.source.text.len())];
+        before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1
     }
 
     /// The span of a table's header line (`[[target]]`), for errors about the whole table.
@@ -302,6 +310,10 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
             .map(|n| n as u64),
         max_peak_heap: cx.size(raw.max_peak_heap.as_ref(), "max_peak_heap"),
         ignore,
+        regression_tolerance: raw
+            .regression_tolerance
+            .as_ref()
+            .and_then(|t| cx.unit(t.span(), RegressionTolerance::from_str(t.get_ref()))),
     }
 }
 
@@ -595,6 +607,7 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
         settings,
         routes,
         line,
+        column: cx.column(spanned.span().start),
     }
 }
 
@@ -710,5 +723,6 @@ fn route(cx: &mut Cx<'_>, spanned: &Spanned<RawRoute>) -> Route {
         body: raw.body.as_ref().map(|b| b.get_ref().clone()),
         settings,
         line: cx.line(spanned.span().start),
+        column: cx.column(spanned.span().start),
     }
 }

@@ -1,0 +1,325 @@
+//! GitHub Actions: `::error` / `::warning` workflow commands that annotate the spec line of each
+//! route (shown on the run's page and in pull-request diffs), and a Markdown summary for
+//! `$GITHUB_STEP_SUMMARY` (a table of routes, then each failure explained).
+//!
+//! Messages and properties are escaped as `@actions/core` does (`toCommandValue`,
+//! `escapeData`, `escapeProperty`): `%`, CR and LF everywhere, and `:` and `,` in properties.
+//!
+//! ```
+//! use leakcheck::report::github::{escape_data, escape_property};
+//! assert_eq!(escape_data("100% of\nrequests"), "100%25 of%0Arequests");
+//! assert_eq!(escape_property("api › chat: {id, prompt}"), "api › chat%3A {id%2C prompt}");
+//! ```
+
+use super::format::{bytes_rate, plural, signed_bytes, thousands};
+use super::run::{Outcome, RouteReport, RunReport, TargetReport, failure_message};
+use super::style::Paint;
+use crate::plan::Plan;
+use crate::record::check::{LockCheck, Status, status_word};
+
+/// Escapes a message (the text after `::`).
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escapes a property value (`file=`, `title=` ...).
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// One workflow command: `::LEVEL file=F,line=L,col=C,title=T::MESSAGE`.
+fn command(
+    level: &str,
+    file: &str,
+    at: Option<(usize, usize)>,
+    title: &str,
+    message: &str,
+) -> String {
+    let mut props = vec![format!("file={}", escape_property(file))];
+    if let Some((line, col)) = at {
+        props.push(format!("line={line}"));
+        props.push(format!("col={col}"));
+    }
+    props.push(format!("title={}", escape_property(title)));
+    format!("::{level} {}::{}\n", props.join(","), escape_data(message.trim_end()))
+}
+
+/// Where the plan puts a target's or a route's header: (line, column).
+fn position(plan: &Plan, target: &str, route: Option<&str>) -> Option<(usize, usize)> {
+    let t = plan.targets.iter().find(|t| t.name == target)?;
+    match route {
+        None => Some((t.line, t.column)),
+        Some(route) => t.routes.iter().find(|r| r.name == route).map(|r| (r.line, r.column)),
+    }
+}
+
+/// The lines an annotation shows of a long explanation.
+const MESSAGE_LINES: usize = 12;
+
+fn first_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    // Reports indent by two: drop that, keep the rest (tables stay aligned).
+    let mut out = lines
+        .iter()
+        .take(n)
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if lines.len() > n {
+        out += &format!(
+            "\n… {} more in the job log and the step summary",
+            plural((lines.len() - n) as u64, "line")
+        );
+    }
+    out
+}
+
+/// The workflow commands for a run: an `::error` per failing or erroring route (and per target
+/// that could not start), a `::warning` per route the lock reports improved or not recorded.
+/// `file` is the spec as the workspace names it.
+pub fn annotations(report: &RunReport, plan: &Plan, file: &str) -> String {
+    let mut out = String::new();
+    for t in &report.targets {
+        if let Some(error) = &t.error
+            && t.routes.iter().all(|r| r.outcome == Outcome::Skipped)
+        {
+            let title = format!("leakcheck: {} could not be measured", t.name);
+            out += &command("error", file, position(plan, &t.name, None), &title, error);
+            continue;
+        }
+        for r in &t.routes {
+            let at = position(plan, &t.name, Some(&r.name));
+            let label = format!("{} › {}", t.name, r.name);
+            let lock = r.verdict.as_ref().and_then(|v| v.lock.as_ref());
+            match r.outcome {
+                Outcome::Fail | Outcome::Error => {
+                    let word =
+                        if r.outcome == Outcome::Fail { "fails" } else { "could not be measured" };
+                    let headline = failure_message(r).unwrap_or_default();
+                    let detail = report.explain(t, r, Paint::PLAIN);
+                    let detail = first_lines(&detail, MESSAGE_LINES);
+                    // An error's explanation starts with the error itself.
+                    let message = if detail.starts_with(&headline) {
+                        detail
+                    } else {
+                        format!("{headline}\n{detail}")
+                    };
+                    out += &command(
+                        "error",
+                        file,
+                        at,
+                        &format!("leakcheck: {label} {word}"),
+                        &message,
+                    );
+                }
+                Outcome::Pass => {
+                    if let Some(check) =
+                        lock.filter(|c| matches!(c.status, Status::Improved | Status::NotRecorded))
+                    {
+                        let title = format!("leakcheck: {label} {}", status_word(check.status));
+                        out += &command(
+                            "warning",
+                            file,
+                            at,
+                            &title,
+                            &lock_advice(check, &report.lock_name()),
+                        );
+                    }
+                }
+                Outcome::Skipped => {}
+            }
+        }
+    }
+    out
+}
+
+fn lock_advice(check: &LockCheck, lock: &str) -> String {
+    match check.status {
+        Status::Improved => format!(
+            "{} against {lock}. Run `leakcheck run --bless` and commit {lock} to keep the gain.",
+            check.summary()
+        ),
+        _ => format!(
+            "{lock} has no figures for this route. Run `leakcheck run --record` and commit {lock}."
+        ),
+    }
+}
+
+/// A table cell: pipes escaped, line breaks flattened.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+fn verdict_cell(r: &RouteReport) -> &'static str {
+    match r.outcome {
+        Outcome::Pass => "✅ pass",
+        Outcome::Fail => "❌ **FAIL**",
+        Outcome::Error => "❌ **ERROR**",
+        Outcome::Skipped => "⏭️ skipped",
+    }
+}
+
+/// A fenced block that no line of `text` can close early.
+fn fenced(text: &str) -> String {
+    let mut fence = "```".to_owned();
+    while text.contains(&fence) {
+        fence.push('`');
+    }
+    format!("{fence}text\n{}\n{fence}\n", text.trim_end())
+}
+
+/// The Markdown summary: counts, a table of every route (target, route, verdict, growth per
+/// request, heap growth, lock), then each failure with its explanation and retainer paths in a
+/// `<details>` block.
+pub fn step_summary(report: &RunReport) -> String {
+    let (_, fail, error, _) = report.counts();
+    let icon = if fail + error > 0 { "❌" } else { "✅" };
+    let mut out = format!("## {icon} leakcheck: {}\n\n", report.counts_line());
+    out += &format!("Spec `{}`", report.spec.display());
+    let locked = report
+        .targets
+        .iter()
+        .flat_map(|t| &t.routes)
+        .any(|r| r.verdict.as_ref().is_some_and(|v| v.lock.is_some()));
+    if locked {
+        out += &format!(", recorded figures `{}`", report.lock_name());
+    }
+    if let Some(why) = &report.interrupted {
+        out += &format!(". **Interrupted** ({why}): the table holds what was measured until then");
+    }
+    out += ".\n\n";
+    out += "| target | route | verdict | growth per request | heap growth | recorded figures |\n";
+    out += "|---|---|---|---:|---:|---|\n";
+    for t in &report.targets {
+        if t.routes.is_empty() {
+            out += &format!("| {} | — | ❌ **ERROR** | | | |\n", cell(&t.name));
+        }
+        for r in &t.routes {
+            let (growth, heap) = match &r.verdict {
+                Some(v) => (
+                    if v.bytes_per_request > 0.0 {
+                        format!("+{}", bytes_rate(v.bytes_per_request))
+                    } else {
+                        "none".to_owned()
+                    },
+                    format!(
+                        "{} over {} requests",
+                        signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
+                        thousands(r.requests())
+                    ),
+                ),
+                None => (String::new(), String::new()),
+            };
+            let lock = r
+                .verdict
+                .as_ref()
+                .and_then(|v| v.lock.as_ref())
+                .map_or("", |c| status_word(c.status));
+            out += &format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                cell(&t.name),
+                cell(&r.name),
+                verdict_cell(r),
+                growth,
+                heap,
+                lock
+            );
+        }
+    }
+    for t in &report.targets {
+        out += &target_failures(report, t);
+    }
+    out
+}
+
+fn target_failures(report: &RunReport, t: &TargetReport) -> String {
+    let mut out = String::new();
+    if let Some(error) = &t.error
+        && t.routes.iter().all(|r| r.outcome == Outcome::Skipped)
+    {
+        out += &format!("\n### ❌ {} could not be measured\n\n", t.name);
+        let mut text = error.clone();
+        if let Some(tail) = &t.stderr_tail {
+            text += &format!("\n\nstderr (last lines):\n{tail}");
+        }
+        out += &fenced(&text);
+    }
+    for r in t.routes.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error)) {
+        let word = if r.outcome == Outcome::Fail { "FAIL" } else { "ERROR" };
+        out += &format!("\n### ❌ {word} {} › {} (`{} {}`)\n\n", t.name, r.name, r.method, r.path);
+        if let Some(message) = failure_message(r) {
+            out += &format!("{}\n\n", message.trim_end());
+        }
+        out += "<details><summary>Explanation and retainer paths</summary>\n\n";
+        out += &fenced(&report.explain(t, r, Paint::PLAIN));
+        out += "\n</details>\n";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::run::tests::report;
+
+    fn plan() -> Plan {
+        let spec = crate::spec::Spec::parse(
+            r#"[[target]]
+name = "ai-proxy"
+command = ["node", "server.js"]
+
+[[target.route]]
+name = "chat"
+path = "/api/chat"
+
+[[target.route]]
+name = "chat-fixed"
+path = "/api/chat-fixed"
+
+[[target]]
+name = "crashy"
+command = ["node", "crashy.js"]
+
+[[target.route]]
+name = "boom"
+path = "/boom"
+
+[[target.route]]
+name = "after"
+path = "/after"
+
+[[target]]
+name = "sleepy"
+command = ["node", "sleepy.js"]
+
+  [[target.route]]
+  name = "nap"
+  path = "/"
+"#,
+            std::path::Path::new("leakspec.toml"),
+        )
+        .unwrap();
+        crate::plan::plan(&spec, &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn escaping_follows_actions_core() {
+        assert_eq!(escape_data("a%b\r\nc"), "a%25b%0D%0Ac");
+        assert_eq!(escape_property("x:y,z%\n"), "x%3Ay%2Cz%25%0A");
+        let line = command("error", "ci/leak spec.toml", Some((3, 1)), "t › r: a, b", "50%\nnext");
+        assert_eq!(
+            line,
+            "::error file=ci/leak spec.toml,line=3,col=1,title=t › r%3A a%2C b::50%25%0Anext\n"
+        );
+    }
+
+    #[test]
+    fn annotations() {
+        insta::assert_snapshot!(super::annotations(&report(), &plan(), "services/leakspec.toml"));
+    }
+
+    #[test]
+    fn step_summary() {
+        insta::assert_snapshot!(super::step_summary(&report()));
+    }
+}

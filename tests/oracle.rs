@@ -161,3 +161,87 @@ fn cpu_ns() -> u64 {
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
+
+#[derive(serde::Deserialize)]
+struct Timeline {
+    intervals: Vec<OracleInterval>,
+    born: Vec<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct OracleInterval {
+    new: u64,
+    by_name: BTreeMap<String, NewDeleted>,
+}
+
+#[derive(serde::Deserialize, Debug, Default, PartialEq, Eq, Clone, Copy)]
+struct NewDeleted {
+    new: u64,
+    deleted: u64,
+}
+
+/// leakcheck compares snapshots without per-object tables: an object is new when its id is
+/// above the previous snapshot's largest (V8's ids only go up). An independent reader that
+/// matches every id between the snapshots must agree on what is new, deleted and surviving.
+#[test]
+fn comparison_matches_an_independent_reader_of_ids() {
+    use leakcheck::analysis::compare::{Comparer, Thresholds};
+
+    let dir = std::env::temp_dir().join(format!("leakcheck-timeline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(_) = node(&[&fixtures().join("timeline.js"), &dir]) else {
+        eprintln!("skipped: node is not on the PATH");
+        return;
+    };
+    let files: Vec<PathBuf> = (0..3).map(|i| dir.join(format!("s{i}.heapsnapshot"))).collect();
+    let compare_js = fixtures().join("compare.js");
+    let mut args: Vec<&Path> = vec![&compare_js];
+    args.extend(files.iter().map(|f| f.as_path()));
+    let out = node(&args).unwrap();
+    let oracle: Timeline = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut comparer = Comparer::new();
+    let mut last = None;
+    for (i, file) in files.iter().enumerate() {
+        let graph = parse_file(file).unwrap();
+        let analysis = analyse(&graph);
+        comparer.add(
+            format!("s{i}"),
+            i as f64 * 400.0,
+            &graph,
+            &analysis.classes,
+            &analysis.dominators,
+        );
+        last = Some((graph, analysis));
+    }
+    let (graph, analysis) = last.unwrap();
+    let c = comparer.finish(&graph, &analysis.classes, &analysis.dominators, Thresholds::default());
+
+    for (k, interval) in oracle.intervals.iter().enumerate() {
+        let new: u64 = c.classes.iter().map(|g| g.intervals[k].new).sum();
+        assert_eq!(new, interval.new, "interval {}: new objects", k + 1);
+        // Constructor-named classes are keyed by name alone, so their objects never change
+        // class: deleted counts match one by one too.
+        for name in ["Task", "Session", "(closure)", "(concatenated string)"] {
+            let ours =
+                c.classes.iter().find(|g| g.key == name).map_or(NewDeleted::default(), |g| {
+                    NewDeleted { new: g.intervals[k].new, deleted: g.intervals[k].deleted }
+                });
+            let theirs = interval.by_name.get(name).copied().unwrap_or_default();
+            assert_eq!(ours, theirs, "interval {}: `{name}`", k + 1);
+        }
+    }
+    let task = c.classes.iter().find(|g| g.key == "Task").unwrap();
+    assert_eq!(task.intervals[0].new, 100, "a quarter of 400 requests keeps a task");
+
+    // Objects of the last snapshot by the snapshot they first appear in.
+    let last_count: u64 = c.classes.iter().map(|g| g.counts[2]).sum();
+    let survivors: Vec<u64> =
+        (0..2).map(|i| c.classes.iter().map(|g| g.survivors[i]).sum()).collect();
+    assert_eq!(
+        vec![last_count - survivors[0] - survivors[1], survivors[0], survivors[1]],
+        oracle.born,
+        "objects of the last snapshot by snapshot of birth"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::classes::ClassIndex;
 pub use super::digest::{Basis, Digest, max_object_id};
-use super::digest::{IdValues, is_native_id};
+use super::digest::{IdSample, IdValues, in_sample, is_native_id};
 use super::dominators::Dominators;
 use super::explain::{culprit, is_variable_container, pattern_hint, user_name_above};
 use super::growth::{Fit, NoiseFloor, Trend, classify};
@@ -82,7 +82,7 @@ pub struct Comparer {
     last_to_global: Vec<GlobalClass>,
     /// The last snapshot's nodes of its `retained` entries.
     last_retained_nodes: Vec<NodeIndex>,
-    last_sample: Vec<(u32, u64)>,
+    last_sample: IdSample,
     id_checks: Vec<IdCheck>,
 }
 
@@ -224,10 +224,18 @@ impl Comparer {
     }
 }
 
-/// Fewer sampled ids than this cannot tell two processes apart.
+/// Fewer sampled ids than this cannot tell two processes apart (unless the sample holds every
+/// id of both snapshots).
 const MIN_SAMPLE: usize = 32;
 
-fn check_ids(before: &[(u32, u64)], after: &[(u32, u64)], label: &str) -> IdCheck {
+fn check_ids(before: &IdSample, after: &IdSample, label: &str) -> IdCheck {
+    // When either sample is partial, only the ids a partial sample picks count: an id missing
+    // from the other sample is then missing from its snapshot.
+    let exact = before.all && after.all;
+    let picked = |s: &IdSample| -> Vec<(u32, u64)> {
+        s.ids.iter().filter(|(id, _)| exact || in_sample(*id)).copied().collect()
+    };
+    let (before, after) = (picked(before), picked(after));
     let (mut i, mut j, mut shared, mut same_class) = (0, 0, 0usize, 0usize);
     while i < before.len() && j < after.len() {
         match before[i].0.cmp(&after[j].0) {
@@ -241,7 +249,7 @@ fn check_ids(before: &[(u32, u64)], after: &[(u32, u64)], label: &str) -> IdChec
             }
         }
     }
-    let enough = before.len() >= MIN_SAMPLE;
+    let enough = exact && !before.is_empty() || before.len() >= MIN_SAMPLE;
     IdCheck {
         label: label.to_owned(),
         shared: if enough { shared as f64 / before.len() as f64 } else { 1.0 },

@@ -58,8 +58,8 @@ pub struct Digest {
     pub(super) retained: IdValues,
     /// The nodes of `retained`'s entries, in this snapshot's graph, while it is the last one.
     pub(super) retained_nodes: Vec<NodeIndex>,
-    /// `(id, hash of the class key)` of the objects whose id is in the sample.
-    pub(super) sample: Vec<(u32, u64)>,
+    /// `(id, hash of the class key)` of the objects whose id is in the sample, ascending.
+    pub(super) sample: IdSample,
 }
 
 impl Digest {
@@ -96,7 +96,7 @@ impl Digest {
             natives: Vec::new(),
             retained: IdValues::default(),
             retained_nodes: Vec::new(),
-            sample: Vec::new(),
+            sample: IdSample { all: graph.node_count() < SAMPLE_ALL_BELOW, ids: Vec::new() },
         };
         for node in graph.nodes() {
             let class = classes.class_of(node) as usize;
@@ -114,11 +114,11 @@ impl Digest {
                     d.old_bytes[class] += size;
                 }
             }
-            if in_sample(id) {
-                d.sample.push((id, key_hash[class]));
+            if d.sample.all || in_sample(id) {
+                d.sample.ids.push((id, key_hash[class]));
             }
         }
-        d.sample.sort_unstable();
+        d.sample.ids.sort_unstable();
         d.natives.sort_unstable();
 
         let baseline = basis.baseline_max_id.unwrap_or(d.max_id);
@@ -159,7 +159,7 @@ impl Digest {
     pub fn heap_bytes(&self) -> usize {
         self.retained.bytes.capacity()
             + self.retained_nodes.capacity() * 4
-            + self.sample.capacity() * 16
+            + self.sample.ids.capacity() * 16
             + self.count.capacity() * 32
             + self.natives.capacity() * 16
     }
@@ -176,9 +176,20 @@ pub(super) fn is_native_id(id: u32) -> bool {
     id & 1 == 0
 }
 
+/// Snapshots of fewer nodes keep every id in their sample.
+const SAMPLE_ALL_BELOW: usize = 8192;
+
+/// Ids of a snapshot with the hash of their class key: every id of a small snapshot, else the
+/// ids [`in_sample`] picks.
+#[derive(Clone, Debug, Default)]
+pub(super) struct IdSample {
+    pub(super) all: bool,
+    pub(super) ids: Vec<(u32, u64)>,
+}
+
 /// One id in 16 is sampled, chosen by a hash of the id so that every snapshot samples the
 /// same ids.
-fn in_sample(id: u32) -> bool {
+pub(super) fn in_sample(id: u32) -> bool {
     id.wrapping_mul(0x9E37_79B1) >> 28 == 0
 }
 

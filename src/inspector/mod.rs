@@ -53,9 +53,22 @@ const MAX_MESSAGE: usize = 256 << 20;
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Reply = Result<Value, InspectorError>;
 
-/// Ids of calls: unique within the whole process, so a late reply to an abandoned call (or to
-/// an earlier session, through a proxy) can never be mistaken for the reply to a new one.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Ids of calls: unique within the whole process, so a late reply to an abandoned call can
+/// never be mistaken for the reply to a new one, and starting at a random point of each run, so
+/// that neither can a stale reply to an earlier run forwarded by a proxy (wrangler's forwards
+/// them). V8 reads ids as 32-bit integers; wrangler's own calls use ids from 100,000,001, so a
+/// run starts below 80,000,000 and has millions of ids before it gets near them.
+fn next_id() -> u64 {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let start = *START.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        1 + h.finish() % 79_000_000
+    });
+    start + COUNT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Why a CDP exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -246,7 +259,7 @@ impl Inspector {
         method: &str,
         params: Value,
     ) -> Result<(u64, oneshot::Receiver<Reply>), InspectorError> {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = next_id();
         let (tx, rx) = oneshot::channel();
         {
             let mut routes = self.shared.routes();
@@ -448,10 +461,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_are_unique_and_increasing() {
-        let a = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let b = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    fn ids_are_unique_increasing_and_below_wranglers() {
+        let a = next_id();
+        let b = next_id();
         assert!(b > a);
+        assert!(
+            (1..80_000_000).contains(&a),
+            "{a}: V8 reads ids as i32, wrangler's start at 100000001"
+        );
     }
 
     #[tokio::test]

@@ -154,6 +154,10 @@ struct RunArgs {
     /// Run only this route, in every target that has it (repeatable).
     #[arg(long = "route", value_name = "NAME")]
     routes: Vec<String>,
+    /// Run the routes the spec marks `ignored` too (without it they are reported skipped, with
+    /// their reason, and a target whose routes are all ignored is not started).
+    #[arg(long)]
+    include_ignored: bool,
     /// Override N, the requests per rung, for every route.
     #[arg(long, value_name = "N")]
     requests: Option<u64>,
@@ -290,6 +294,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 max_rungs: args.max_rungs,
                 targets: args.targets,
                 routes: args.routes,
+                include_ignored: args.include_ignored,
             },
             keep_snapshots: args.keep_snapshots,
             failure_snapshots: PathBuf::from("leakcheck-snapshots"),

@@ -99,11 +99,11 @@ enum Command {
     /// Run the routes of a leakspec.toml as tests, with cargo test's flags.
     ///
     /// Each route is a test named TARGET::ROUTE. Filters, --exact, --skip, --list, --ignored,
-    /// --format pretty|terse|json and --test-threads work as with `cargo test -- ...`; only
-    /// the targets of the routes left after filtering are started, each once for all its
-    /// routes (in the spec's order), and --test-threads targets run at once. A failing test's
-    /// message is the route's explanation, as `leakcheck run` prints it. --nocapture shows
-    /// progress on stderr.
+    /// --include-ignored, --format pretty|terse|json and --test-threads work as with `cargo
+    /// test -- ...` (routes marked `ignored` in the spec are ignored tests); only the targets
+    /// of the routes left after filtering are started, each once for all its routes (in the
+    /// spec's order), and --test-threads targets run at once. A failing test's message is the
+    /// route's explanation, as `leakcheck run` prints it. --nocapture shows progress on stderr.
     ///
     /// Exit status: 0 all passed; 1 a route failed; 2 leakcheck could not do its job (a bad
     /// spec, a target that never became ready).

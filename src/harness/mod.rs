@@ -19,9 +19,9 @@
 //! a filter, `--exact`, `--skip`, `--list`, `--ignored`, `--include-ignored`,
 //! `--format pretty|terse|json`, `--test-threads`. Routes the spec marks `ignored` (on the route
 //! or its target) are ignored tests, shown as `ignored (REASON)`; `--ignored` runs only them,
-//! `--include-ignored` all. Only the targets of the routes left after filtering are started; each is
-//! started once for all its selected routes, which it measures in the spec's order (node ids
-//! only hold within one inspector session), and `--test-threads` targets run at once. A
+//! `--include-ignored` all. Only the targets of the routes left after filtering are started;
+//! each is started once for all its selected routes, which it measures in the spec's order
+//! (node ids only hold within one inspector session), and `--test-threads` targets run at once. A
 //! failing trial's message is the route's explanation, the text `leakcheck run` prints.
 //! `--nocapture` adds the run's progress on stderr. Besides libtest's flags, `--spec FILE`
 //! names another spec and `--shard K/N` keeps one shard's targets (see [`crate::shard`]).

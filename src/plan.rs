@@ -37,8 +37,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::spec::{
-    Budget, ByteSize, Header, PORT_PLACEHOLDER, Route, Runtime, Settings, Spec, SpecError, Target,
-    Worker,
+    Budget, ByteSize, Header, Ignored, PORT_PLACEHOLDER, Route, Runtime, Settings, Spec, SpecError,
+    Target, Worker,
 };
 
 /// The built-in defaults, used when neither flags, route, target nor `[defaults]` set a value.
@@ -90,6 +90,8 @@ pub struct Overrides {
     /// `--route NAME` or `--route TARGET/NAME` (repeatable): only these routes; empty means all.
     /// A target left with no route is skipped.
     pub routes: Vec<String>,
+    /// `--include-ignored`: run the routes the spec marks `ignored` too.
+    pub include_ignored: bool,
 }
 
 /// Everything `leakcheck run` will do, in order.
@@ -164,6 +166,9 @@ pub struct RoutePlan {
     pub headers: Vec<Header>,
     /// Request body.
     pub body: Option<String>,
+    /// Whether the route is left out of the run (reported skipped, with the reason): the
+    /// route's `ignored`, else its target's; [`Ignored::No`] with `--include-ignored`.
+    pub ignored: Ignored,
     /// Requests before the baseline snapshot.
     pub warmup: u64,
     /// Requests per rung (N).
@@ -374,6 +379,10 @@ fn route_plan(
         path: route.path.clone(),
         headers: route.headers.clone(),
         body: route.body.clone(),
+        ignored: match overrides.include_ignored {
+            true => Ignored::No,
+            false => route.ignored.clone().or_else(|| target.ignored.clone()).unwrap_or_default(),
+        },
         warmup: overrides.warmup.or(pick(&levels, |s| s.warmup)).unwrap_or(defaults::WARMUP),
         requests: overrides
             .requests

@@ -467,3 +467,41 @@ name = "POST /chat"
 path = "/chat"
 "#
 );
+
+// `ignored` (leave a route out of runs) against the budget's `ignore` (class keys never
+// counted): each in the other's table is told where it goes, and `ignored` takes a flag or a
+// reason that says something.
+case!(
+    ignored_mistakes,
+    format!(
+        "[defaults]
+ignored = true
+
+{TARGET}ignored = 1
+
+[[target.route]]
+name = \"chat\"
+path = \"/api/chat\"
+
+[target.route.budget]
+ignored = true
+
+[[target.route]]
+name = \"models\"
+path = \"/api/models\"
+ignore = [\"(system)\"]
+"
+    )
+);
+
+case!(
+    ignored_with_an_empty_reason,
+    format!(
+        "{TARGET}
+[[target.route]]
+name = \"chat\"
+path = \"/api/chat\"
+ignored = \"  \"
+"
+    )
+);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use leakcheck::plan::{Overrides, Plan, Readiness, plan};
-use leakcheck::spec::{ByteSize, Spec};
+use leakcheck::spec::{ByteSize, Ignored, Spec};
 
 const SPEC: &str = r#"
 [defaults]
@@ -206,4 +206,76 @@ fn routes_know_their_line_and_column() {
     let (target, route) = (&plan.targets[0], &plan.targets[0].routes[0]);
     assert_eq!((target.line, target.column), (1, 1));
     assert_eq!((route.line, route.column), (5, 3));
+}
+
+/// `ignored` on a route, or on its target for every route that does not set its own (`false`
+/// included); `--include-ignored` runs them all.
+#[test]
+fn ignored_routes_inherit_from_their_target() {
+    let spec = Spec::parse(
+        r#"
+        [[target]]
+        name = "api"
+        command = ["node", "api.js"]
+        [[target.route]]
+        name = "home"
+        path = "/"
+        [[target.route]]
+        name = "export"
+        path = "/export"
+        ignored = "  nightly only "
+        [[target.route]]
+        name = "slow"
+        path = "/slow"
+        ignored = true
+
+        [[target]]
+        name = "batch"
+        command = ["node", "batch.js"]
+        ignored = "needs the staging database"
+        [[target.route]]
+        name = "run"
+        path = "/run"
+        [[target.route]]
+        name = "status"
+        path = "/status"
+        ignored = false
+        [[target.route]]
+        name = "report"
+        path = "/report"
+        ignored = "too slow for CI"
+        "#,
+        Path::new("/srv/leakspec.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let marks = |overrides: &Overrides| -> Vec<String> {
+        plan(&spec, overrides)
+            .unwrap()
+            .targets
+            .iter()
+            .flat_map(|t| {
+                t.routes.iter().map(move |r| format!("{}/{}: {}", t.name, r.name, r.ignored))
+            })
+            .collect()
+    };
+    assert_eq!(
+        marks(&Overrides::default()),
+        [
+            "api/home: ",
+            "api/export: ignored: nightly only",
+            "api/slow: ignored",
+            "batch/run: ignored: needs the staging database",
+            "batch/status: ",
+            "batch/report: ignored: too slow for CI",
+        ]
+    );
+    let all = Overrides { include_ignored: true, ..Overrides::default() };
+    assert!(marks(&all).iter().all(|m| m.ends_with(": ")), "{:?}", marks(&all));
+    let batch = &spec.targets[1];
+    assert_eq!(
+        batch.ignored,
+        Some(Ignored::Yes { reason: Some("needs the staging database".into()) })
+    );
+    assert_eq!(batch.routes[1].ignored, Some(Ignored::No));
+    assert_eq!(batch.routes[0].ignored, None);
 }

@@ -99,11 +99,11 @@ enum Command {
     /// Run the routes of a leakspec.toml as tests, with cargo test's flags.
     ///
     /// Each route is a test named TARGET::ROUTE. Filters, --exact, --skip, --list, --ignored,
-    /// --format pretty|terse|json and --test-threads work as with `cargo test -- ...`; only
-    /// the targets of the routes left after filtering are started, each once for all its
-    /// routes (in the spec's order), and --test-threads targets run at once. A failing test's
-    /// message is the route's explanation, as `leakcheck run` prints it. --nocapture shows
-    /// progress on stderr.
+    /// --include-ignored, --format pretty|terse|json and --test-threads work as with `cargo
+    /// test -- ...` (routes marked `ignored` in the spec are ignored tests); only the targets
+    /// of the routes left after filtering are started, each once for all its routes (in the
+    /// spec's order), and --test-threads targets run at once. A failing test's message is the
+    /// route's explanation, as `leakcheck run` prints it. --nocapture shows progress on stderr.
     ///
     /// Exit status: 0 all passed; 1 a route failed; 2 leakcheck could not do its job (a bad
     /// spec, a target that never became ready).
@@ -154,6 +154,10 @@ struct RunArgs {
     /// Run only this route, in every target that has it (repeatable).
     #[arg(long = "route", value_name = "NAME")]
     routes: Vec<String>,
+    /// Run the routes the spec marks `ignored` too (without it they are reported skipped, with
+    /// their reason, and a target whose routes are all ignored is not started).
+    #[arg(long)]
+    include_ignored: bool,
     /// Override N, the requests per rung, for every route.
     #[arg(long, value_name = "N")]
     requests: Option<u64>,
@@ -290,6 +294,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 max_rungs: args.max_rungs,
                 targets: args.targets,
                 routes: args.routes,
+                include_ignored: args.include_ignored,
             },
             keep_snapshots: args.keep_snapshots,
             failure_snapshots: PathBuf::from("leakcheck-snapshots"),

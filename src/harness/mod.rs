@@ -16,10 +16,12 @@
 //! ```
 //!
 //! Each route is a trial named `TARGET::ROUTE`, so the flags of `cargo test -- ...` apply:
-//! a filter, `--exact`, `--skip`, `--list`, `--ignored`, `--format pretty|terse|json`,
-//! `--test-threads`. Only the targets of the routes left after filtering are started; each is
-//! started once for all its selected routes, which it measures in the spec's order (node ids
-//! only hold within one inspector session), and `--test-threads` targets run at once. A
+//! a filter, `--exact`, `--skip`, `--list`, `--ignored`, `--include-ignored`,
+//! `--format pretty|terse|json`, `--test-threads`. Routes the spec marks `ignored` (on the route
+//! or its target) are ignored tests, shown as `ignored (REASON)`; `--ignored` runs only them,
+//! `--include-ignored` all. Only the targets of the routes left after filtering are started;
+//! each is started once for all its selected routes, which it measures in the spec's order
+//! (node ids only hold within one inspector session), and `--test-threads` targets run at once. A
 //! failing trial's message is the route's explanation, the text `leakcheck run` prints.
 //! `--nocapture` adds the run's progress on stderr. Besides libtest's flags, `--spec FILE`
 //! names another spec and `--shard K/N` keeps one shard's targets (see [`crate::shard`]).
@@ -37,13 +39,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
+use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 
 use crate::cli::CliError;
 use crate::plan::{Overrides, Plan, RoutePlan, TargetPlan};
 use crate::report::run::{Outcome, RunReport, TargetReport};
 use crate::report::style::Paint;
 use crate::shard::Shard;
+use crate::spec::Ignored;
 use crate::target::StopSignal;
 use engine::{Engine, Slot, Slots, Verdict};
 
@@ -119,12 +122,24 @@ pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
     for t in &plan.targets {
         for r in &t.routes {
             let (slot, route) = (slots[&t.name].clone(), r.name.clone());
-            let trial =
-                Trial::test(trial_name(t, r), move || outcome(&slot.wait(&route), &route, paint));
+            let name = trial_name(t, r);
+            let trial = match &r.ignored {
+                // An ignored route libtest will not run. libtest-mimic 0.8 prints no reason
+                // for a trial flagged ignored up front, only for one that ignores itself when
+                // run; so this trial does that, at once (it starts nothing), and libtest counts
+                // and shows it as ignored all the same: `ignored (REASON)`.
+                Ignored::Yes { reason } if !(args.ignored || args.include_ignored) => {
+                    let reason = reason.clone();
+                    Trial::ignorable_test(name, move || Ok(Completion::Ignored { reason }))
+                }
+                // Flagged, so that `--ignored` keeps it and `--list --ignored` lists it.
+                ignored => Trial::test(name, move || outcome(&slot.wait(&route), &route, paint))
+                    .with_ignored_flag(ignored.is_ignored()),
+            };
             trials.push(trial);
         }
     }
-    let selected = selection(&plan, &trials, args);
+    let selected = selection(&plan, args);
     let engine = match args.list || selected.targets.is_empty() {
         true => None,
         false => {
@@ -155,16 +170,23 @@ pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
 }
 
 /// The plan narrowed to the routes libtest will run: a trial filtered out or ignored never
-/// starts anything.
-fn selection(plan: &Plan, trials: &[Trial], args: &Arguments) -> Plan {
-    let runs = |name: String| {
-        trials.iter().any(|t| t.name() == name && !args.is_filtered_out(t) && !args.is_ignored(t))
+/// starts anything. The routes kept run even when the spec marks them ignored (`--ignored`,
+/// `--include-ignored`).
+fn selection(plan: &Plan, args: &Arguments) -> Plan {
+    // libtest's own decision, asked of a trial flagged as the spec says.
+    let runs = |t: &TargetPlan, r: &RoutePlan| {
+        let probe =
+            Trial::test(trial_name(t, r), || Ok(())).with_ignored_flag(r.ignored.is_ignored());
+        !args.is_filtered_out(&probe) && !args.is_ignored(&probe)
     };
     let mut selected = plan.clone();
     for t in &mut selected.targets {
-        let names: Vec<String> = t.routes.iter().map(|r| trial_name(t, r)).collect();
-        let mut keep = names.into_iter().map(runs);
-        t.routes.retain(|_| keep.next().expect("one name per route"));
+        let keep: Vec<bool> = t.routes.iter().map(|r| runs(t, r)).collect();
+        let mut keep = keep.into_iter();
+        t.routes.retain(|_| keep.next().expect("one flag per route"));
+        for r in &mut t.routes {
+            r.ignored = Ignored::No;
+        }
     }
     selected.targets.retain(|t| !t.routes.is_empty());
     selected
@@ -307,9 +329,12 @@ mod tests {
             r#"
             target = [
               { name = "api", command = ["node", "api.js"],
-                route = [{ name = "home", path = "/" }, { name = "cart", path = "/cart" }] },
+                route = [{ name = "home", path = "/" }, { name = "cart", path = "/cart" },
+                         { name = "slow", path = "/slow", ignored = true }] },
               { name = "admin", command = ["node", "admin.js"],
                 route = [{ name = "home", path = "/" }] },
+              { name = "batch", command = ["node", "batch.js"], ignored = "nightly only",
+                route = [{ name = "export", path = "/export" }] },
             ]
             "#,
             Path::new("/srv/leakspec.toml"),
@@ -324,11 +349,11 @@ mod tests {
     }
 
     fn selected(args: &[&str]) -> Vec<String> {
-        let plan = plan();
-        let trials: Vec<Trial> =
-            names(&plan).into_iter().map(|name| Trial::test(name, || Ok(()))).collect();
         let args = parse_libtest(args.iter().map(OsString::from).collect());
-        names(&selection(&plan, &trials, &args))
+        let selected = selection(&plan(), &args);
+        // What is selected runs, ignored in the spec or not.
+        assert!(selected.targets.iter().flat_map(|t| &t.routes).all(|r| !r.ignored.is_ignored()));
+        names(&selected)
     }
 
     #[test]
@@ -338,8 +363,15 @@ mod tests {
         assert_eq!(selected(&["--exact", "api::home"]), ["api::home"]);
         assert_eq!(selected(&["--skip", "api::"]), ["admin::home"]);
         assert_eq!(selected(&["admin"]), ["admin::home"]);
-        // No route is marked ignored, so `--ignored` runs none and starts nothing.
-        assert!(selected(&["--ignored"]).is_empty());
         assert!(selected(&["nothing-matches"]).is_empty());
+        // A route marked ignored, and the routes of a target marked ignored.
+        assert_eq!(selected(&["--ignored"]), ["api::slow", "batch::export"]);
+        assert_eq!(selected(&["--ignored", "api"]), ["api::slow"]);
+        assert_eq!(
+            selected(&["--include-ignored"]),
+            ["api::home", "api::cart", "api::slow", "admin::home", "batch::export"]
+        );
+        assert_eq!(selected(&["--include-ignored", "--exact", "batch::export"]), ["batch::export"]);
+        assert!(selected(&["--exact", "batch::export"]).is_empty());
     }
 }

@@ -111,8 +111,13 @@ pub struct RouteReport {
     pub headers: Vec<(String, String)>,
     /// The outcome.
     pub outcome: Outcome,
-    /// What went wrong when the outcome is `error`.
+    /// What went wrong when the outcome is `error`; why the route was not run when it is
+    /// `skipped`.
     pub error: Option<String>,
+    /// Skipped because the spec marks the route `ignored` (`error` says `ignored` or
+    /// `ignored: REASON`); written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignored: bool,
     /// The verdict, when snapshots could be compared.
     pub verdict: Option<RouteVerdict>,
     /// Every snapshot taken, in order.
@@ -197,6 +202,7 @@ impl RouteReport {
             headers: Vec::new(),
             outcome: Outcome::Skipped,
             error: Some(why.to_owned()),
+            ignored: false,
             verdict: None,
             rungs: Vec::new(),
             warmup: 0,
@@ -411,19 +417,26 @@ impl RunReport {
         let mut report = ReportBuilder::new();
         for t in &self.targets {
             let mut suite = TestSuiteBuilder::new(&t.name);
-            let cases: Vec<(String, Outcome, Option<String>, String, Duration)> =
+            let cases: Vec<(String, Outcome, Option<String>, String, Duration, bool)> =
                 if t.routes.is_empty() {
                     let mut text = format!("  {}\n", t.error.as_deref().unwrap_or("not run"));
                     if let Some(tail) = &t.stderr_tail {
                         text += &stderr_block(tail);
                     }
-                    vec![("(start)".into(), Outcome::Error, t.error.clone(), text, Duration::ZERO)]
+                    vec![(
+                        "(start)".into(),
+                        Outcome::Error,
+                        t.error.clone(),
+                        text,
+                        Duration::ZERO,
+                        false,
+                    )]
                 } else {
                     t.routes
                         .iter()
                         .map(|r| match &t.error {
                             // A target that never started fails each of its routes, saying why.
-                            Some(error) if r.outcome == Outcome::Skipped => {
+                            Some(error) if r.outcome == Outcome::Skipped && !r.ignored => {
                                 let mut text = format!("  {error}\n");
                                 if let Some(tail) = &t.stderr_tail {
                                     text += &stderr_block(tail);
@@ -434,6 +447,7 @@ impl RunReport {
                                     Some(error.clone()),
                                     text,
                                     Duration::ZERO,
+                                    false,
                                 )
                             }
                             _ => (
@@ -442,17 +456,22 @@ impl RunReport {
                                 failure_message(r),
                                 self.explain(t, r, Paint::PLAIN),
                                 r.timings.wall,
+                                r.ignored,
                             ),
                         })
                         .collect()
                 };
-            for (name, outcome, message, text, wall) in cases {
+            for (name, outcome, message, text, wall, ignored) in cases {
                 let time = JDuration::seconds_f64(wall.as_secs_f64());
                 let message = message.unwrap_or_default();
                 let mut case = match outcome {
                     Outcome::Pass => TestCaseBuilder::success(&name, time),
                     Outcome::Fail => TestCaseBuilder::failure(&name, time, "leak", &message),
                     Outcome::Error => TestCaseBuilder::error(&name, time, "error", &message),
+                    // An ignored route says so, and why: `<skipped type="ignored" message=..>`.
+                    Outcome::Skipped if ignored => {
+                        TestCaseBuilder::skipped_with_cause(&name, "ignored", &message)
+                    }
                     Outcome::Skipped => TestCaseBuilder::skipped(&name),
                 };
                 case.set_classname(&t.name);
@@ -736,6 +755,7 @@ pub(crate) mod tests {
             headers: vec![("authorization".into(), "<redacted>".into())],
             outcome,
             error: None,
+            ignored: false,
             verdict,
             rungs: (0..3)
                 .map(|i| Rung {
@@ -898,6 +918,71 @@ pub(crate) mod tests {
             report.test_suites[0].test_cases[1].status,
             TestCaseStatus::Success { .. }
         ));
+    }
+
+    /// Routes the spec marks ignored: skipped with their reason in the terminal report, the
+    /// JSON and the JUnit (`<skipped type="ignored" message=..>`), also in a target that could
+    /// not start (where the other routes are errors).
+    #[test]
+    fn ignored_routes_say_why_in_every_format() {
+        let ignored = |name: &str, why: &str| RouteReport {
+            ignored: true,
+            ..RouteReport::skipped(name, "GET", &format!("/{name}"), why)
+        };
+        let report = RunReport {
+            format: RUN_FORMAT,
+            spec: "leakspec.toml".into(),
+            targets: vec![
+                TargetReport {
+                    name: "api".into(),
+                    routes: vec![
+                        route("home", Outcome::Pass, None),
+                        ignored("export", "ignored: nightly only"),
+                    ],
+                    ..TargetReport::default()
+                },
+                TargetReport {
+                    name: "sleepy".into(),
+                    error: Some("never became ready".into()),
+                    routes: vec![
+                        RouteReport::skipped("up", "GET", "/up", "the target did not start"),
+                        ignored("slow", "ignored"),
+                    ],
+                    ..TargetReport::default()
+                },
+            ],
+            ..RunReport::default()
+        };
+
+        let text = report.to_text(Paint::PLAIN);
+        assert!(text.contains("SKIP   api › export   ignored: nightly only\n"), "{text}");
+        assert!(text.contains("SKIP   sleepy › slow  ignored\n"), "{text}");
+        assert!(text.ends_with("1 passed, 0 failed, 3 skipped\n"), "{text}");
+
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        let export = &json["targets"][0]["routes"][1];
+        assert_eq!((&export["outcome"], &export["ignored"]), (&"skipped".into(), &true.into()));
+        assert_eq!(export["error"], "ignored: nightly only");
+        // Written only when true, so reports of runs without ignored routes are unchanged.
+        assert!(json["targets"][0]["routes"][0].get("ignored").is_none(), "{json}");
+        assert!(json["targets"][1]["routes"][0].get("ignored").is_none(), "{json}");
+        assert!(RunReport::from_json(&report.to_json()).unwrap().targets[1].routes[1].ignored);
+
+        let junit = quick_junit::Report::deserialize_from_str(&report.to_junit()).unwrap();
+        let skip =
+            |suite: usize, case: usize| match &junit.test_suites[suite].test_cases[case].status {
+                quick_junit::TestCaseStatus::Skipped { message, ty, .. } => Some((
+                    ty.as_ref().map(|t| t.as_str().to_owned()),
+                    message.as_ref().map(|m| m.as_str().to_owned()),
+                )),
+                _ => None,
+            };
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(skip(0, 1), Some((some("ignored"), some("ignored: nightly only"))));
+        assert_eq!(skip(1, 1), Some((some("ignored"), some("ignored"))));
+        // The route the target's failure left unmeasured is an error, the ignored one is not.
+        assert_eq!(skip(1, 0), None);
+        assert_eq!(junit.test_suites[1].errors, 1);
     }
 
     #[test]

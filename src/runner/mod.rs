@@ -90,18 +90,34 @@ pub(crate) fn proc_status_bytes(field: &str) -> Option<u64> {
 fn skipped_target(t: &TargetPlan, why: &str) -> TargetReport {
     TargetReport {
         name: t.name.clone(),
-        routes: t
-            .routes
-            .iter()
-            .map(|r| RouteReport::skipped(&r.name, &r.method, &r.path, why))
-            .collect(),
+        runtime: t.runtime,
+        routes: t.routes.iter().map(|r| not_run(r, why)).collect(),
         ..TargetReport::default()
     }
 }
 
+/// The report of a route that is not run: because the spec marks it `ignored` (saying so,
+/// with the reason), else for `why`.
+fn not_run(route: &RoutePlan, why: &str) -> RouteReport {
+    if route.ignored.is_ignored() {
+        let reason = route.ignored.to_string();
+        RouteReport {
+            ignored: true,
+            line: Some(route.line),
+            ..RouteReport::skipped(&route.name, &route.method, &route.path, &reason)
+        }
+    } else {
+        RouteReport::skipped(&route.name, &route.method, &route.path, why)
+    }
+}
+
 /// Runs one target: start, routes in order, shut down. A stop signal ends the route under way
-/// (its targets are already killed) and skips the rest.
+/// (its targets are already killed) and skips the rest. Routes marked ignored are skipped; a
+/// target whose routes are all ignored is not started.
 pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals) -> TargetReport {
+    if t.routes.iter().all(|r| r.ignored.is_ignored()) {
+        return skipped_target(t, "ignored");
+    }
     let progress = options.progress.as_ref();
     progress.event(&Event::Starting { target: &t.name });
     let started = Instant::now();
@@ -183,6 +199,10 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     let client = load::client(concurrency);
     let mut dead = false;
     for route in &t.routes {
+        if route.ignored.is_ignored() {
+            report.routes.push(not_run(route, "ignored"));
+            continue;
+        }
         if let Some(signal) = stop.get() {
             let why = format!("the run was interrupted by {}", signal.name());
             report.routes.push(RouteReport::skipped(&route.name, &route.method, &route.path, &why));
@@ -297,6 +317,7 @@ async fn run_route(
             headers: route.display_headers(),
             outcome: Outcome::Error,
             error: None,
+            ignored: false,
             verdict: None,
             rungs: Vec::new(),
             warmup: route.warmup,

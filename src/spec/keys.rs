@@ -37,6 +37,8 @@ pub(crate) enum Kind {
     Duration,
     /// A regression tolerance string (`"25% + 32B"`).
     Tolerance,
+    /// `true`/`false`, or a reason (`ignored`).
+    FlagOrReason,
     /// A string.
     Str,
     /// An array of strings.
@@ -118,6 +120,7 @@ impl Table {
                 ("bindings", StrTable),
                 ("config", Str),
                 ("service", Str),
+                ("ignored", FlagOrReason),
                 ("warmup", Count),
                 ("requests", Count),
                 ("concurrency", Count),
@@ -136,6 +139,7 @@ impl Table {
                 ("path", Str),
                 ("headers", StrTable),
                 ("body", Str),
+                ("ignored", FlagOrReason),
                 ("warmup", Count),
                 ("requests", Count),
                 ("concurrency", Count),
@@ -282,7 +286,8 @@ fn check_value(
         | (Number, DeValue::Integer(_) | DeValue::Float(_))
         | (Size, DeValue::String(_) | DeValue::Integer(_))
         | (Rate, DeValue::String(_) | DeValue::Integer(_) | DeValue::Float(_))
-        | (Duration | Str | Tolerance, DeValue::String(_)) => {}
+        | (Duration | Str | Tolerance, DeValue::String(_))
+        | (FlagOrReason, DeValue::Boolean(_) | DeValue::String(_)) => {}
         (Count, DeValue::String(s)) if s.trim().parse::<i64>().is_ok() => errors.push(
             wrong("a whole number").with_help(format!("remove the quotes: `{key} = {}`", s.trim())),
         ),
@@ -300,6 +305,10 @@ fn check_value(
         (Duration, _) => {
             errors.push(wrong("a duration").with_help(format!("write e.g. `{key} = \"30s\"`")))
         }
+        (FlagOrReason, _) => errors.push(
+            wrong("`true`, `false` or a reason")
+                .with_help(format!("write `{key} = true` or `{key} = \"why it is left out\"`")),
+        ),
         (Str, _) => errors.push(wrong("a string")),
         (Tolerance, _) => errors
             .push(wrong("a tolerance").with_help(format!("write e.g. `{key} = \"25% + 32B\"`"))),

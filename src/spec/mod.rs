@@ -41,7 +41,9 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{SpecError, SpecErrors};
-pub use model::{Budget, Header, Route, Runtime, SECRET_HEADERS, Settings, Spec, Target, Worker};
+pub use model::{
+    Budget, Header, Ignored, Route, Runtime, SECRET_HEADERS, Settings, Spec, Target, Worker,
+};
 pub use units::{
     ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, format_duration,
     parse_duration,

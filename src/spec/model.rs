@@ -106,6 +106,55 @@ impl Budget {
     }
 }
 
+/// Whether a route is left out of runs unless asked for, like a test marked `#[ignore]`:
+/// `ignored = true` or `ignored = "reason"` on a route or a target.
+///
+/// ```
+/// use leakcheck::spec::Ignored;
+/// let slow = Ignored::Yes { reason: Some("needs the staging database".into()) };
+/// assert_eq!(slow.to_string(), "ignored: needs the staging database");
+/// assert_eq!(Ignored::Yes { reason: None }.to_string(), "ignored");
+/// assert!(!Ignored::No.is_ignored());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Ignored {
+    /// Run as usual (`ignored = false`, or nothing written).
+    #[default]
+    No,
+    /// Left out unless asked for (`ignored = true`, or a reason).
+    Yes {
+        /// Why, when the spec says.
+        reason: Option<String>,
+    },
+}
+
+impl Ignored {
+    /// True for [`Ignored::Yes`].
+    pub fn is_ignored(&self) -> bool {
+        matches!(self, Ignored::Yes { .. })
+    }
+
+    /// The reason given, if any.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Ignored::Yes { reason } => reason.as_deref(),
+            Ignored::No => None,
+        }
+    }
+}
+
+/// `ignored`, or `ignored: REASON`, as reports say why a route was not run; empty for
+/// [`Ignored::No`].
+impl fmt::Display for Ignored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ignored::No => Ok(()),
+            Ignored::Yes { reason: None } => f.write_str("ignored"),
+            Ignored::Yes { reason: Some(reason) } => write!(f, "ignored: {reason}"),
+        }
+    }
+}
+
 /// What runs a target.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
@@ -196,6 +245,9 @@ pub struct Target {
     pub url: Option<String>,
     /// Readiness path, e.g. `/health`.
     pub ready: Option<String>,
+    /// `ignored` as written on the target (it applies to every route that does not set its
+    /// own); `None` when not written.
+    pub ignored: Option<Ignored>,
     /// Settings written on the target.
     pub settings: Settings,
     /// `[[target.route]]` tables, in file order (at least one).
@@ -219,6 +271,8 @@ pub struct Route {
     pub headers: Vec<Header>,
     /// Request body.
     pub body: Option<String>,
+    /// `ignored` as written on the route; `None` when not written.
+    pub ignored: Option<Ignored>,
     /// Settings written on the route.
     pub settings: Settings,
     /// 1-based line of the `[[target.route]]` header.

@@ -136,6 +136,12 @@ pub(crate) struct RawTarget {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub service: Option<S<String>>,
+    /// Leave all this target's routes out of runs unless asked for (`leakcheck run
+    /// --include-ignored`, `leakcheck test --ignored`): `true`, or the reason, e.g. "needs the
+    /// staging database". A route's own `ignored` wins over this one.
+    #[serde(default)]
+    #[schemars(schema_with = "ignored_schema")]
+    pub ignored: Option<S<RawIgnored>>,
     /// Requests sent before the baseline snapshot (overrides [defaults]).
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 0))]
@@ -204,6 +210,12 @@ pub(crate) struct RawRoute {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub body: Option<S<String>>,
+    /// Leave this route out of runs unless asked for (`leakcheck run --include-ignored`,
+    /// `leakcheck test --ignored`), like `#[ignore]`: `true`, or the reason, e.g. "leaks until
+    /// issue 42 is fixed". `false` runs it even when its target is ignored.
+    #[serde(default)]
+    #[schemars(schema_with = "ignored_schema")]
+    pub ignored: Option<S<RawIgnored>>,
     /// Requests sent before the baseline snapshot (overrides the target and [defaults]).
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 0))]
@@ -292,6 +304,13 @@ pub(crate) enum RawRate {
     Bytes(f64),
 }
 
+/// `ignored` as written: a flag, or a reason (which means `true`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawIgnored {
+    Text(String),
+    Flag(bool),
+}
+
 macro_rules! string_or_number {
     ($ty:ident, $expecting:literal, $($visit:ident: $arg:ty => $make:expr),*) => {
         impl<'de> Deserialize<'de> for $ty {
@@ -323,6 +342,8 @@ string_or_number!(RawRate, "a size such as \"256B\" or a number of bytes",
     visit_i64: i64 => |v: i64| RawRate::Bytes(v as f64),
     visit_u64: u64 => |v: u64| RawRate::Bytes(v as f64),
     visit_f64: f64 => RawRate::Bytes);
+string_or_number!(RawIgnored, "true, false or a reason such as \"needs the staging database\"",
+    visit_bool: bool => RawIgnored::Flag);
 
 const SIZE_PATTERN: &str = r"^\s*[0-9]*\.?[0-9]+\s*([kKmMgGtT][iI]?)?[bB]\s*$";
 
@@ -349,6 +370,15 @@ fn tolerance_schema(_: &mut SchemaGenerator) -> Schema {
         "type": "string",
         "pattern": r"^\s*(([0-9]*\.?[0-9]+\s*%)|([0-9]*\.?[0-9]+\s*([kKmMgGtT][iI]?)?[bB]))\s*(\+\s*(([0-9]*\.?[0-9]+\s*%)|([0-9]*\.?[0-9]+\s*([kKmMgGtT][iI]?)?[bB]))\s*)?$",
         "examples": ["25% + 32B", "10%", "64B"]
+    })
+}
+
+fn ignored_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "boolean" },
+            { "type": "string", "minLength": 1, "examples": ["leaks until issue 42 is fixed"] }
+        ]
     })
 }
 

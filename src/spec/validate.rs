@@ -11,8 +11,10 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{Source, SpecError, did_you_mean};
-use super::model::{Budget, Header, Route, Runtime, Settings, Spec, Target, Worker};
-use super::raw::{RawBudget, RawDefaults, RawRate, RawRoute, RawSize, RawSpec, RawTarget};
+use super::model::{Budget, Header, Ignored, Route, Runtime, Settings, Spec, Target, Worker};
+use super::raw::{
+    RawBudget, RawDefaults, RawIgnored, RawRate, RawRoute, RawSize, RawSpec, RawTarget,
+};
 use super::units::{
     ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, parse_duration,
 };
@@ -113,6 +115,21 @@ impl Cx<'_> {
             }),
         };
         self.unit(value.span(), parsed)
+    }
+
+    /// `ignored = true | false | "reason"`; a reason must say something.
+    fn ignored(&mut self, value: Option<&Spanned<RawIgnored>>) -> Option<Ignored> {
+        let value = value?;
+        Some(match value.get_ref() {
+            RawIgnored::Flag(false) => Ignored::No,
+            RawIgnored::Flag(true) => Ignored::Yes { reason: None },
+            RawIgnored::Text(reason) if reason.trim().is_empty() => {
+                self.error(value.span(), "`ignored` holds an empty reason").help =
+                    Some("write `ignored = true`, or say why the route is left out".into());
+                Ignored::Yes { reason: None }
+            }
+            RawIgnored::Text(reason) => Ignored::Yes { reason: Some(reason.trim().to_owned()) },
+        })
     }
 
     /// A name used in reports, file names and `--target`/`--route` filters.
@@ -558,6 +575,7 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
         check_path(cx, ready, "ready");
         ready.get_ref().clone()
     });
+    let ignored = cx.ignored(raw.ignored.as_ref());
 
     let settings = settings(
         cx,
@@ -604,6 +622,7 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
         env,
         url,
         ready,
+        ignored,
         settings,
         routes,
         line,
@@ -721,6 +740,7 @@ fn route(cx: &mut Cx<'_>, spanned: &Spanned<RawRoute>) -> Route {
         path: raw.path.get_ref().clone(),
         headers,
         body: raw.body.as_ref().map(|b| b.get_ref().clone()),
+        ignored: cx.ignored(raw.ignored.as_ref()),
         settings,
         line: cx.line(spanned.span().start),
         column: cx.column(spanned.span().start),

@@ -15,8 +15,8 @@ use serde_json::Value;
 struct Leak {
     /// A class key that must grow linearly.
     class: &'static str,
-    /// The `culprit` of that class's largest cluster.
-    culprit: Option<&'static str>,
+    /// The `culprit` of that class's largest cluster: one of these.
+    culprit: &'static [Option<&'static str>],
     /// Words the `hint` of that cluster must contain; `None`: it has no hint (a leak in a
     /// server's own data must not be blamed on the server's request listener).
     hint: Option<&'static str>,
@@ -76,11 +76,11 @@ fn check_leak(name: &str, expected: Leak) {
         );
     let top = &class["clusters"][0];
     assert!(top.is_object(), "{name}: `{}` has no cluster\n{class:#}", expected.class);
-    assert_eq!(
-        top["culprit"].as_str(),
-        expected.culprit,
-        "{name}: culprit of `{}`'s largest cluster\n{top:#}",
-        expected.class
+    assert!(
+        expected.culprit.contains(&top["culprit"].as_str()),
+        "{name}: culprit of `{}`'s largest cluster should be one of {:?}\n{top:#}",
+        expected.class,
+        expected.culprit
     );
     match expected.hint {
         Some(words) => {
@@ -124,7 +124,7 @@ const ONE: Rate = Rate::Objects(0.9, 1.1);
 fn closure_array() {
     require_node!();
     let expected =
-        Leak { class: "(closure)", culprit: Some("pendingRetries"), hint: None, rate: ONE };
+        Leak { class: "(closure)", culprit: &[Some("pendingRetries")], hint: None, rate: ONE };
     check_leak("closure-array", expected);
 }
 
@@ -135,7 +135,7 @@ fn string_concat() {
     let rate = Rate::BytesOnly(50.0, 90.0);
     check_leak(
         "string-concat",
-        Leak { class: "(string)", culprit: Some("accessLog"), hint: None, rate },
+        Leak { class: "(string)", culprit: &[Some("accessLog")], hint: None, rate },
     );
 }
 
@@ -143,7 +143,7 @@ fn string_concat() {
 fn object_props() {
     require_node!();
     let expected =
-        Leak { class: "{user, scopes}", culprit: Some("sessionsById"), hint: None, rate: ONE };
+        Leak { class: "{user, scopes}", culprit: &[Some("sessionsById")], hint: None, rate: ONE };
     check_leak("object-props", expected);
 }
 
@@ -151,14 +151,15 @@ fn object_props() {
 fn map_records() {
     require_node!();
     let expected =
-        Leak { class: "{id, prompt}", culprit: Some("requestLog"), hint: None, rate: ONE };
+        Leak { class: "{id, prompt}", culprit: &[Some("requestLog")], hint: None, rate: ONE };
     check_leak("map-records", expected);
 }
 
 #[test]
 fn array_records() {
     require_node!();
-    let expected = Leak { class: "AuditEntry", culprit: Some("auditTrail"), hint: None, rate: ONE };
+    let expected =
+        Leak { class: "AuditEntry", culprit: &[Some("auditTrail")], hint: None, rate: ONE };
     check_leak("array-records", expected);
 }
 
@@ -167,7 +168,7 @@ fn emitter_listeners() {
     require_node!();
     // The listeners array has no variable name; the event it belongs to is the culprit.
     let expected =
-        Leak { class: "(closure)", culprit: Some("reload"), hint: Some("listeners"), rate: ONE };
+        Leak { class: "(closure)", culprit: &[Some("reload")], hint: Some("listeners"), rate: ONE };
     check_leak("emitter-listeners", expected);
 }
 
@@ -175,7 +176,11 @@ fn emitter_listeners() {
 fn timers() {
     require_node!();
     // Held by Node's own timer list, which no user variable names: the hint says what it is.
-    let expected = Leak { class: "Timeout", culprit: None, hint: Some("timers"), rate: ONE };
+    // The shortest path to the list runs through Node's `timerListQueue` (no user variable
+    // to name) or, on some runs, its `timerListMap` (Node's own variable, named as read):
+    // which one comes first depends on the heap's layout at the snapshot.
+    let culprit = &[None, Some("timerListMap")];
+    let expected = Leak { class: "Timeout", culprit, hint: Some("timers"), rate: ONE };
     check_leak("timers", expected);
 }
 
@@ -196,7 +201,7 @@ fn one_in_ten() {
     require_node!();
     let rate = Rate::Objects(0.08, 0.12);
     let expected =
-        Leak { class: "{route, problem}", culprit: Some("errorSamples"), hint: None, rate };
+        Leak { class: "{route, problem}", culprit: &[Some("errorSamples")], hint: None, rate };
     check_leak("one-in-ten", expected);
 }
 

@@ -9,7 +9,7 @@
 //! unknown keys are skipped.
 
 use super::bulk::is_space;
-use super::graph::{EdgeKind, HeapGraph, MAX_NODES, NodeKind, SnapshotInfo};
+use super::graph::{EdgeKind, EdgeNamesEncoder, HeapGraph, MAX_NODES, NodeKind, SnapshotInfo};
 use super::scanner::{MAX_FIELDS, Scanner};
 use serde::Deserialize;
 use std::io::{self, Read};
@@ -272,6 +272,8 @@ struct Parser<R> {
     scan: Scanner<R>,
     options: ParseOptions,
     graph: HeapGraph,
+    /// The edges' names, coded as they are read; moved into the graph at the end.
+    edge_names: EdgeNamesEncoder,
     layout: Option<Layout>,
     seen_nodes: bool,
     seen_edges: bool,
@@ -284,6 +286,7 @@ impl<R: Read> Parser<R> {
             scan: Scanner::new(reader),
             options,
             graph: HeapGraph::default(),
+            edge_names: EdgeNamesEncoder::default(),
             layout: None,
             seen_nodes: false,
             seen_edges: false,
@@ -356,7 +359,7 @@ impl<R: Read> Parser<R> {
         g.self_sizes.reserve_exact(nodes);
         g.first_edge.reserve_exact(nodes + 1);
         g.edge_targets.reserve_exact(edges);
-        g.edge_names.reserve_exact(edges);
+        self.edge_names.reserve_exact(edges);
         g.root = layout.root_index as u32;
         self.layout = Some(layout);
         Ok(())
@@ -435,6 +438,7 @@ impl<R: Read> Parser<R> {
         let edge_count = layout.edge_count;
         let ef = layout.edge_fields.len();
         let g = &mut self.graph;
+        let names = &mut self.edge_names;
         let mut edges_seen: u64 = 0;
         let parallel = self.options.bulk_for(edge_count * ef as u64);
         let values = self.scan.read_records(ef, parallel, |r| {
@@ -449,7 +453,7 @@ impl<R: Read> Parser<R> {
                 _ => return Err("edge to_node is not a node"),
             };
             g.edge_targets.push(HeapGraph::pack_target(kind, target));
-            g.edge_names.push(name);
+            names.push(name);
             Ok(())
         })?;
         if values != edge_count * ef as u64 {
@@ -501,16 +505,14 @@ impl<R: Read> Parser<R> {
             // V8 always writes at least the root; without it no analysis has a start.
             return fail("the snapshot has no nodes".into());
         }
+        g.edge_names = std::mem::take(&mut self.edge_names).finish();
         let strings = g.strings.len() as u32;
         if let Some(n) = g.names.iter().position(|&s| s >= strings) {
             return fail(format!("node {n} names string {} of {strings}", g.names[n]));
         }
-        for e in 0..g.edge_targets.len() as u32 {
-            if !g.edge_kind(e).has_index_name() && g.edge_names[e as usize] >= strings {
-                return fail(format!(
-                    "edge {e} names string {} of {strings}",
-                    g.edge_names[e as usize]
-                ));
+        for (e, name) in g.edge_names.values().enumerate() {
+            if name >= strings && !g.edge_kind(e as u32).has_index_name() {
+                return fail(format!("edge {e} names string {name} of {strings}"));
             }
         }
         g.kinds.shrink_to_fit();
@@ -519,7 +521,6 @@ impl<R: Read> Parser<R> {
         g.self_sizes.shrink_to_fit();
         g.first_edge.shrink_to_fit();
         g.edge_targets.shrink_to_fit();
-        g.edge_names.shrink_to_fit();
         Ok(self.graph)
     }
 }

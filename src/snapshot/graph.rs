@@ -360,9 +360,10 @@ const ESCAPE: u16 = u16::MAX;
 /// Edges per entry of [`EdgeNames::escaped_before`]: 0.5 bits per edge, and a lookup of an
 /// escaped name scans at most 63 codes (two cache lines).
 const RANK_BLOCK: usize = 64;
-/// Values the encoder looks up in a flat table (two bytes each, grown as values appear, up to
-/// 8 MiB while parsing); larger ones are escaped. String indices of real snapshots and element
-/// indices of all but huge sparse arrays stay below it.
+/// The most values the encoder looks up in a flat table (two bytes each, grown as values
+/// appear, so up to 8 MiB while parsing); larger ones are escaped. The table also stays below
+/// one entry per edge (see [`EdgeNamesEncoder::new`]). String indices of real snapshots and
+/// element indices of all but huge sparse arrays stay below both.
 const DIRECT_VALUES: usize = 1 << 22;
 
 impl EdgeNames {
@@ -403,18 +404,33 @@ impl EdgeNames {
 }
 
 /// Builds [`EdgeNames`] one edge at a time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct EdgeNamesEncoder {
     names: EdgeNames,
-    /// Value to code, for values below [`DIRECT_VALUES`]; [`ESCAPE`] when the value has none.
+    /// Value to code, for values below `direct_limit`; [`ESCAPE`] when the value has none.
     code_of: Vec<u16>,
+    direct_limit: usize,
+}
+
+impl Default for EdgeNamesEncoder {
+    fn default() -> Self {
+        EdgeNamesEncoder::new(0)
+    }
 }
 
 impl EdgeNamesEncoder {
-    /// Room for `edges` edges, allocated once.
-    pub(crate) fn reserve_exact(&mut self, edges: usize) {
-        self.names.codes.reserve_exact(edges);
-        self.names.escaped_before.reserve_exact(edges.div_ceil(RANK_BLOCK));
+    /// An encoder with room for `edges` edges, allocated once. Its lookup table holds no more
+    /// entries than there are edges (at least 64Ki), so a large element index early in a small
+    /// snapshot cannot make it the largest thing parsing allocates.
+    pub(crate) fn new(edges: usize) -> EdgeNamesEncoder {
+        let mut names = EdgeNames::default();
+        names.codes.reserve_exact(edges);
+        names.escaped_before.reserve_exact(edges.div_ceil(RANK_BLOCK));
+        EdgeNamesEncoder {
+            names,
+            code_of: Vec::new(),
+            direct_limit: edges.clamp(1 << 16, DIRECT_VALUES),
+        }
     }
 
     /// Appends the name of the next edge.
@@ -439,11 +455,11 @@ impl EdgeNamesEncoder {
     fn assign(&mut self, value: u32) -> u16 {
         let v = value as usize;
         let names = &mut self.names;
-        if names.dictionary.len() == ESCAPE as usize || v >= DIRECT_VALUES {
+        if names.dictionary.len() == ESCAPE as usize || v >= self.direct_limit {
             return ESCAPE;
         }
         if v >= self.code_of.len() {
-            let len = (v + 1).next_power_of_two().clamp(1024, DIRECT_VALUES);
+            let len = (v + 1).next_power_of_two().clamp(1024, self.direct_limit);
             self.code_of.resize(len, ESCAPE);
         }
         let code = names.dictionary.len() as u16;
@@ -662,8 +678,7 @@ impl GraphBuilder {
         for i in 0..n {
             g.first_edge[i + 1] += g.first_edge[i];
         }
-        let mut names = EdgeNamesEncoder::default();
-        names.reserve_exact(self.edges.len());
+        let mut names = EdgeNamesEncoder::new(self.edges.len());
         for &(_, kind, name, to) in &self.edges {
             g.edge_targets.push(HeapGraph::pack_target(kind, to));
             names.push(name);
@@ -715,8 +730,7 @@ mod tests {
         }
         // A run of escapes longer than a rank block.
         values.extend((0..200).map(|i| 5_000_000 + i));
-        let mut encoder = EdgeNamesEncoder::default();
-        encoder.reserve_exact(values.len());
+        let mut encoder = EdgeNamesEncoder::new(values.len());
         for &v in &values {
             encoder.push(v);
         }
@@ -729,6 +743,18 @@ mod tests {
         assert!(names.values().eq(values.iter().copied()));
         // Common values never escape, even after the dictionary is full.
         assert!(names.escaped.iter().all(|&v| v >= 50));
+    }
+
+    #[test]
+    fn a_small_snapshot_keeps_a_small_lookup_table() {
+        let mut encoder = EdgeNamesEncoder::new(3);
+        for v in [3_000_000, 7, 60_000] {
+            encoder.push(v);
+        }
+        assert_eq!(encoder.code_of.len(), 1 << 16);
+        let names = encoder.finish();
+        assert_eq!(names.escaped, [3_000_000]);
+        assert!(names.values().eq([3_000_000, 7, 60_000]));
     }
 
     #[test]

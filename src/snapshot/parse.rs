@@ -359,7 +359,7 @@ impl<R: Read> Parser<R> {
         g.self_sizes.reserve_exact(nodes);
         g.first_edge.reserve_exact(nodes + 1);
         g.edge_targets.reserve_exact(edges);
-        self.edge_names.reserve_exact(edges);
+        self.edge_names = EdgeNamesEncoder::new(edges);
         g.root = layout.root_index as u32;
         self.layout = Some(layout);
         Ok(())

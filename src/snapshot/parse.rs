@@ -355,8 +355,10 @@ impl<R: Read> Parser<R> {
         g.names.reserve_exact(nodes);
         if self.options.keep_ids {
             // Not reserved to be dropped: freeing a large block makes glibc raise its mmap
-            // threshold, and the parser's block buffers then come from heaps it keeps after
-            // they are freed (22 MiB more at the 214 MB snapshot's peak).
+            // threshold, and the block buffers of the parallel path (the scanner's
+            // `BlockPool`), allocated next, would come from heaps it keeps after they are freed
+            // rather than from `mmap`. With both fixed, 24 MB less stays resident after
+            // parsing the 214 MB snapshot.
             g.ids.reserve_exact(nodes);
         }
         g.self_sizes.reserve_exact(nodes);

@@ -594,7 +594,10 @@ impl Finisher<'_> {
             let e = groups[slot].entry(a).or_insert((0, 0, node, 0));
             e.0 += 1;
             e.1 += size;
-            if size > e.3 {
+            // The largest object, the oldest (lowest id) among equals: nodes come in heap
+            // order, which differs from run to run, ids in allocation order.
+            let id = self.last.id(node);
+            if size > e.3 || (size == e.3 && id < self.last.id(e.2)) {
                 e.2 = node;
                 e.3 = size;
             }

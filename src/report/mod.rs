@@ -1,6 +1,7 @@
 //! Reports for people and machines: text (aligned, coloured on a terminal) and versioned JSON.
 
 pub mod diff;
+mod explain;
 pub mod format;
 pub mod github;
 pub mod merge;

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
+use super::explain::{explain_route, stderr_block};
+use super::format::{bytes, bytes_rate, plural, thousands};
 use super::style::Paint;
 use crate::load::LoadStats;
 use crate::record::check::Status as LockStatus;
-use crate::runner::verdict::{Failure, Leak, RouteVerdict};
+use crate::runner::verdict::{Failure, RouteVerdict};
 use crate::spec::Runtime;
 
 /// Version of the JSON document; bumped on any incompatible change.
@@ -573,170 +574,6 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
         ),
         _ => r.error.as_deref().map(|e| first_line(e).to_owned()),
     }
-}
-
-/// The full explanation of a route: leaks with holders and paths, budgets, projection, load
-/// problems, errors with the target's stderr.
-fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> String {
-    let mut out = String::new();
-    if let Some(err) = &r.error {
-        out += &format!("  {}\n", err.replace('\n', "\n  "));
-        if let Some(exit) = &t.exit {
-            out += &format!("  the target {exit}\n");
-        }
-        if let Some(tail) = &t.stderr_tail {
-            out += &stderr_block(tail);
-        }
-    }
-    if let Some(v) = &r.verdict {
-        for leak in &v.leaks {
-            out += &leak_text(leak, paint);
-        }
-        for h in &v.holders {
-            out += &format!(
-                "  growing holder {}{} @{}: retains +{} per request\n",
-                h.culprit.as_ref().map_or(String::new(), |c| format!("`{c}` ")),
-                h.class,
-                h.node.id,
-                bytes_rate(h.fit.per_step)
-            );
-        }
-        for f in &v.failures {
-            match f {
-                Failure::HeapGrowth { grew, limit } => {
-                    out += &format!(
-                        "  heap grew {} from the baseline, over the budget of {}\n",
-                        bytes(*grew),
-                        bytes(*limit)
-                    );
-                }
-                Failure::PeakHeap { peak, limit, concurrency } => {
-                    out += &format!(
-                        "  the heap peaked at {} with {} in flight, over the budget of {}: memory held per request in flight, not a leak\n",
-                        bytes(*peak),
-                        plural(*concurrency as u64, "request"),
-                        bytes(*limit)
-                    );
-                }
-                // Said with the projection below.
-                Failure::ReachesLimit { .. } => {}
-                _ => {}
-            }
-        }
-        if let Some(p) = &v.projection {
-            let allowed = v.failures.iter().find_map(|f| match f {
-                Failure::ReachesLimit { allowed, .. } => Some(*allowed),
-                _ => None,
-            });
-            out += &match p.requests {
-                Some(n) => format!(
-                    "  at {} per request this {} reaches {} after about {} requests{}\n",
-                    bytes_rate(p.bytes_per_request),
-                    t.runtime.instance(),
-                    bytes(p.limit),
-                    thousands(n),
-                    allowed.map_or(String::new(), |a| format!(
-                        "; the budget asks for at least {}",
-                        thousands(a)
-                    ))
-                ),
-                None => format!(
-                    "  nothing grows linearly: no projection to the {} limit\n",
-                    bytes(p.limit)
-                ),
-            };
-        }
-        out += &format!(
-            "  heap {} → {} ({}) over {} requests",
-            bytes(v.heap.0),
-            bytes(v.heap.1),
-            signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
-            thousands(r.requests())
-        );
-        if let Some(peak) = r.peak_heap {
-            out += &format!(", peak {} during load", bytes(peak));
-        }
-        out.push('\n');
-        if !v.unsure.is_empty() {
-            out +=
-                &format!("  still growing unevenly after the last rung: {}\n", v.unsure.join(", "));
-        }
-    }
-    if r.load.failed() > 0 {
-        let mut what: Vec<String> =
-            r.load.statuses.iter().map(|(code, n)| format!("{} × {code}", thousands(*n))).collect();
-        if r.load.transport_errors > 0 {
-            what.push(format!("{} without a response", thousands(r.load.transport_errors)));
-        }
-        out += &format!(
-            "  {} of {} requests failed: {}\n",
-            thousands(r.load.failed()),
-            thousands(r.load.sent),
-            what.join(", ")
-        );
-        if let Some(e) = &r.load.first_error {
-            out += &format!("    first error: {e}\n");
-        }
-    }
-    let kept: Vec<String> =
-        r.rungs.iter().filter_map(|g| g.kept.as_ref()).map(|p| p.display().to_string()).collect();
-    if !kept.is_empty() {
-        out +=
-            &format!("  snapshots (open in Chrome DevTools → Memory → Load): {}\n", kept.join(" "));
-    }
-    out
-}
-
-fn leak_text(leak: &Leak, paint: Paint) -> String {
-    let mut out = String::new();
-    let count = if leak.objects_per_request > 0.0 {
-        let rate = count_rate(leak.objects_per_request);
-        format!("+{rate} {} and ", if rate == "1" { "object" } else { "objects" })
-    } else {
-        String::new()
-    };
-    out += &format!(
-        "  {} {}: {count}+{} per request ({} → {} objects, {} → {})\n",
-        paint.red_bold("LEAK"),
-        paint.bold(&leak.class),
-        bytes_rate(leak.bytes_per_request),
-        thousands(leak.objects.0),
-        thousands(leak.objects.1),
-        bytes(leak.bytes.0),
-        bytes(leak.bytes.1),
-    );
-    for h in &leak.holders {
-        let who = match (&h.culprit, &h.holder) {
-            (Some(c), Some(holder)) => format!("`{c}` ({holder})"),
-            (None, Some(holder)) => holder.clone(),
-            (Some(c), None) => format!("`{c}`"),
-            (None, None) => "nothing reachable from the roots".into(),
-        };
-        out +=
-            &format!("    held by {who} — {}, {}\n", plural(h.objects, "object"), bytes(h.bytes));
-        if let Some(hint) = &h.hint {
-            out += &format!("      looks like: {hint}\n");
-        }
-        if let Some(path) = &h.path {
-            let mut short = path.clone();
-            if short.steps.len() > 5 {
-                short.elided += short.steps.len() - 5;
-                short.steps.truncate(5);
-            }
-            out += &format!("      {short}\n");
-        }
-    }
-    out
-}
-
-fn stderr_block(tail: &str) -> String {
-    let lines: Vec<&str> = tail.lines().collect();
-    let start = lines.len().saturating_sub(20);
-    let mut out = String::from("  stderr (last lines):\n");
-    for line in &lines[start..] {
-        out += &format!("    | {line}\n");
-    }
-    out
 }
 
 #[cfg(test)]

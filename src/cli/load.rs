@@ -85,26 +85,19 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
                     let outcome = read(&files[i], true).and_then(|graph| {
                         max_ids.publish(i, Some(max_object_id(&graph)));
                         // Only the last snapshot is explained, so only it needs paths.
-                        let (classes, dominators, full) = if i == last {
-                            let a = analysis::analyse(&graph);
-                            (None, None, Some(a))
+                        let analysis = if i == last {
+                            analysis::analyse(&graph)
                         } else {
-                            (
-                                Some(ClassIndex::build(&graph)),
-                                Some(Dominators::compute(&graph)),
-                                None,
-                            )
+                            Analysis {
+                                classes: ClassIndex::build(&graph),
+                                dominators: Dominators::compute(&graph),
+                                ..Analysis::default()
+                            }
                         };
                         let basis = max_ids.basis(i)?;
-                        let (c, d) = match &full {
-                            Some(a) => (&a.classes, &a.dominators),
-                            None => (
-                                classes.as_ref().expect("built"),
-                                dominators.as_ref().expect("built"),
-                            ),
-                        };
+                        let (c, d) = (&analysis.classes, &analysis.dominators);
                         let digest = Digest::build(labels[i].clone(), &graph, c, d, basis);
-                        if let Some(analysis) = full {
+                        if i == last {
                             *last_loaded.lock().expect("no panics while held") =
                                 Some(Loaded { graph, analysis });
                         }

@@ -41,6 +41,7 @@ fn main() {
         headers: Default::default(),
         body: None,
         timeout: Duration::from_secs(10),
+        expect: leakcheck::spec::traffic::StatusSet::success(),
     };
     let client = load::client(concurrency);
     runtime.block_on(async {

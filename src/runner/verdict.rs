@@ -76,6 +76,18 @@ pub enum Failure {
         /// The fewest allowed (`requests_to_limit`).
         allowed: u64,
     },
+    /// Iterations failed (an unexpected status, no response, a capture that matched nothing):
+    /// traffic that does not do what the spec says measures nothing, so it can't pass.
+    FailedRequests {
+        /// Iterations that failed.
+        failed: u64,
+        /// Iterations sent.
+        sent: u64,
+        /// Unexpected statuses, by status code.
+        statuses: std::collections::BTreeMap<u16, u64>,
+        /// The first failure, as text (naming the step in a flow).
+        first_error: Option<String>,
+    },
     /// A figure rose past its record in `leakspec.lock` by more than the tolerance (the diff
     /// is in [`RouteVerdict::lock`]).
     Regression {
@@ -159,6 +171,20 @@ pub struct RouteVerdict {
     pub unsure: Vec<String>,
     /// The comparison with `leakspec.lock`, when there is one (see [`crate::record`]).
     pub lock: Option<crate::record::check::LockCheck>,
+}
+
+/// Fails `verdict` when iterations of its load failed: bad traffic measures nothing.
+pub fn hold_failed_requests(verdict: &mut RouteVerdict, load: &crate::load::LoadStats) {
+    if load.failed() == 0 {
+        return;
+    }
+    verdict.failures.push(Failure::FailedRequests {
+        failed: load.failed(),
+        sent: load.sent,
+        statuses: load.statuses.clone(),
+        first_error: load.first_error.clone(),
+    });
+    verdict.pass = false;
 }
 
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against

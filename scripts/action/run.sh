@@ -54,6 +54,6 @@ delimiter="leakcheck-paths-$RANDOM$RANDOM"
   echo "artifact-name=$ARTIFACT_NAME"
   echo "json=$json_path"
   echo "paths<<$delimiter"
-  printf '%s\n' "${paths[@]}"
+  if [ ${#paths[@]} -gt 0 ]; then printf '%s\n' "${paths[@]}"; fi
   echo "$delimiter"
 } >>"$GITHUB_OUTPUT"

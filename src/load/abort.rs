@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::flow::StepError;
-use crate::spec::traffic::{Abort, StatusSet};
+use crate::leakspec::traffic::{Abort, StatusSet};
 
 /// Sends one request to `url` and closes the connection at `abort`. Succeeds when the
 /// connection was made and the status, if one arrived before the close, is expected.
@@ -101,7 +101,7 @@ pub(crate) async fn send(
         Err(_) => {
             return Err(StepError::Other(format!(
                 "no response within {}",
-                crate::spec::format_duration(timeout)
+                crate::leakspec::format_duration(timeout)
             )));
         }
     };

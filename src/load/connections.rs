@@ -10,8 +10,8 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
 use super::flow::StepError;
-use crate::spec::format_duration;
-use crate::spec::traffic::StatusSet;
+use crate::leakspec::format_duration;
+use crate::leakspec::traffic::StatusSet;
 
 /// One WebSocket cycle: handshake, send `send` in order, wait for `receive` data messages,
 /// close (with the closing handshake), all within `timeout`.

@@ -9,8 +9,10 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::render::{Compiled, Escape, Iteration, Rng, Scope};
-use crate::spec::data::DataTable;
-use crate::spec::traffic::{Abort, Action, Capture, CaptureFrom, Flow, JsonKey, StatusSet, Step};
+use crate::leakspec::data::DataTable;
+use crate::leakspec::traffic::{
+    Abort, Action, Capture, CaptureFrom, Flow, JsonKey, StatusSet, Step,
+};
 
 /// A flow compiled for one target: URLs resolved, templates compiled, captures numbered.
 #[derive(Debug)]

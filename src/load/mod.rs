@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::traffic::StatusSet;
+use crate::leakspec::traffic::StatusSet;
 pub use command::CommandRun;
 pub use flow::{Captured, Driver};
 

@@ -6,8 +6,8 @@
 
 use std::fmt::Write as _;
 
-use crate::spec::data::DataTable;
-use crate::spec::template::{Piece, Template};
+use crate::leakspec::data::DataTable;
+use crate::leakspec::template::{Piece, Template};
 
 /// How a substituted value is written where it lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

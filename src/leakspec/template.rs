@@ -5,7 +5,7 @@
 //! plain text. Parsing is pure; [`crate::load`] renders a template for each request.
 //!
 //! ```
-//! use leakcheck::spec::template::{Piece, Template};
+//! use leakcheck::leakspec::template::{Piece, Template};
 //! let t = Template::parse("/users/{seq}?sku={rand:1..9}&v={token}").unwrap();
 //! assert_eq!(t.pieces()[1], Piece::Seq);
 //! assert_eq!(t.pieces()[3], Piece::Rand(1, 9));

@@ -215,7 +215,7 @@ pub type TextError = (String, Option<String>);
 /// Parses a capture source such as `json:$.token`.
 ///
 /// ```
-/// use leakcheck::spec::traffic::{parse_capture, CaptureFrom, JsonKey};
+/// use leakcheck::leakspec::traffic::{parse_capture, CaptureFrom, JsonKey};
 /// assert_eq!(parse_capture("json:$.user.ids[2]").unwrap(), CaptureFrom::Json(vec![
 ///     JsonKey::Field("user".into()), JsonKey::Field("ids".into()), JsonKey::Index(2)]));
 /// assert_eq!(parse_capture("header:X-CSRF-Token").unwrap(), CaptureFrom::Header("x-csrf-token".into()));
@@ -296,7 +296,7 @@ impl fmt::Display for Abort {
 ///
 /// ```
 /// use std::time::Duration;
-/// use leakcheck::spec::traffic::{parse_abort, Abort};
+/// use leakcheck::leakspec::traffic::{parse_abort, Abort};
 /// assert_eq!(parse_abort("after:50ms").unwrap(), Abort::After(Duration::from_millis(50)));
 /// assert_eq!(parse_abort("first-byte").unwrap(), Abort::FirstByte);
 /// ```

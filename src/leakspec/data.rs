@@ -4,7 +4,7 @@
 //! column before anything starts; the load driver reads it again when the route runs.
 //!
 //! ```
-//! use leakcheck::spec::data::DataTable;
+//! use leakcheck::leakspec::data::DataTable;
 //! let table = DataTable::parse("email,name\nada@example.com,\"Lovelace, Ada\"\n").unwrap();
 //! assert_eq!(table.columns, ["email", "name"]);
 //! assert_eq!(table.rows[0][1], "Lovelace, Ada");

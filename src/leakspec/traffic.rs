@@ -67,8 +67,8 @@ pub struct DataFile {
     pub column: usize,
 }
 
-/// One step of a flow.
-#[derive(Debug, Clone, PartialEq)]
+/// One step of a flow. Its `Debug` hides the values of secret headers.
+#[derive(Clone, PartialEq)]
 pub struct Step {
     /// How messages name it: its `name`, else "step N".
     pub name: String,
@@ -87,6 +87,26 @@ pub struct Step {
     pub line: usize,
     /// 1-based column of it.
     pub column: usize,
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<super::Header> = self
+            .headers
+            .iter()
+            .map(|(name, value)| super::Header { name: name.clone(), value: value.source() })
+            .collect();
+        f.debug_struct("Step")
+            .field("name", &self.name)
+            .field("action", &self.action)
+            .field("headers", &headers)
+            .field("captures", &self.captures)
+            .field("abort", &self.abort)
+            .field("expect_status", &self.expect_status)
+            .field("line", &self.line)
+            .field("column", &self.column)
+            .finish()
+    }
 }
 
 impl Step {

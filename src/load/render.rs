@@ -188,7 +188,7 @@ fn push_escaped(out: &mut String, value: &str, escape: Escape) -> Result<(), Str
         Escape::Raw => out.push_str(value),
         Escape::Header => {
             if value.contains(['\r', '\n', '\0']) {
-                return Err(format!("the value {value:?} holds a line break or NUL"));
+                return Err("a substituted value holds a line break or NUL".into());
             }
             out.push_str(value);
         }

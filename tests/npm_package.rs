@@ -8,12 +8,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -237,18 +238,19 @@ fn npx_leakcheck_from_the_tarballs_runs_a_spec_offline() {
     assert!(kept.join("s0.heapsnapshot").is_file(), "the failing route's snapshots are kept");
 }
 
-#[test]
-fn the_npm_launcher_passes_sigterm_on_and_exits_as_leakcheck_did() {
-    require_node!();
-    if !npm_available() {
-        eprintln!("skipped: npm is not on the PATH");
-        return;
-    }
+/// Runs `node_modules/.bin/leakcheck run --spec report.toml` (the launcher, without npx) in
+/// its own process group, calls `deliver` with the launcher's pid once the second route is
+/// under load, and returns the exit status, the partial JSON report and the output.
+fn interrupted_run(
+    name: &str,
+    deliver: impl FnOnce(u32),
+) -> (Option<i32>, serde_json::Value, String) {
     let project = project();
-    let dir = project.workdir("sigterm");
-    let tag = common::unique_tag("npm-signal");
+    let dir = project.workdir(name);
+    let tag = common::unique_tag(name);
     let mut child = Command::new(project.bin())
         .current_dir(&dir)
+        .process_group(0)
         .env(common::TAG_VAR, &tag)
         .env("CI", "1")
         .env("NO_COLOR", "1")
@@ -274,7 +276,6 @@ fn the_npm_launcher_passes_sigterm_on_and_exits_as_leakcheck_did() {
         let _ = stdout.read_to_string(&mut text);
         text
     });
-    // Once the second route is under load, SIGTERM to the launcher (not to leakcheck).
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -294,17 +295,52 @@ fn the_npm_launcher_passes_sigterm_on_and_exits_as_leakcheck_did() {
             }
         }
     }
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    deliver(child.id());
     let status = child.wait().unwrap();
     let stdout = stdout.join().unwrap();
     seen.extend(lines.try_iter());
-    let context = format!("--- stdout\n{stdout}--- stderr\n{}", seen.join("\n"));
-    common::assert_nothing_left(&tag, "after SIGTERM to the npm launcher");
-    // leakcheck stopped its target, wrote the partial report and exited 143; the launcher
-    // exits with that status.
-    assert_eq!(status.code(), Some(143), "{status}\n{context}");
+    let context = format!("{status}\n--- stdout\n{stdout}--- stderr\n{}", seen.join("\n"));
+    common::assert_nothing_left(&tag, &format!("{name}: after the signal"));
     let (json, _) = common::read_reports(&dir);
     let json = json.unwrap_or_else(|| panic!("no partial report\n{context}"));
+    assert_eq!(
+        common::route_of(&json, "ai-gateway", "chat-stream")["outcome"],
+        "pass",
+        "{context}"
+    );
+    (status.code(), json, context)
+}
+
+#[test]
+fn the_npm_launcher_passes_sigterm_on_and_exits_as_leakcheck_did() {
+    require_node!();
+    if !npm_available() {
+        eprintln!("skipped: npm is not on the PATH");
+        return;
+    }
+    // SIGTERM to the launcher alone, as a CI runner cancelling a job sends it: leakcheck
+    // hears of it only through the launcher, stops its target, writes the partial report and
+    // exits 143; the launcher exits with that status.
+    let (code, json, context) = interrupted_run("sigterm", |pid| {
+        kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+    });
+    assert_eq!(code, Some(143), "{context}");
     assert!(json["interrupted"].as_str().unwrap_or_default().contains("SIGTERM"), "{json:#}");
-    assert_eq!(common::route_of(&json, "ai-gateway", "chat-stream")["outcome"], "pass");
+}
+
+#[test]
+fn ctrl_c_through_the_npm_launcher_stops_leakcheck_once() {
+    require_node!();
+    if !npm_available() {
+        eprintln!("skipped: npm is not on the PATH");
+        return;
+    }
+    // A terminal's Ctrl-C: SIGINT to the whole foreground group, so leakcheck gets it from
+    // the terminal and again from the launcher. That is one request, not a second one that
+    // would make it exit at once without its report.
+    let (code, json, context) = interrupted_run("ctrl-c", |pid| {
+        killpg(Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    });
+    assert_eq!(code, Some(130), "{context}");
+    assert!(json["interrupted"].as_str().unwrap_or_default().contains("SIGINT"), "{json:#}");
 }

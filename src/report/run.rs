@@ -215,9 +215,19 @@ impl RouteReport {
         }
     }
 
-    /// Requests sent after the baseline.
+    /// Requests sent after the baseline (iterations, for a flow).
     pub fn requests(&self) -> u64 {
         self.rungs.last().map_or(0, |r| r.requests)
+    }
+
+    /// What one unit of load is called in reports: "iteration" for a flow, a connection
+    /// cycle or a load command (`method` FLOW, WS, SSE or LOAD), else "request".
+    pub fn unit(&self) -> &'static str {
+        if ["FLOW", "WS", "SSE", "LOAD"].contains(&self.method.as_str()) {
+            "iteration"
+        } else {
+            "request"
+        }
     }
 }
 
@@ -520,12 +530,12 @@ fn summary_line(r: &RouteReport) -> String {
         (None, _) => r.error.as_deref().map(first_line).unwrap_or("no verdict").to_owned(),
         (Some(v), _) => {
             let growth = if v.bytes_per_request > 0.0 {
-                format!("+{}/request", bytes_rate(v.bytes_per_request))
+                format!("+{}/{}", bytes_rate(v.bytes_per_request), r.unit())
             } else {
                 "no linear growth".to_owned()
             };
             let heap = format!("heap {} → {}", bytes(v.heap.0), bytes(v.heap.1));
-            let line = format!("{growth:<18}  {heap:<26}  {} requests", thousands(r.requests()));
+            let line = format!("{growth:<18}  {heap:<26}  {}", plural(r.requests(), r.unit()));
             match v.lock.as_ref().map(|l| l.status) {
                 None | Some(LockStatus::Within) => line,
                 Some(status) => format!("{line}  ({})", crate::record::check::status_word(status)),

@@ -7,11 +7,14 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod format;
 pub mod harness;
 pub mod inspector;
+pub mod judge;
 pub mod launch;
 pub mod leakspec;
 pub mod load;
+pub mod model;
 pub mod plan;
 pub mod record;
 pub mod report;

@@ -9,11 +9,11 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, EXIT_ERROR, EXIT_FOUND, EXIT_OK};
+use crate::format::{bytes, thousands};
 use crate::leakspec::Spec;
+use crate::model::{Outcome, RunReport};
 use crate::plan::{self, Overrides, Plan};
 use crate::record;
-use crate::report::format::{bytes, thousands};
-use crate::report::run::{Outcome, RunReport};
 use crate::report::style::Paint;
 use crate::runner::progress::{Event, Progress};
 use crate::runner::{RunOptions, run_plan};
@@ -74,7 +74,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     if plan.targets.is_empty() {
         // Still write the reports: merge-reports needs every shard's, empty or not.
         let report = RunReport {
-            format: crate::report::run::RUN_FORMAT,
+            format: crate::model::RUN_FORMAT,
             spec: plan.spec_path.clone(),
             ..RunReport::default()
         };
@@ -144,7 +144,7 @@ pub fn exit_status(report: &RunReport) -> u8 {
 
 /// The first line of a sharded run: which targets it runs, or that it has none (a pass).
 pub(crate) fn shard_line(run: &ShardRun, plan: &Plan) -> String {
-    let of = crate::report::format::plural(run.plan_targets as u64, "target");
+    let of = crate::format::plural(run.plan_targets as u64, "target");
     if plan.targets.is_empty() {
         return format!(
             "shard {}: no targets fall in this shard ({of} in {} shards); nothing to run, which passes\n",
@@ -241,7 +241,7 @@ fn write_lock(
         if update.dropped > 0 {
             parts.push(format!(
                 "dropped {} of routes no longer in the spec",
-                crate::report::format::plural(update.dropped as u64, "record")
+                crate::format::plural(update.dropped as u64, "record")
             ));
         }
         if parts.is_empty() {

@@ -44,8 +44,8 @@ use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 use crate::cli::CliError;
 use crate::launch::StopSignal;
 use crate::leakspec::Ignored;
+use crate::model::{Outcome, RunReport, TargetReport};
 use crate::plan::{Overrides, Plan, RoutePlan, TargetPlan};
-use crate::report::run::{Outcome, RunReport, TargetReport};
 use crate::report::style::Paint;
 use crate::shard::Shard;
 use engine::{Engine, Slot, Slots, Verdict};
@@ -160,7 +160,7 @@ pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
     let conclusion = libtest_mimic::run(args, trials);
     let (targets, signal) = engine.map(Engine::finish).unwrap_or_default();
     let report = RunReport {
-        format: crate::report::run::RUN_FORMAT,
+        format: crate::model::RUN_FORMAT,
         spec: plan.spec_path.clone(),
         targets,
         interrupted: signal.map(|s| format!("stopped by {}", s.name())),

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod app;
 pub mod cli;
 pub mod format;
 pub mod harness;
@@ -21,3 +22,4 @@ pub mod report;
 pub mod runner;
 pub mod shard;
 pub mod snapshot;
+pub mod style;

@@ -13,11 +13,11 @@
 
 use super::lock::status_word;
 use super::run::failure_message;
-use super::style::Paint;
 use crate::format::{bytes_rate, plural, signed_bytes, thousands};
 use crate::model::lock::{LockCheck, Status};
 use crate::model::{Outcome, RouteReport, RunReport, TargetReport};
 use crate::plan::Plan;
+use crate::style::Paint;
 
 /// Escapes a message (the text after `::`).
 pub fn escape_data(text: &str) -> String {

@@ -1,8 +1,8 @@
 //! The lock's diff rendered: a route's figures recorded against measured as a table headed by
 //! what it compares, and the status in a word for one-line summaries.
 
-use super::style::Paint;
 use crate::model::lock::{Change, Figure, LockCheck, Status, value};
+use crate::style::Paint;
 
 impl LockCheck {
     /// The diff as a table, indented for a report, headed by what it compares.

@@ -6,5 +6,4 @@ pub mod github;
 mod lock;
 pub mod merge;
 pub mod run;
-pub mod style;
 pub mod summary;

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use super::explain::{explain_route, stderr_block};
-use super::style::Paint;
 use crate::format::{bytes, bytes_rate, plural, thousands};
 use crate::model::lock::Status as LockStatus;
 use crate::model::verdict::Failure;
 use crate::model::{Outcome, RouteReport, RunReport, TargetReport};
+use crate::style::Paint;
 
 impl TargetReport {
     /// What `leakcheck run`'s report prints for one of this target's routes when it fails: a

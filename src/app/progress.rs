@@ -25,7 +25,7 @@ impl StderrProgress {
     }
 
     /// A live bar on a terminal (unless `CI` is set); one line per phase otherwise.
-    pub fn new() -> StderrProgress {
+    pub fn auto() -> StderrProgress {
         let live = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
         let bar = live.then(|| {
             let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());

@@ -68,7 +68,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     let progress: Arc<dyn Progress> = if args.quiet {
         Arc::new(crate::runner::progress::Silent)
     } else {
-        Arc::new(StderrProgress::new())
+        Arc::new(StderrProgress::auto())
     };
     let options = RunOptions {
         keep_snapshots: args.keep_snapshots.clone(),

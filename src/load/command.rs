@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use super::LoadStats;
@@ -16,18 +15,7 @@ use super::LoadStats;
 /// Lines of output kept.
 const TAIL_LINES: usize = 20;
 
-/// One run of the load command, as reported.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CommandRun {
-    /// The command as run (placeholders filled in).
-    pub argv: Vec<String>,
-    /// Its exit status: `exited with status 1`, `was killed by signal 9`, ...
-    pub exit: String,
-    /// Whether it exited with status 0.
-    pub success: bool,
-    /// The last lines of its standard output and error, interleaved as they came.
-    pub output_tail: String,
-}
+pub use crate::model::CommandRun;
 
 /// Fills `{requests}`, `{url}` and `{port}` in each argument.
 pub fn fill(argv: &[String], requests: u64, url: &str, port: u16) -> Vec<String> {

@@ -11,15 +11,12 @@ mod connections;
 pub mod flow;
 pub mod render;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::leakspec::traffic::StatusSet;
-pub use command::CommandRun;
+pub use crate::model::{CommandRun, StepStats};
 pub use flow::{Captured, Driver};
 
 /// One request, ready to send many times.
@@ -53,120 +50,7 @@ pub enum Work {
     },
 }
 
-/// One step's counts in a flow.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StepStats {
-    /// The step's name.
-    pub name: String,
-    /// Times the step was attempted.
-    pub sent: u64,
-    /// Times it succeeded.
-    pub ok: u64,
-    /// Unexpected statuses, by status code.
-    pub statuses: BTreeMap<u16, u64>,
-    /// Failures without an unexpected status: no response, a capture that matched nothing,
-    /// a WebSocket that closed early...
-    pub errors: u64,
-    /// The first of those, as text.
-    pub first_error: Option<String>,
-}
-
-/// What a batch of requests did.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LoadStats {
-    /// Requests sent.
-    pub sent: u64,
-    /// Iterations that succeeded: every step answered with an expected status (by default
-    /// 2xx or 3xx) and captured what it had to.
-    pub ok: u64,
-    /// Unexpected statuses, by status code.
-    pub statuses: BTreeMap<u16, u64>,
-    /// Iterations that failed without an unexpected status: no response (refused, reset,
-    /// timed out), a capture that matched nothing, a stream that ended early.
-    pub transport_errors: u64,
-    /// The first failure, as text (naming the step in a flow), to show in reports.
-    pub first_error: Option<String>,
-    /// Response body bytes read.
-    pub body_bytes: u64,
-    /// Wall time of the batch.
-    #[serde(with = "duration_secs")]
-    pub elapsed: Duration,
-    /// Median latency.
-    #[serde(with = "duration_secs")]
-    pub p50: Duration,
-    /// 99th percentile latency.
-    #[serde(with = "duration_secs")]
-    pub p99: Duration,
-    /// Per step, for a flow of more than one step or a connection cycle.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub steps: Vec<StepStats>,
-    /// The load command's last run (its failing run, if one failed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<CommandRun>,
-}
-
-impl LoadStats {
-    /// Requests that did not get a 2xx/3xx response.
-    pub fn failed(&self) -> u64 {
-        self.sent - self.ok
-    }
-
-    /// Requests per second over the batch.
-    pub fn rate(&self) -> f64 {
-        self.sent as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// Adds another batch's counts (latencies keep the larger percentile).
-    pub fn absorb(&mut self, other: &LoadStats) {
-        self.sent += other.sent;
-        self.ok += other.ok;
-        for (code, n) in &other.statuses {
-            *self.statuses.entry(*code).or_default() += n;
-        }
-        self.transport_errors += other.transport_errors;
-        if self.first_error.is_none() {
-            self.first_error.clone_from(&other.first_error);
-        }
-        self.body_bytes += other.body_bytes;
-        self.elapsed += other.elapsed;
-        self.p50 = self.p50.max(other.p50);
-        self.p99 = self.p99.max(other.p99);
-        if self.steps.len() < other.steps.len() {
-            self.steps.resize_with(other.steps.len(), StepStats::default);
-        }
-        for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
-            if mine.name.is_empty() {
-                mine.name.clone_from(&theirs.name);
-            }
-            mine.sent += theirs.sent;
-            mine.ok += theirs.ok;
-            mine.errors += theirs.errors;
-            for (code, n) in &theirs.statuses {
-                *mine.statuses.entry(*code).or_default() += n;
-            }
-            if mine.first_error.is_none() {
-                mine.first_error.clone_from(&theirs.first_error);
-            }
-        }
-        if let Some(run) = &other.command
-            && self.command.as_ref().is_none_or(|mine| mine.success || !run.success)
-        {
-            self.command = Some(run.clone());
-        }
-    }
-}
-
-mod duration_secs {
-    use std::time::Duration;
-
-    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e6)
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        crate::report::run::secs_from(d)
-    }
-}
+pub use crate::model::LoadStats;
 
 /// A client for one target: pooled keep-alive connections, no proxy, no TLS.
 pub fn client(concurrency: usize) -> reqwest::Client {

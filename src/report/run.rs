@@ -56,6 +56,10 @@ pub struct TargetReport {
     pub exit: Option<String>,
     /// The last lines the process wrote to stderr, when something went wrong.
     pub stderr_tail: Option<String>,
+    /// Which of the process's own memory figures (`external`, `rss` of each rung) the runtime
+    /// cannot give, and why (workerd and wrangler have no `process.memoryUsage()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_note: Option<String>,
 }
 
 /// The outcome of one route.
@@ -97,6 +101,18 @@ pub struct Rung {
     /// analysed): the graph, what the comparison keeps of earlier rungs, and the process.
     #[serde(default)]
     pub rss_after_streaming: Option<u64>,
+    /// The target's ArrayBuffer backing stores after the GC before the snapshot: V8's
+    /// `backingStorageSize` where it sends one (Deno, workerd), else Node's
+    /// `process.memoryUsage().arrayBuffers`.
+    #[serde(default)]
+    pub array_buffers: Option<u64>,
+    /// The target's external memory (`process.memoryUsage().external`; Node, Deno); `null`
+    /// where the runtime cannot tell (see [`TargetReport::memory_note`]).
+    #[serde(default)]
+    pub external: Option<u64>,
+    /// The target process's resident set (`process.memoryUsage().rss`; Node, Deno).
+    #[serde(default)]
+    pub rss: Option<u64>,
 }
 
 /// One route's measurements and verdict.
@@ -129,6 +145,13 @@ pub struct RouteReport {
     pub load: LoadStats,
     /// Highest V8 heap use seen while the load ran (sampled).
     pub peak_heap: Option<u64>,
+    /// Highest external memory of the target seen while the load ran (sampled with the heap;
+    /// Node, Deno).
+    #[serde(default)]
+    pub peak_external: Option<u64>,
+    /// Highest resident set of the target seen while the load ran (Node, Deno).
+    #[serde(default)]
+    pub peak_rss: Option<u64>,
     /// The burst at the route's concurrency that measured the peak, when the route has a
     /// `max_peak_heap` budget.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,6 +232,8 @@ impl RouteReport {
             warmup: 0,
             load: LoadStats::default(),
             peak_heap: None,
+            peak_external: None,
+            peak_rss: None,
             burst: None,
             timings: Timings::default(),
             line: None,
@@ -560,6 +585,16 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                             bytes(*limit)
                         )
                     }
+                    Failure::ExternalGrowth { bytes_per_request, limit } => format!(
+                        "external memory grows {} per request (budget {})",
+                        bytes_rate(*bytes_per_request),
+                        bytes_rate(*limit)
+                    ),
+                    Failure::RssGrowth { bytes_per_request, limit } => format!(
+                        "RSS grows {} per request (budget {})",
+                        bytes_rate(*bytes_per_request),
+                        bytes_rate(*limit)
+                    ),
                     Failure::ReachesLimit { requests, allowed } => format!(
                         "reaches the memory limit after about {} requests (budget {})",
                         thousands(*requests),
@@ -605,11 +640,16 @@ pub(crate) mod tests {
                     graph_bytes: 3_000_000,
                     compact_graph_bytes: 2_200_000,
                     rss_after_streaming: None,
+                    array_buffers: Some(150_000 + i * 3_686_400),
+                    external: Some(1_900_000 + i * 3_690_000),
+                    rss: Some(52_000_000 + i * 3_800_000),
                 })
                 .collect(),
             warmup: 10,
             load: LoadStats { sent: 200, ok: 200, ..LoadStats::default() },
             peak_heap: Some(4_400_000),
+            peak_external: Some(9_600_000),
+            peak_rss: Some(60_000_000),
             burst: None,
             timings: Timings { wall: Duration::from_millis(2500), ..Timings::default() },
             line: Some(12),

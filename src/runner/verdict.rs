@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
-use crate::analysis::growth::Trend;
+use crate::analysis::growth::{Fit, NoiseFloor, Trend, classify};
 use crate::analysis::paths::RetainerPath;
 
 /// The budget of one route, resolved from the spec (route > target > defaults).
@@ -28,6 +28,10 @@ pub struct Limits {
     pub requests_to_limit: Option<u64>,
     /// Highest V8 heap use tolerated while requests run at the route's concurrency.
     pub max_peak_heap: Option<u64>,
+    /// Linear growth of the process's external memory tolerated, bytes per request.
+    pub max_external_per_request: Option<f64>,
+    /// Linear growth of the process's resident set tolerated, bytes per request.
+    pub max_rss_growth: Option<f64>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
 }
@@ -68,6 +72,21 @@ pub enum Failure {
         limit: u64,
         /// Requests in flight at once when it was measured.
         concurrency: usize,
+    },
+    /// The process's external memory (`process.memoryUsage().external`) grows linearly above
+    /// `max_external_per_request`, whatever the heap does.
+    ExternalGrowth {
+        /// Its growth per request (least squares over the rungs).
+        bytes_per_request: f64,
+        /// The budget.
+        limit: f64,
+    },
+    /// The process's resident set grows linearly above `max_rss_growth` per request.
+    RssGrowth {
+        /// Its growth per request (least squares over the rungs).
+        bytes_per_request: f64,
+        /// The budget.
+        limit: f64,
     },
     /// At the measured rate the process reaches `memory_limit` too soon.
     ReachesLimit {
@@ -159,6 +178,85 @@ pub struct RouteVerdict {
     pub unsure: Vec<String>,
     /// The comparison with `leakspec.lock`, when there is one (see [`crate::record`]).
     pub lock: Option<crate::record::check::LockCheck>,
+    /// How the process's own memory figures grew over the rungs, where the runtime gives them.
+    #[serde(default)]
+    pub memory: MemoryGrowth,
+}
+
+/// The process's own memory figures at every rung (from `process.memoryUsage()` and
+/// `Runtime.getHeapUsage`), as the judge reads them: `None` where the runtime cannot tell.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemorySeries {
+    /// Requests before each rung.
+    pub requests: Vec<f64>,
+    /// ArrayBuffer backing stores at each rung.
+    pub array_buffers: Vec<Option<u64>>,
+    /// External memory at each rung.
+    pub external: Vec<Option<u64>>,
+    /// Resident set at each rung.
+    pub rss: Vec<Option<u64>>,
+    /// Why figures are missing, when the runtime says (for budgets that cannot be checked).
+    pub missing: Option<String>,
+}
+
+/// The growth verdicts on the process's own memory figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryGrowth {
+    /// ArrayBuffer backing stores.
+    pub array_buffers: Option<Fit>,
+    /// External memory.
+    pub external: Option<Fit>,
+    /// Resident set.
+    pub rss: Option<Fit>,
+    /// Budgets that could not be checked, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
+}
+
+/// RSS moves in pages, allocator arenas and V8's heap reservations: growth under 1 MiB per
+/// interval, or under 64 bytes per request, is noise.
+pub const RSS_FLOOR: NoiseFloor = NoiseFloor { per_interval: 1048576.0, per_step: 64.0 };
+
+/// Holds the process's own memory figures against `max_external_per_request` and
+/// `max_rss_growth`, and records their growth in the verdict. A budget fails only growth that
+/// is linear over the rungs (the classifier's verdict, above its floor), even when the heap is
+/// flat; a budget whose figure the runtime cannot give is listed as unchecked, never judged
+/// against zeros.
+pub fn judge_memory(v: &mut RouteVerdict, series: &MemorySeries, limits: &Limits) {
+    let fit = |ys: &[Option<u64>], floor: NoiseFloor, from: usize| -> Option<Fit> {
+        let ys: Option<Vec<f64>> = ys.iter().map(|y| y.map(|y| y as f64)).collect();
+        let ys = ys?;
+        (ys.len() >= from + 2 && ys.len() == series.requests.len())
+            .then(|| classify(&series.requests[from..], &ys[from..], floor))
+    };
+    v.memory.array_buffers = fit(&series.array_buffers, NoiseFloor::BYTES, 0);
+    v.memory.external = fit(&series.external, NoiseFloor::BYTES, 0);
+    // RSS from the first rung on: taking the baseline snapshot makes V8 allocate far more than
+    // the heap in the target, and the allocator keeps it and hands it out again during the
+    // next load, so the baseline's RSS is low against every later one (measured on Node 20:
+    // 92.9 → 95.1 → 102.7 MiB with 7 MiB of buffers kept per rung).
+    v.memory.rss = fit(&series.rss, RSS_FLOOR, 1);
+    let why = series.missing.as_deref().unwrap_or("the runtime does not report it");
+    let checks = [
+        ("max_external_per_request", limits.max_external_per_request, v.memory.external, true),
+        ("max_rss_growth", limits.max_rss_growth, v.memory.rss, false),
+    ];
+    for (key, limit, fit, external) in checks {
+        let Some(limit) = limit else { continue };
+        let Some(fit) = fit else {
+            v.memory.unchecked.push(format!("{key}: not checked, {why}"));
+            continue;
+        };
+        if fit.trend == Trend::Linear && fit.per_step > limit {
+            let bytes_per_request = fit.per_step;
+            v.failures.push(if external {
+                Failure::ExternalGrowth { bytes_per_request, limit }
+            } else {
+                Failure::RssGrowth { bytes_per_request, limit }
+            });
+        }
+    }
+    v.pass = v.failures.is_empty();
 }
 
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against
@@ -250,6 +348,7 @@ pub fn judge(comparison: &Comparison, limits: &Limits, peak: Option<Peak>) -> Ro
         projection,
         unsure,
         lock: None,
+        memory: MemoryGrowth::default(),
     }
 }
 

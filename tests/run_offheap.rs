@@ -187,10 +187,11 @@ fn buffers_kept_per_request_are_measured_at_their_real_size() {
         );
         assert_eq!(holder["culprit"], culprit, "{}", dump());
         // The heap part of a request (the Map entry, the wrappers) is a few hundred bytes; the
-        // heap also grows with the JIT's warm-up, so it bounds the holder's rate from above only.
+        // heap's own delta moves with the JIT's warm-up and GC timing (it was negative on a
+        // loaded machine), so the holder is held to the buffers plus at most 2 KiB.
         let holder_rate = holder["fit"]["per_step"].as_f64().unwrap();
         assert!(
-            holder_rate >= 0.9 * buffers && holder_rate <= 1.1 * total,
+            holder_rate >= 0.9 * buffers && holder_rate <= 1.1 * buffers + 2048.0,
             "{name}: `{culprit}` retains {holder_rate:.0} B more per request, the process keeps \
              {buffers:.0} B of array buffers and {total:.0} B in all per request; {}",
             dump()
@@ -276,7 +277,11 @@ fn external_and_rss_budgets_fail_what_the_process_keeps() {
     let rate = external["bytes_per_request"].as_f64().unwrap();
     // 96 x 96 x 4 bytes per request, as process.memoryUsage() says between the rungs.
     assert!(within(rate, 36_864.0, 0.10), "{rate}; {dump}");
-    assert!(kinds.contains(&"rss_growth"), "{dump}");
+    // RSS grows with the pixels (filled pages), from the first rung on; it fails the route
+    // whenever its growth is even enough to call linear.
+    let rss = &route["verdict"]["memory"]["rss"];
+    assert!(rss["per_step"].as_f64().expect(&dump) > 0.5 * 36_864.0, "{dump}");
+    assert_eq!(rss["trend"] == "linear", kinds.contains(&"rss_growth"), "{dump}");
     // Every rung carries the process's figures; the runner's own samples agree with the
     // snapshots' rate for the buffers.
     let rungs = route["rungs"].as_array().unwrap();

@@ -1,5 +1,6 @@
-//! A route's verdict: the comparison of its snapshots held against its budget. Pure, so it is
-//! tested without starting anything.
+//! A route judged against its budgets: the comparison of its snapshots and the heap's peak under
+//! load held against the limits resolved from the spec. Pure, so it is tested without starting
+//! anything.
 //!
 //! A route fails when something grows linearly with the requests above the budget (by default,
 //! above the classifier's noise floor), when the heap grows more than `max_heap_growth`, or
@@ -7,11 +8,12 @@
 //! or when the heap peaks above `max_peak_heap` while requests run at the route's concurrency
 //! (memory held per request in flight, which is not a leak but kills a Worker just the same).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
-use crate::analysis::growth::{Fit, NoiseFloor, Trend, classify};
-use crate::analysis::paths::RetainerPath;
+use crate::analysis::growth::Trend;
+use crate::model::verdict::{Failure, Leak, LeakHolder, MemoryGrowth, Projection, RouteVerdict};
+use crate::plan::RoutePlan;
 
 /// The budget of one route, resolved from the spec (route > target > defaults).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -36,118 +38,6 @@ pub struct Limits {
     pub ignore: Vec<String>,
 }
 
-/// Why a route failed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Failure {
-    /// Classes grow linearly with requests, above the budget.
-    LinearGrowth {
-        /// The classes, largest growth first.
-        classes: Vec<String>,
-        /// Their bytes per request together.
-        bytes_per_request: f64,
-        /// The largest objects-per-request rate among them.
-        objects_per_request: f64,
-    },
-    /// Persistent objects' retained data grows linearly though no single class does.
-    GrowingHolder {
-        /// The holder's name (variable or property) or class.
-        holder: String,
-        /// Its growth in bytes per request.
-        bytes_per_request: f64,
-    },
-    /// The heap grew more than `max_heap_growth`.
-    HeapGrowth {
-        /// Growth from the baseline to the last snapshot.
-        grew: u64,
-        /// The budget.
-        limit: u64,
-    },
-    /// The heap peaked above `max_peak_heap` while requests ran: too much held per request
-    /// in flight, even if it is all freed afterwards.
-    PeakHeap {
-        /// The highest heap use sampled.
-        peak: u64,
-        /// The budget.
-        limit: u64,
-        /// Requests in flight at once when it was measured.
-        concurrency: usize,
-    },
-    /// The process's external memory (`process.memoryUsage().external`) grows linearly above
-    /// `max_external_per_request`, whatever the heap does.
-    ExternalGrowth {
-        /// Its growth per request (least squares over the rungs).
-        bytes_per_request: f64,
-        /// The budget.
-        limit: f64,
-    },
-    /// The process's resident set grows linearly above `max_rss_growth` per request.
-    RssGrowth {
-        /// Its growth per request (least squares over the rungs).
-        bytes_per_request: f64,
-        /// The budget.
-        limit: f64,
-    },
-    /// At the measured rate the process reaches `memory_limit` too soon.
-    ReachesLimit {
-        /// Projected requests until the limit.
-        requests: u64,
-        /// The fewest allowed (`requests_to_limit`).
-        allowed: u64,
-    },
-    /// A figure rose past its record in `leakspec.lock` by more than the tolerance (the diff
-    /// is in [`RouteVerdict::lock`]).
-    Regression {
-        /// The figures that regressed, recorded → measured.
-        summary: String,
-    },
-}
-
-/// One leaking class, explained.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Leak {
-    /// The class key.
-    pub class: String,
-    /// Objects added per request (0 when only the bytes grow, e.g. a string getting longer).
-    pub objects_per_request: f64,
-    /// Bytes added per request.
-    pub bytes_per_request: f64,
-    /// Objects of the class at the baseline and at the last snapshot.
-    pub objects: (u64, u64),
-    /// Self bytes of the class at the baseline and at the last snapshot.
-    pub bytes: (u64, u64),
-    /// Where the new objects live: up to three holders, each with its culprit and one path.
-    pub holders: Vec<LeakHolder>,
-}
-
-/// A group of leaked objects under one persistent holder.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LeakHolder {
-    /// The variable or property holding them, when the path names one.
-    pub culprit: Option<String>,
-    /// The holder's class and id, e.g. `Map @100281`.
-    pub holder: Option<String>,
-    /// Objects of the class under this holder.
-    pub objects: u64,
-    /// Their bytes.
-    pub bytes: u64,
-    /// A pattern recognised on the path (timers, listeners).
-    pub hint: Option<String>,
-    /// The retainer path of one of them.
-    pub path: Option<RetainerPath>,
-}
-
-/// How long until the memory limit, at the measured rate.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Projection {
-    /// The limit.
-    pub limit: u64,
-    /// Bytes per request the projection uses.
-    pub bytes_per_request: f64,
-    /// Requests until the limit from the last snapshot; `None` when nothing grows.
-    pub requests: Option<u64>,
-}
-
 /// The highest heap use sampled while requests ran, and at what concurrency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Peak {
@@ -157,106 +47,20 @@ pub struct Peak {
     pub concurrency: usize,
 }
 
-/// The verdict on one route.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RouteVerdict {
-    /// True when no failure was found.
-    pub pass: bool,
-    /// Why it failed (empty when it passed).
-    pub failures: Vec<Failure>,
-    /// Linear growth of all leaking classes together, bytes per request.
-    pub bytes_per_request: f64,
-    /// Heap (sum of self sizes) at the baseline and at the last snapshot.
-    pub heap: (u64, u64),
-    /// The leaking classes, explained.
-    pub leaks: Vec<Leak>,
-    /// Growing holders (persistent objects whose retained data grows linearly).
-    pub holders: Vec<Holder>,
-    /// Requests until the memory limit, when one is set.
-    pub projection: Option<Projection>,
-    /// Classes still growing unevenly after the last rung (not counted as leaks).
-    pub unsure: Vec<String>,
-    /// The comparison with `leakspec.lock`, when there is one (see [`crate::record`]).
-    pub lock: Option<crate::record::check::LockCheck>,
-    /// How the process's own memory figures grew over the rungs, where the runtime gives them.
-    #[serde(default)]
-    pub memory: MemoryGrowth,
-}
-
-/// The process's own memory figures at every rung (from `process.memoryUsage()` and
-/// `Runtime.getHeapUsage`), as the judge reads them: `None` where the runtime cannot tell.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct MemorySeries {
-    /// Requests before each rung.
-    pub requests: Vec<f64>,
-    /// ArrayBuffer backing stores at each rung.
-    pub array_buffers: Vec<Option<u64>>,
-    /// External memory at each rung.
-    pub external: Vec<Option<u64>>,
-    /// Resident set at each rung.
-    pub rss: Vec<Option<u64>>,
-    /// Why figures are missing, when the runtime says (for budgets that cannot be checked).
-    pub missing: Option<String>,
-}
-
-/// The growth verdicts on the process's own memory figures.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MemoryGrowth {
-    /// ArrayBuffer backing stores.
-    pub array_buffers: Option<Fit>,
-    /// External memory.
-    pub external: Option<Fit>,
-    /// Resident set.
-    pub rss: Option<Fit>,
-    /// Budgets that could not be checked, and why.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unchecked: Vec<String>,
-}
-
-/// RSS moves in pages, allocator arenas and V8's heap reservations: growth under 1 MiB per
-/// interval, or under 64 bytes per request, is noise.
-pub const RSS_FLOOR: NoiseFloor = NoiseFloor { per_interval: 1048576.0, per_step: 64.0 };
-
-/// Holds the process's own memory figures against `max_external_per_request` and
-/// `max_rss_growth`, and records their growth in the verdict. A budget fails only growth that
-/// is linear over the rungs (the classifier's verdict, above its floor), even when the heap is
-/// flat; a budget whose figure the runtime cannot give is listed as unchecked, never judged
-/// against zeros.
-pub fn judge_memory(v: &mut RouteVerdict, series: &MemorySeries, limits: &Limits) {
-    let fit = |ys: &[Option<u64>], floor: NoiseFloor, from: usize| -> Option<Fit> {
-        let ys: Option<Vec<f64>> = ys.iter().map(|y| y.map(|y| y as f64)).collect();
-        let ys = ys?;
-        (ys.len() >= from + 2 && ys.len() == series.requests.len())
-            .then(|| classify(&series.requests[from..], &ys[from..], floor))
-    };
-    v.memory.array_buffers = fit(&series.array_buffers, NoiseFloor::BYTES, 0);
-    v.memory.external = fit(&series.external, NoiseFloor::BYTES, 0);
-    // RSS from the first rung on: taking the baseline snapshot makes V8 allocate far more than
-    // the heap in the target, and the allocator keeps it and hands it out again during the
-    // next load, so the baseline's RSS is low against every later one (measured on Node 20:
-    // 92.9 → 95.1 → 102.7 MiB with 7 MiB of buffers kept per rung).
-    v.memory.rss = fit(&series.rss, RSS_FLOOR, 1);
-    let why = series.missing.as_deref().unwrap_or("the runtime does not report it");
-    let checks = [
-        ("max_external_per_request", limits.max_external_per_request, v.memory.external, true),
-        ("max_rss_growth", limits.max_rss_growth, v.memory.rss, false),
-    ];
-    for (key, limit, fit, external) in checks {
-        let Some(limit) = limit else { continue };
-        let Some(fit) = fit else {
-            v.memory.unchecked.push(format!("{key}: not checked, {why}"));
-            continue;
-        };
-        if fit.trend == Trend::Linear && fit.per_step > limit {
-            let bytes_per_request = fit.per_step;
-            v.failures.push(if external {
-                Failure::ExternalGrowth { bytes_per_request, limit }
-            } else {
-                Failure::RssGrowth { bytes_per_request, limit }
-            });
-        }
+/// The limits of a route, from its budget (route > target > defaults, resolved by the plan).
+pub fn limits(route: &RoutePlan) -> Limits {
+    let b = &route.budget;
+    Limits {
+        max_bytes_per_request: b.max_bytes_per_request.map(|v| v.bytes()),
+        max_objects_per_request: b.max_objects_per_request.map(|v| v.objects()),
+        max_heap_growth: b.max_heap_growth.map(|s| s.bytes()),
+        memory_limit: b.memory_limit.map(|s| s.bytes()),
+        requests_to_limit: b.requests_to_limit,
+        max_peak_heap: b.max_peak_heap.map(|s| s.bytes()),
+        max_external_per_request: b.max_external_per_request.map(|v| v.bytes()),
+        max_rss_growth: b.max_rss_growth.map(|v| v.bytes()),
+        ignore: b.ignore.clone(),
     }
-    v.pass = v.failures.is_empty();
 }
 
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against

@@ -31,5 +31,6 @@ pub fn route(comparison: &Comparison, route: &RoutePlan, measured: &RouteReport)
     let mut v = judge(comparison, &limits, peak);
     memory::judge_memory(&mut v, &memory::MemorySeries::of(&measured.rungs), &limits);
     lock::hold(&mut v, route, measured.requests(), measured.peak_heap);
+    budgets::hold_failed_requests(&mut v, &measured.load);
     v
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
 use crate::analysis::growth::Trend;
-use crate::model::verdict::{Failure, Leak, LeakHolder, Projection, RouteVerdict};
+use crate::model::verdict::{Failure, Leak, LeakHolder, MemoryGrowth, Projection, RouteVerdict};
 use crate::plan::RoutePlan;
 
 /// The budget of one route, resolved from the spec (route > target > defaults).
@@ -30,6 +30,10 @@ pub struct Limits {
     pub requests_to_limit: Option<u64>,
     /// Highest V8 heap use tolerated while requests run at the route's concurrency.
     pub max_peak_heap: Option<u64>,
+    /// Linear growth of the process's external memory tolerated, bytes per request.
+    pub max_external_per_request: Option<f64>,
+    /// Linear growth of the process's resident set tolerated, bytes per request.
+    pub max_rss_growth: Option<f64>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
 }
@@ -53,6 +57,8 @@ pub fn limits(route: &RoutePlan) -> Limits {
         memory_limit: b.memory_limit.map(|s| s.bytes()),
         requests_to_limit: b.requests_to_limit,
         max_peak_heap: b.max_peak_heap.map(|s| s.bytes()),
+        max_external_per_request: b.max_external_per_request.map(|v| v.bytes()),
+        max_rss_growth: b.max_rss_growth.map(|v| v.bytes()),
         ignore: b.ignore.clone(),
     }
 }
@@ -160,6 +166,7 @@ pub fn judge(comparison: &Comparison, limits: &Limits, peak: Option<Peak>) -> Ro
         projection,
         unsure,
         lock: None,
+        memory: MemoryGrowth::default(),
     }
 }
 

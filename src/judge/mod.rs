@@ -8,6 +8,7 @@
 
 pub mod budgets;
 pub mod lock;
+pub mod memory;
 
 use crate::analysis::compare::Comparison;
 use crate::model::RouteReport;
@@ -26,7 +27,9 @@ pub fn route(comparison: &Comparison, route: &RoutePlan, measured: &RouteReport)
         (None, Some(heap)) => Some(Peak { heap, concurrency: route.concurrency }),
         (None, None) => None,
     };
-    let mut v = judge(comparison, &limits(route), peak);
+    let limits = limits(route);
+    let mut v = judge(comparison, &limits, peak);
+    memory::judge_memory(&mut v, &memory::MemorySeries::of(&measured.rungs), &limits);
     lock::hold(&mut v, route, measured.requests(), measured.peak_heap);
     budgets::hold_failed_requests(&mut v, &measured.load);
     v

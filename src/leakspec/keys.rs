@@ -67,6 +67,8 @@ const BUDGET_KEYS: &[(&str, Kind)] = &[
     ("memory_limit", Size),
     ("requests_to_limit", Count),
     ("max_peak_heap", Size),
+    ("max_external_per_request", Rate),
+    ("max_rss_growth", Rate),
     ("ignore", StrArray),
     ("regression_tolerance", Tolerance),
 ];

@@ -63,6 +63,10 @@ pub struct Budget {
     pub requests_to_limit: Option<u64>,
     /// Most the heap may reach during load.
     pub max_peak_heap: Option<ByteSize>,
+    /// Tolerated linear growth of the process's external memory per request.
+    pub max_external_per_request: Option<BytesPerRequest>,
+    /// Tolerated linear growth of the process's resident set per request.
+    pub max_rss_growth: Option<BytesPerRequest>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
     /// How far the figures recorded in `leakspec.lock` may be exceeded.
@@ -100,6 +104,10 @@ impl Budget {
             memory_limit: self.memory_limit.or(parent.memory_limit),
             requests_to_limit: self.requests_to_limit.or(parent.requests_to_limit),
             max_peak_heap: self.max_peak_heap.or(parent.max_peak_heap),
+            max_external_per_request: self
+                .max_external_per_request
+                .or(parent.max_external_per_request),
+            max_rss_growth: self.max_rss_growth.or(parent.max_rss_growth),
             ignore,
             regression_tolerance: self.regression_tolerance.or(parent.regression_tolerance),
         }

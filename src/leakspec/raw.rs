@@ -470,6 +470,19 @@ pub(crate) struct RawBudget {
     #[serde(default)]
     #[schemars(schema_with = "size_schema")]
     pub max_peak_heap: Option<S<RawSize>>,
+    /// Tolerated linear growth of the memory the process keeps outside the V8 heap, per
+    /// request, e.g. "1KiB": `process.memoryUsage().external` at every snapshot (Node, Deno;
+    /// on Node it includes Buffers and ArrayBuffers).
+    #[serde(default)]
+    #[schemars(schema_with = "rate_schema")]
+    pub max_external_per_request: Option<S<RawRate>>,
+    /// Tolerated linear growth of the process's resident set (RSS), per request, e.g. "4KiB":
+    /// `process.memoryUsage().rss` before every snapshot after the first (Node, Deno; the
+    /// baseline snapshot itself leaves the allocator holding memory). RSS moves in pages and
+    /// allocator arenas, so only growth of at least 1 MiB in every interval counts.
+    #[serde(default)]
+    #[schemars(schema_with = "rate_schema")]
+    pub max_rss_growth: Option<S<RawRate>>,
     /// Class keys never counted, e.g. ["(compiled code)"]; added to the lists of the enclosing
     /// levels.
     #[serde(default)]

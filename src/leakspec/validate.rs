@@ -377,6 +377,9 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
             .count(raw.requests_to_limit.as_ref(), "requests_to_limit", 1, i64::MAX)
             .map(|n| n as u64),
         max_peak_heap: cx.size(raw.max_peak_heap.as_ref(), "max_peak_heap"),
+        max_external_per_request: cx
+            .rate(raw.max_external_per_request.as_ref(), "max_external_per_request"),
+        max_rss_growth: cx.rate(raw.max_rss_growth.as_ref(), "max_rss_growth"),
         ignore,
         regression_tolerance: raw
             .regression_tolerance

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::leakspec::Runtime;
 pub use load::{CommandRun, LoadStats, StepStats};
 pub use lock::{Baseline, Change, Figure, LockCheck, Recorded, Status, Unit};
-pub use verdict::{Failure, Leak, LeakHolder, Projection, RouteVerdict};
+pub use verdict::{Failure, Leak, LeakHolder, MemoryGrowth, Projection, RouteVerdict};
 
 /// Version of the JSON document; bumped on any incompatible change.
 pub const RUN_FORMAT: &str = "leakcheck-run/1";
@@ -58,6 +58,10 @@ pub struct TargetReport {
     pub exit: Option<String>,
     /// The last lines the process wrote to stderr, when something went wrong.
     pub stderr_tail: Option<String>,
+    /// Which of the process's own memory figures (`external`, `rss` of each rung) the runtime
+    /// cannot give, and why (workerd and wrangler have no `process.memoryUsage()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_note: Option<String>,
 }
 
 /// The outcome of one route.
@@ -99,6 +103,18 @@ pub struct Rung {
     /// analysed): the graph, what the comparison keeps of earlier rungs, and the process.
     #[serde(default)]
     pub rss_after_streaming: Option<u64>,
+    /// The target's ArrayBuffer backing stores after the GC before the snapshot: V8's
+    /// `backingStorageSize` where it sends one (Deno, workerd), else Node's
+    /// `process.memoryUsage().arrayBuffers`.
+    #[serde(default)]
+    pub array_buffers: Option<u64>,
+    /// The target's external memory (`process.memoryUsage().external`; Node, Deno); `null`
+    /// where the runtime cannot tell (see [`TargetReport::memory_note`]).
+    #[serde(default)]
+    pub external: Option<u64>,
+    /// The target process's resident set (`process.memoryUsage().rss`; Node, Deno).
+    #[serde(default)]
+    pub rss: Option<u64>,
 }
 
 /// One route's measurements and verdict.
@@ -131,6 +147,13 @@ pub struct RouteReport {
     pub load: LoadStats,
     /// Highest V8 heap use seen while the load ran (sampled).
     pub peak_heap: Option<u64>,
+    /// Highest external memory of the target seen while the load ran (sampled with the heap;
+    /// Node, Deno).
+    #[serde(default)]
+    pub peak_external: Option<u64>,
+    /// Highest resident set of the target seen while the load ran (Node, Deno).
+    #[serde(default)]
+    pub peak_rss: Option<u64>,
     /// The burst at the route's concurrency that measured the peak, when the route has a
     /// `max_peak_heap` budget.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,6 +234,8 @@ impl RouteReport {
             warmup: 0,
             load: LoadStats::default(),
             peak_heap: None,
+            peak_external: None,
+            peak_rss: None,
             burst: None,
             timings: Timings::default(),
             line: None,

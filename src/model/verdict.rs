@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lock::LockCheck;
 use crate::analysis::compare::Holder;
+use crate::analysis::growth::Fit;
 use crate::analysis::paths::RetainerPath;
 
 /// Why a route failed.
@@ -45,6 +46,21 @@ pub enum Failure {
         limit: u64,
         /// Requests in flight at once when it was measured.
         concurrency: usize,
+    },
+    /// The process's external memory (`process.memoryUsage().external`) grows linearly above
+    /// `max_external_per_request`, whatever the heap does.
+    ExternalGrowth {
+        /// Its growth per request (least squares over the rungs).
+        bytes_per_request: f64,
+        /// The budget.
+        limit: f64,
+    },
+    /// The process's resident set grows linearly above `max_rss_growth` per request.
+    RssGrowth {
+        /// Its growth per request (least squares over the rungs after the first).
+        bytes_per_request: f64,
+        /// The budget.
+        limit: f64,
     },
     /// At the measured rate the process reaches `memory_limit` too soon.
     ReachesLimit {
@@ -139,4 +155,22 @@ pub struct RouteVerdict {
     pub unsure: Vec<String>,
     /// The comparison with `leakspec.lock`, when there is one (see [`crate::record`]).
     pub lock: Option<LockCheck>,
+    /// How the process's own memory figures grew over the rungs, where the runtime gives them.
+    #[serde(default)]
+    pub memory: MemoryGrowth,
+}
+
+/// The growth verdicts on the process's own memory figures (`process.memoryUsage()` and V8's
+/// `backingStorageSize` at every rung).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryGrowth {
+    /// ArrayBuffer backing stores.
+    pub array_buffers: Option<Fit>,
+    /// External memory.
+    pub external: Option<Fit>,
+    /// Resident set, from the first rung on.
+    pub rss: Option<Fit>,
+    /// Budgets that could not be checked, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
 }

@@ -3,9 +3,10 @@
 //! and errors with the tail of the target's stderr. The terminal report, the JUnit failure
 //! texts and the test harness all use it.
 
+use crate::analysis::growth::{Fit, Trend};
 use crate::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
 use crate::model::verdict::{Failure, Leak};
-use crate::model::{RouteReport, TargetReport};
+use crate::model::{RouteReport, Rung, TargetReport};
 use crate::style::Paint;
 
 /// The full explanation of a route: leaks with holders and paths, budgets, projection, load
@@ -52,6 +53,20 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
                         bytes(*limit)
                     );
                 }
+                Failure::ExternalGrowth { bytes_per_request, limit } => {
+                    out += &format!(
+                        "  external memory grows +{} per request, over the budget of {} (max_external_per_request)\n",
+                        bytes_rate(*bytes_per_request),
+                        bytes_rate(*limit)
+                    );
+                }
+                Failure::RssGrowth { bytes_per_request, limit } => {
+                    out += &format!(
+                        "  RSS grows +{} per request, over the budget of {} (max_rss_growth)\n",
+                        bytes_rate(*bytes_per_request),
+                        bytes_rate(*limit)
+                    );
+                }
                 // Said with the load's failures below.
                 Failure::FailedRequests { .. } => {}
                 // Said with the projection below.
@@ -93,6 +108,10 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
             out += &format!(", peak {} during load", bytes(peak));
         }
         out.push('\n');
+        out += &memory_line(r, t);
+        for note in &v.memory.unchecked {
+            out += &format!("  {note}\n");
+        }
         if !v.unsure.is_empty() {
             out +=
                 &format!("  still growing unevenly after the last rung: {}\n", v.unsure.join(", "));
@@ -135,6 +154,53 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
     if !kept.is_empty() {
         out +=
             &format!("  snapshots (open in Chrome DevTools → Memory → Load): {}\n", kept.join(" "));
+    }
+    out
+}
+
+/// The process's own memory at each rung: V8 heap used, array buffers, external memory and
+/// RSS, with the growth per request of those that grow linearly, and the peaks under load; what
+/// the runtime cannot give is said, not shown as zero.
+fn memory_line(r: &RouteReport, t: &TargetReport) -> String {
+    let Some(v) = &r.verdict else { return String::new() };
+    let series = |get: &dyn Fn(&Rung) -> Option<u64>, fit: Option<&Fit>| -> Option<String> {
+        let values: Option<Vec<u64>> = r.rungs.iter().map(get).collect();
+        let values = values.filter(|v| !v.is_empty())?;
+        let text: Vec<String> = values.iter().map(|&b| bytes(b)).collect();
+        let mut out = text.join(" → ");
+        if let Some(fit) = fit.filter(|f| f.trend == Trend::Linear) {
+            out += &format!(" (+{} per request)", bytes_rate(fit.per_step));
+        }
+        Some(out)
+    };
+    let m = &v.memory;
+    let mut parts = Vec::new();
+    if let Some(s) = series(&|g| Some(g.heap_used), None) {
+        parts.push(format!("V8 heap {s}"));
+    }
+    if let Some(s) = series(&|g| g.array_buffers, m.array_buffers.as_ref()) {
+        parts.push(format!("array buffers {s}"));
+    }
+    if let Some(s) = series(&|g| g.external, m.external.as_ref()) {
+        parts.push(format!("external {s}"));
+    }
+    if let Some(s) = series(&|g| g.rss, m.rss.as_ref()) {
+        parts.push(format!("RSS {s}"));
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("  process memory at each rung: {}", parts.join(", "));
+    let peaks: Vec<String> = [("external", r.peak_external), ("RSS", r.peak_rss)]
+        .iter()
+        .filter_map(|(what, peak)| peak.map(|p| format!("{what} {}", bytes(p))))
+        .collect();
+    if !peaks.is_empty() {
+        out += &format!("; peak during load: {}", peaks.join(", "));
+    }
+    out.push('\n');
+    if let Some(note) = &t.memory_note {
+        out += &format!("  ({note})\n");
     }
     out
 }

@@ -325,6 +325,16 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                             bytes(*limit)
                         )
                     }
+                    Failure::ExternalGrowth { bytes_per_request, limit } => format!(
+                        "external memory grows {} per request (budget {})",
+                        bytes_rate(*bytes_per_request),
+                        bytes_rate(*limit)
+                    ),
+                    Failure::RssGrowth { bytes_per_request, limit } => format!(
+                        "RSS grows {} per request (budget {})",
+                        bytes_rate(*bytes_per_request),
+                        bytes_rate(*limit)
+                    ),
                     Failure::ReachesLimit { requests, allowed } => format!(
                         "reaches the memory limit after about {} requests (budget {})",
                         thousands(*requests),
@@ -393,11 +403,16 @@ pub(crate) mod tests {
                     graph_bytes: 3_000_000,
                     compact_graph_bytes: 2_200_000,
                     rss_after_streaming: None,
+                    array_buffers: Some(150_000 + i * 3_686_400),
+                    external: Some(1_900_000 + i * 3_690_000),
+                    rss: Some(52_000_000 + i * 3_800_000),
                 })
                 .collect(),
             warmup: 10,
             load: LoadStats { sent: 200, ok: 200, ..LoadStats::default() },
             peak_heap: Some(4_400_000),
+            peak_external: Some(9_600_000),
+            peak_rss: Some(60_000_000),
             burst: None,
             timings: Timings { wall: Duration::from_millis(2500), ..Timings::default() },
             line: Some(12),

@@ -7,12 +7,12 @@
 //! stderr; its remaining routes are skipped and the other targets still run. A stop signal
 //! ends the run between steps with what was measured so far.
 
+mod memory;
 pub mod progress;
 pub mod snapshot;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::analysis::compare::{Comparer, Comparison, Thresholds};
@@ -120,8 +120,12 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     let progress = options.progress.as_ref();
     progress.event(&Event::Starting { target: &t.name });
     let started = Instant::now();
-    let mut report =
-        TargetReport { name: t.name.clone(), runtime: t.runtime, ..TargetReport::default() };
+    let mut report = TargetReport {
+        name: t.name.clone(),
+        runtime: t.runtime,
+        memory_note: memory::missing_note(t.runtime),
+        ..TargetReport::default()
+    };
     let fail = |mut report: TargetReport, error: String, stderr: Option<String>| {
         report.error = Some(error);
         report.stderr_tail = stderr.filter(|s| !s.trim().is_empty());
@@ -365,6 +369,8 @@ async fn run_route(
             warmup: route.warmup,
             load: LoadStats::default(),
             peak_heap: None,
+            peak_external: None,
+            peak_rss: None,
             burst: None,
             timings: Timings::default(),
             line: Some(route.line),
@@ -462,9 +468,11 @@ impl RouteRun<'_> {
             let (stats, peak) = self
                 .load(&request, self.route.requests, Some(rung), client, inspector, options, &watch)
                 .await;
-            if peak > 0 {
-                self.report.peak_heap = Some(self.report.peak_heap.unwrap_or(0).max(peak));
+            if peak.heap > 0 {
+                self.report.peak_heap = Some(self.report.peak_heap.unwrap_or(0).max(peak.heap));
             }
+            self.report.peak_external = self.report.peak_external.max(peak.external);
+            self.report.peak_rss = self.report.peak_rss.max(peak.rss);
             self.report.timings.requests += stats.elapsed;
             self.report.load.absorb(&stats);
             self.sent += self.route.requests;
@@ -527,9 +535,10 @@ impl RouteRun<'_> {
         })
     }
 
-    /// Sends `count` requests while sampling the heap every 100 ms; stops early if the
-    /// program ends. Returns the load's statistics and the highest heap use sampled (0 when
-    /// no sample came back).
+    /// Sends `count` requests while sampling the heap (and, where the runtime has it,
+    /// `process.memoryUsage()`) every 100 ms; stops early if the program ends. Returns the
+    /// load's statistics and the highest figures sampled (a heap of 0 when no sample came
+    /// back).
     #[allow(clippy::too_many_arguments)]
     async fn load(
         &mut self,
@@ -540,7 +549,7 @@ impl RouteRun<'_> {
         inspector: &Inspector,
         options: &RunOptions,
         watch: &launch::ExitWatch,
-    ) -> (LoadStats, u64) {
+    ) -> (LoadStats, memory::Peaks) {
         let concurrency = self.route.concurrency;
         self.load_sampled(
             request,
@@ -569,7 +578,7 @@ impl RouteRun<'_> {
         inspector: &Inspector,
         options: &RunOptions,
         watch: &launch::ExitWatch,
-    ) -> (LoadStats, u64) {
+    ) -> (LoadStats, memory::Peaks) {
         let progress = options.progress.clone();
         let (target, route) = (self.t.name.clone(), self.route.name.clone());
         let report = Arc::new(move |done: u64| {
@@ -581,11 +590,15 @@ impl RouteRun<'_> {
                 total: count,
             });
         });
-        let peak = AtomicU64::new(0);
+        let peaks = std::sync::Mutex::new(memory::Peaks::default());
+        // During a burst only the heap is sampled: every few milliseconds, an evaluation in
+        // the target would add load of its own.
+        let ask_process = memory::asks_process(self.t.runtime) && sample_every >= HEAP_SAMPLE_EVERY;
         let sampler = async {
             loop {
-                if let Ok(usage) = inspector.heap_usage(HEAP_SAMPLE_EVERY * 10).await {
-                    peak.fetch_max(usage.used, Ordering::Relaxed);
+                if let Ok(s) = memory::sample(inspector, ask_process, HEAP_SAMPLE_EVERY * 10).await
+                {
+                    peaks.lock().unwrap_or_else(|p| p.into_inner()).add(&s);
                 }
                 tokio::time::sleep(sample_every).await;
             }
@@ -625,7 +638,8 @@ impl RouteRun<'_> {
             done = driven => done,
             _ = sampler => unreachable!("the sampler loops until the load is done"),
         };
-        (stats, peak.load(Ordering::Relaxed))
+        let peaks = peaks.into_inner().unwrap_or_else(|p| p.into_inner());
+        (stats, peaks)
     }
 
     /// The peak under concurrency: rounds of `concurrency` requests all in flight at once,
@@ -659,7 +673,7 @@ impl RouteRun<'_> {
             .await;
         self.report.timings.requests += stats.elapsed;
         self.check_alive(target, &stats)?;
-        self.report.burst = Some(Burst { concurrency, requests: stats.sent, peak_heap: peak });
+        self.report.burst = Some(Burst { concurrency, requests: stats.sent, peak_heap: peak.heap });
         Ok(())
     }
 
@@ -732,8 +746,9 @@ impl RouteRun<'_> {
         self.collect_garbage(inspector, client, &base_url, timeout)
             .await
             .map_err(|e| self.died(target, e.to_string()))?;
-        let heap =
-            inspector.heap_usage(timeout).await.map_err(|e| self.died(target, e.to_string()))?;
+        let measured = memory::sample(inspector, memory::asks_process(self.t.runtime), timeout)
+            .await
+            .map_err(|e| self.died(target, e.to_string()))?;
         self.report.timings.gc += gc_started.elapsed();
         // Only the newest snapshot is ever explained: the previous graph goes before the next
         // one is built, so one graph at a time is alive.
@@ -756,7 +771,7 @@ impl RouteRun<'_> {
         });
         self.report.rungs.push(Rung {
             requests: self.sent,
-            heap_used: heap.used,
+            heap_used: measured.heap.used,
             nodes: taken.graph.node_count() as u64,
             snapshot_bytes: taken.bytes,
             snapshot_time: taken.v8_time,
@@ -764,6 +779,9 @@ impl RouteRun<'_> {
             graph_bytes: (taken.graph.heap_bytes() + taken.analysis.heap_bytes()) as u64,
             compact_graph_bytes: taken.compact_graph_bytes,
             rss_after_streaming: taken.rss_after_streaming,
+            array_buffers: measured.array_buffers(),
+            external: measured.external(),
+            rss: measured.rss(),
         });
         self.comparer.push(digest, self.sent as f64);
         self.last = Some(taken);

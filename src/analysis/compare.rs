@@ -21,8 +21,10 @@ use super::digest::{IdSample, IdValues, in_sample, is_native_id};
 use super::dominators::Dominators;
 use super::explain::{culprit, is_variable_container, pattern_hint, user_name_above};
 use super::growth::{Fit, NoiseFloor, Trend, classify};
+use super::noise::{self, DetectionLimit, Noise};
 use super::paths::RetainerPath;
 pub use super::runtime::{data_retained_sizes, is_runtime_class, is_runtime_node};
+use super::stopped;
 use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 
 /// Index of a class key shared by all snapshots of a comparison.
@@ -333,8 +335,9 @@ impl ClassGrowth {
             Trend::Linear => 0,
             Trend::Irregular => 1,
             Trend::Stopped => 2,
-            Trend::Shrinking => 3,
-            Trend::Noise => 4,
+            Trend::Reshuffled => 3,
+            Trend::Shrinking => 4,
+            Trend::Noise => 5,
         };
         let (a, b) = (self.count_fit.trend, self.bytes_fit.trend);
         if rank(a) <= rank(b) { a } else { b }
@@ -399,8 +402,14 @@ pub struct Comparison {
     pub holders: Vec<Holder>,
     /// Verdict on the total heap size.
     pub total_fit: Fit,
-    /// The floors used.
+    /// Bytes of program data (V8's code and metadata left out) at each snapshot.
+    pub program_bytes: Vec<f64>,
+    /// The floors used: the defaults, raised to the run's noise.
     pub thresholds: Thresholds,
+    /// How much the heap moved between snapshots apart from growth.
+    pub noise: Noise,
+    /// The smallest linear growth per request this comparison would have flagged.
+    pub detection_limit: DetectionLimit,
 }
 
 impl Comparison {
@@ -507,6 +516,28 @@ impl Finisher<'_> {
             });
         }
 
+        // The run's own noise, measured on the classes that do not grow, raises the floors
+        // (a class that moves that much both ways must not pass for a leak) and sets what the
+        // run can promise: its detection limit.
+        let program = program_totals(&classes);
+        let noise = noise::measure(&classes, &program);
+        let thresholds = Thresholds {
+            objects: noise::raised(self.thresholds.objects, noise.class_objects),
+            bytes: noise::raised(self.thresholds.bytes, noise.class_bytes),
+        };
+        if thresholds != self.thresholds {
+            for class in &mut classes {
+                let runtime = is_runtime_class(&class.key);
+                class.count_fit =
+                    classify_class(&xs, &class.counts, thresholds.objects, runtime, true);
+                class.bytes_fit =
+                    classify_class(&xs, &class.bytes, thresholds.bytes, runtime, false);
+            }
+        }
+        let detection_limit =
+            noise::detection_limit(&xs, thresholds.bytes, thresholds.objects, &noise);
+        stopped::mark_reshuffled(&mut classes, &program);
+
         let growing: Vec<usize> = (0..classes_total)
             .filter(|&c| matches!(classes[c].trend(), Trend::Linear | Trend::Irregular))
             .collect();
@@ -533,9 +564,12 @@ impl Finisher<'_> {
                 })
                 .collect(),
             classes,
-            holders: self.holders(&xs),
-            total_fit: classify(&xs, &totals, self.thresholds.bytes),
-            thresholds: self.thresholds,
+            holders: self.holders(&xs, thresholds.bytes),
+            total_fit: classify(&xs, &totals, thresholds.bytes),
+            program_bytes: program,
+            thresholds,
+            noise,
+            detection_limit,
         }
     }
 
@@ -664,7 +698,7 @@ impl Finisher<'_> {
 
     /// Persistent objects whose retained size grows, reduced to the deepest ones that carry
     /// the growth.
-    fn holders(&self, xs: &[f64]) -> Vec<Holder> {
+    fn holders(&self, xs: &[f64], floor: NoiseFloor) -> Vec<Holder> {
         let rungs = &self.c.rungs;
         let k = rungs.len() - 1;
         // Candidates: baseline objects that retain more than themselves now, with their
@@ -684,7 +718,7 @@ impl Finisher<'_> {
             if self.last.kind(node) == NodeKind::Synthetic || !self.is_baseline(node) {
                 continue;
             }
-            let fit = classify(xs, &as_f64(&series), self.thresholds.bytes);
+            let fit = classify(xs, &as_f64(&series), floor);
             if matches!(fit.trend, Trend::Linear | Trend::Irregular) {
                 candidates.insert(node, (series.clone(), fit));
             }
@@ -779,6 +813,18 @@ fn classify_class(xs: &[f64], ys: &[u64], floor: NoiseFloor, runtime: bool, obje
         fit.trend = Trend::Irregular;
     }
     fit
+}
+
+/// The program data (classes other than V8's code and metadata) at each snapshot, in bytes.
+fn program_totals(classes: &[ClassGrowth]) -> Vec<f64> {
+    let rungs = classes.first().map_or(0, |c| c.bytes.len());
+    let mut total = vec![0.0; rungs];
+    for class in classes.iter().filter(|c| !is_runtime_class(&c.key)) {
+        for (t, &b) in total.iter_mut().zip(&class.bytes) {
+            *t += b as f64;
+        }
+    }
+    total
 }
 
 fn as_f64(v: &[u64]) -> Vec<f64> {

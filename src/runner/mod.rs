@@ -715,7 +715,8 @@ impl RouteRun<'_> {
     }
 }
 
-/// Program-data classes (and holders) growing unevenly: another rung would settle them. V8's
+/// Program-data classes (and holders) growing unevenly, or linear growth while the program's
+/// data slowed down sharply: another rung would settle them. V8's
 /// own code and metadata are left out: they never count as leaks before three intervals agree,
 /// and waiting for their warm-up would only add rungs.
 fn unclear_classes(c: &Comparison) -> Vec<String> {
@@ -732,5 +733,10 @@ fn unclear_classes(c: &Comparison) -> Vec<String> {
             .filter(|h| h.fit.trend == Trend::Irregular)
             .map(|h| h.culprit.clone().unwrap_or_else(|| format!("{} @{}", h.class, h.node.id))),
     );
+    // Something grows linearly while the whole slowed down sharply: a structure filling up,
+    // not a leak, until more rungs say otherwise.
+    if let Some(d) = crate::analysis::stopped::decelerating(c) {
+        v.push(format!("{} slowed from {:.1} to {:.1} B/request", d.what, d.before, d.last));
+    }
     v
 }

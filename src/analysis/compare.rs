@@ -21,6 +21,7 @@ use super::digest::{IdSample, IdValues, in_sample, is_native_id};
 use super::dominators::Dominators;
 use super::explain::{culprit, is_variable_container, pattern_hint, user_name_above};
 use super::growth::{Fit, NoiseFloor, Trend, classify};
+use super::idle::{Idle, IdleSnapshot};
 use super::noise::{self, DetectionLimit, Noise};
 use super::paths::RetainerPath;
 pub use super::runtime::{data_retained_sizes, is_runtime_class, is_runtime_node};
@@ -189,6 +190,21 @@ impl Comparer {
         self.last_to_global = to_global;
         self.last_retained_nodes = digest.retained_nodes;
         self.last_sample = digest.sample;
+    }
+
+    /// Measures an idle interval: `digest` is of a snapshot taken `seconds` after the last one
+    /// added, with no load in between, built with this comparer's current basis. Nothing can
+    /// be added after it; hand the result to [`Comparison::apply_idle`].
+    pub fn idle(&self, digest: &Digest, seconds: f64) -> IdleSnapshot {
+        let last = self.rungs.last().expect("an idle interval follows a rung");
+        assert_eq!(digest.basis, self.basis(), "the digest was built for another place");
+        let at = |key: &str| {
+            self.by_key.get(key).map_or((0, 0), |&c| {
+                let c = c as usize;
+                (last.count.get(c).copied().unwrap_or(0), last.bytes.get(c).copied().unwrap_or(0))
+            })
+        };
+        IdleSnapshot::build(digest, seconds, at, &self.keys)
     }
 
     /// For each snapshot after the first: its label, the fraction of the previous snapshot's
@@ -410,6 +426,10 @@ pub struct Comparison {
     pub noise: Noise,
     /// The smallest linear growth per request this comparison would have flagged.
     pub detection_limit: DetectionLimit,
+    /// What grew in an idle interval after the last rung, when one was measured
+    /// ([`Comparison::apply_idle`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Idle>,
 }
 
 impl Comparison {
@@ -570,6 +590,7 @@ impl Finisher<'_> {
             thresholds,
             noise,
             detection_limit,
+            idle: None,
         }
     }
 
@@ -796,7 +817,13 @@ const RUNTIME_BYTES: NoiseFloor = NoiseFloor { per_interval: 32768.0, per_step: 
 
 /// [`classify`], with runtime classes held to a higher floor and three agreeing intervals
 /// (see [`is_runtime_class`]).
-fn classify_class(xs: &[f64], ys: &[u64], floor: NoiseFloor, runtime: bool, objects: bool) -> Fit {
+pub(super) fn classify_class(
+    xs: &[f64],
+    ys: &[u64],
+    floor: NoiseFloor,
+    runtime: bool,
+    objects: bool,
+) -> Fit {
     let floor = match (runtime, objects) {
         (false, _) => floor,
         (true, true) => NoiseFloor {

@@ -11,6 +11,7 @@ mod digest;
 pub mod dominators;
 mod explain;
 pub mod growth;
+pub mod idle;
 pub mod noise;
 pub mod paths;
 mod retaining;

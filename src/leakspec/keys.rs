@@ -60,6 +60,7 @@ const BUDGET_KEYS: &[(&str, Kind)] = &[
     ("memory_limit", Size),
     ("requests_to_limit", Count),
     ("max_peak_heap", Size),
+    ("max_idle_growth", Size),
     ("ignore", StrArray),
     ("regression_tolerance", Tolerance),
 ];

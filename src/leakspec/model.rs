@@ -63,6 +63,9 @@ pub struct Budget {
     pub requests_to_limit: Option<u64>,
     /// Most the heap may reach during load.
     pub max_peak_heap: Option<ByteSize>,
+    /// Most the program's data may grow per minute with no requests (timers, polling,
+    /// background jobs); without it, any growth with time above the noise floor fails.
+    pub max_idle_growth: Option<ByteSize>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
     /// How far the figures recorded in `leakspec.lock` may be exceeded.
@@ -100,6 +103,7 @@ impl Budget {
             memory_limit: self.memory_limit.or(parent.memory_limit),
             requests_to_limit: self.requests_to_limit.or(parent.requests_to_limit),
             max_peak_heap: self.max_peak_heap.or(parent.max_peak_heap),
+            max_idle_growth: self.max_idle_growth.or(parent.max_idle_growth),
             ignore,
             regression_tolerance: self.regression_tolerance.or(parent.regression_tolerance),
         }

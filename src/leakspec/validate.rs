@@ -326,6 +326,7 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
             .count(raw.requests_to_limit.as_ref(), "requests_to_limit", 1, i64::MAX)
             .map(|n| n as u64),
         max_peak_heap: cx.size(raw.max_peak_heap.as_ref(), "max_peak_heap"),
+        max_idle_growth: cx.size(raw.max_idle_growth.as_ref(), "max_idle_growth"),
         ignore,
         regression_tolerance: raw
             .regression_tolerance

@@ -386,6 +386,7 @@ mod tests {
             requests: 200,
             bytes_per_request: rate,
             heap_growth: (rate * 200.0) as i64,
+            detection_limit: None,
             peak_heap: None,
             classes: classes.iter().map(|(c, r)| (c.to_string(), *r)).collect(),
         }
@@ -488,6 +489,7 @@ mod tests {
             requests: 1000,
             bytes_per_request: 0.0,
             heap_growth: 75_600,
+            detection_limit: None,
             peak_heap: Some(5_430_000),
             classes: BTreeMap::new(),
         };
@@ -500,6 +502,7 @@ mod tests {
     #[test]
     fn diff_text() {
         let rec = Recorded {
+            detection_limit: None,
             peak_heap: Some(5_000_000),
             ..record(64.0, &[("Job", 64.0), ("(string)", 32.0)])
         };
@@ -507,6 +510,7 @@ mod tests {
             requests: 200,
             bytes_per_request: 350.0,
             heap_growth: 70_000,
+            detection_limit: None,
             peak_heap: Some(6_000_000),
             classes: [("Job".to_owned(), 64.0), ("Receipt".to_owned(), 286.0)].into(),
         };

@@ -14,6 +14,7 @@
 //!     requests: 1000,
 //!     bytes_per_request: 64.0,
 //!     heap_growth: 70_000,
+//!     detection_limit: None,
 //!     peak_heap: Some(5_300_000),
 //!     classes: [("Job".to_owned(), 64.0)].into(),
 //! });
@@ -63,6 +64,10 @@ pub struct Recorded {
     pub heap_growth: i64,
     /// Highest V8 heap use sampled while requests ran, bytes.
     pub peak_heap: Option<u64>,
+    /// The run's detection limit, bytes per request: the smallest linear growth it would have
+    /// flagged (what "no growth" meant when this was recorded). `None` in locks written before
+    /// leakcheck stated it.
+    pub detection_limit: Option<f64>,
     /// Bytes per request of each class growing linearly (the classes above the noise floor).
     pub classes: BTreeMap<String, f64>,
 }
@@ -80,6 +85,7 @@ impl Recorded {
             requests,
             bytes_per_request: round_rate(rate),
             heap_growth: round_sig(verdict.heap.1 as f64 - verdict.heap.0 as f64) as i64,
+            detection_limit: Some(round_rate(verdict.detection_limit.bytes_per_request)),
             peak_heap: peak_heap.map(|p| round_sig(p as f64) as u64),
             classes: verdict
                 .leaks
@@ -157,6 +163,8 @@ struct RawEntry {
     heap_growth: i64,
     peak_heap: Option<u64>,
     #[serde(default)]
+    detection_limit: Option<f64>,
+    #[serde(default)]
     classes: BTreeMap<String, f64>,
 }
 
@@ -210,6 +218,7 @@ impl Lock {
                 requests: e.requests,
                 bytes_per_request: e.bytes_per_request,
                 heap_growth: e.heap_growth,
+                detection_limit: e.detection_limit,
                 peak_heap: e.peak_heap,
                 classes: e.classes,
             };
@@ -270,6 +279,12 @@ impl Lock {
             );
             if let Some(peak) = r.peak_heap {
                 out += &commented(format!("peak_heap = {peak}"), &bytes(peak));
+            }
+            if let Some(limit) = r.detection_limit {
+                out += &commented(
+                    format!("detection_limit = {}", float(limit)),
+                    &format!("no linear growth above {}/request would pass", bytes_rate(limit)),
+                );
             }
             if !r.classes.is_empty() {
                 out += "\n[route.classes]  # bytes per request of each class growing linearly\n";
@@ -377,6 +392,7 @@ mod tests {
                 requests: 1000,
                 bytes_per_request: 128.0,
                 heap_growth: 155_000,
+                detection_limit: None,
                 peak_heap: Some(5_430_000),
                 classes: [("AuditEntry".to_owned(), 64.0), ("(string)".to_owned(), 64.0)].into(),
             },
@@ -388,6 +404,7 @@ mod tests {
                 requests: 1000,
                 bytes_per_request: 231.0,
                 heap_growth: 262_000,
+                detection_limit: None,
                 peak_heap: Some(6_100_000),
                 classes: [
                     ("{id, prompt}".to_owned(), 48.0),
@@ -404,6 +421,7 @@ mod tests {
                 requests: 1000,
                 bytes_per_request: 0.0,
                 heap_growth: -2_050,
+                detection_limit: None,
                 peak_heap: None,
                 classes: BTreeMap::new(),
             },

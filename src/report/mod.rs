@@ -4,6 +4,7 @@ pub mod diff;
 mod explain;
 pub mod format;
 pub mod github;
+mod junit_properties;
 pub mod merge;
 pub mod run;
 pub mod style;

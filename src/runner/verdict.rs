@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
 use crate::analysis::growth::Trend;
+use crate::analysis::idle::Idle;
+use crate::analysis::noise::DetectionLimit;
 use crate::analysis::paths::RetainerPath;
 
 /// The budget of one route, resolved from the spec (route > target > defaults).
@@ -28,6 +30,8 @@ pub struct Limits {
     pub requests_to_limit: Option<u64>,
     /// Highest V8 heap use tolerated while requests run at the route's concurrency.
     pub max_peak_heap: Option<u64>,
+    /// Growth of the program's data per minute tolerated with no requests.
+    pub max_idle_growth: Option<u64>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
 }
@@ -159,6 +163,27 @@ pub struct RouteVerdict {
     pub unsure: Vec<String>,
     /// The comparison with `leakspec.lock`, when there is one (see [`crate::record`]).
     pub lock: Option<crate::record::check::LockCheck>,
+    /// The smallest linear growth per request this run would have flagged, from its measured
+    /// noise and its requests per rung (see [`crate::analysis::noise`]).
+    #[serde(default)]
+    pub detection_limit: DetectionLimit,
+    /// What grew in the idle control interval, when one was measured: growth with time, which
+    /// is the target's, not the route's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<IdleVerdict>,
+}
+
+/// Growth with time, held against `max_idle_growth`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdleVerdict {
+    /// False when the target grows with time beyond its budget (by default: at all, above the
+    /// noise floor).
+    pub pass: bool,
+    /// The budget, bytes per minute.
+    pub limit: Option<u64>,
+    /// What grew.
+    #[serde(flatten)]
+    pub growth: Idle,
 }
 
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against
@@ -250,7 +275,64 @@ pub fn judge(comparison: &Comparison, limits: &Limits, peak: Option<Peak>) -> Ro
         projection,
         unsure,
         lock: None,
+        detection_limit: comparison.detection_limit,
+        idle: comparison.idle.as_ref().map(|idle| IdleVerdict {
+            pass: match limits.max_idle_growth {
+                Some(limit) => idle.bytes_per_minute <= limit as f64,
+                None => !idle.grows,
+            },
+            limit: limits.max_idle_growth,
+            growth: idle.clone(),
+        }),
     }
+}
+
+/// The route name of a target's own line for growth with time.
+pub const IDLE_LINE: &str = "(idle)";
+
+/// The target's own line when it grows with time beyond `max_idle_growth` (by default: at all):
+/// a failing entry named [`IDLE_LINE`] whose message says how fast and what grows, from the
+/// route whose idle interval showed the most growth. `None` when no idle interval failed.
+pub fn idle_line(
+    routes: &[crate::report::run::RouteReport],
+) -> Option<crate::report::run::RouteReport> {
+    use crate::report::format::bytes;
+    let (route, idle) = routes
+        .iter()
+        .filter_map(|r| Some((r, r.verdict.as_ref()?.idle.as_ref()?)))
+        .filter(|(_, idle)| !idle.pass)
+        .max_by(|a, b| a.1.growth.bytes_per_minute.total_cmp(&b.1.growth.bytes_per_minute))?;
+    let g = &idle.growth;
+    let per_minute = |b: f64| {
+        let sign = if b < 0.0 { "-" } else { "+" };
+        format!("{sign}{} per minute", bytes(b.abs().round() as u64))
+    };
+    let mut text = format!(
+        "grows {} with no requests: timers, polling, background jobs",
+        per_minute(g.bytes_per_minute)
+    );
+    if let Some(limit) = idle.limit {
+        text += &format!(" (max_idle_growth {} per minute)", bytes(limit));
+    }
+    text += &format!(
+        "\nmeasured over {:.1} s without requests after the rungs of `{}`; its requests are judged without it",
+        g.seconds, route.name
+    );
+    for c in &g.classes {
+        text += &format!(
+            "\n  {}: {:+.0} objects, {}",
+            c.key,
+            c.objects_per_minute,
+            per_minute(c.bytes_per_minute)
+        );
+    }
+    for h in &g.holders {
+        text +=
+            &format!("\n  growing holder `{}`: retains {}", h.name, per_minute(h.bytes_per_minute));
+    }
+    let mut line = crate::report::run::RouteReport::skipped(IDLE_LINE, "-", "", &text);
+    line.outcome = crate::report::run::Outcome::Fail;
+    Some(line)
 }
 
 fn explain(class: &ClassGrowth) -> Leak {

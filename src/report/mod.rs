@@ -2,10 +2,9 @@
 
 pub mod diff;
 mod explain;
-pub mod format;
 pub mod github;
 mod junit_properties;
+mod lock;
 pub mod merge;
 pub mod run;
-pub mod style;
 pub mod summary;

@@ -558,6 +558,11 @@ impl Finisher<'_> {
         let detection_limit =
             noise::detection_limit(&xs, thresholds.bytes, thresholds.objects, &noise);
         stopped::mark_reshuffled(&mut classes, &program);
+        stopped::mark_resized(
+            &mut classes,
+            thresholds.bytes.per_interval,
+            thresholds.objects.per_interval,
+        );
 
         let growing: Vec<usize> = (0..classes_total)
             .filter(|&c| matches!(classes[c].trend(), Trend::Linear | Trend::Irregular))

@@ -26,6 +26,35 @@ pub const DECELERATION: f64 = 1.0 / 3.0;
 /// accumulate.
 pub const RESHUFFLE_SHARE: f64 = 0.25;
 
+/// Marks [`Trend::Reshuffled`] the program-data classes whose bytes grow "linearly" but, in the
+/// last two intervals, only in steps (one of them did not clear `bytes_floor`) while their
+/// object count stayed within `objects_floor`: one object replaced by a larger one now and then, a hash
+/// table or backing store resized. Whether the structure itself grows is for its holder (its
+/// retained size) to say. Returns true when it marked any.
+pub fn mark_resized(classes: &mut [ClassGrowth], bytes_floor: f64, objects_floor: f64) -> bool {
+    let mut any = false;
+    for class in classes.iter_mut() {
+        if class.bytes_fit.trend != Trend::Linear
+            || class.count_fit.trend == Trend::Linear
+            || is_runtime_class(&class.key)
+        {
+            continue;
+        }
+        let step = |v: &[u64], i: usize| v[i] as f64 - v[i - 1] as f64;
+        // The last two intervals (the last one, with only one): the structure may have filled
+        // before, its objects coming in with the load.
+        let n = class.bytes.len();
+        let last = n.saturating_sub(2).max(1)..n;
+        let in_steps = last.clone().any(|i| step(&class.bytes, i) < bytes_floor);
+        let same_objects = last.clone().all(|i| step(&class.counts, i).abs() < objects_floor);
+        if in_steps && same_objects {
+            class.bytes_fit.trend = Trend::Reshuffled;
+            any = true;
+        }
+    }
+    any
+}
+
 /// A series that slowed down sharply in the last interval.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Deceleration {
@@ -135,6 +164,29 @@ mod tests {
         assert_eq!(classes[0].trend(), Trend::Linear);
         assert!(mark_reshuffled(&mut classes, &program));
         assert_eq!(classes[0].trend(), Trend::Reshuffled);
+    }
+
+    #[test]
+    fn a_table_replaced_by_a_larger_one_now_and_then_is_resized_not_leaked() {
+        let xs = [0.0, 200.0, 400.0, 600.0, 800.0, 1000.0];
+        let mut table = class(
+            "(array)",
+            &[1265, 1405, 1522, 1547, 1547, 1551],
+            &[782_912, 797_848, 812_504, 814_104, 814_104, 829_048],
+        );
+        table.bytes_fit = classify(
+            &xs,
+            &table.bytes.iter().map(|&b| b as f64).collect::<Vec<_>>(),
+            NoiseFloor::BYTES,
+        );
+        assert_eq!(table.bytes_fit.trend, Trend::Linear);
+        // A string that grows every interval is a leak, even with one object.
+        let log = class("(string)", &[10, 10, 10], &[1000, 40_000, 79_000]);
+        let mut classes = vec![table, log];
+        assert!(mark_resized(&mut classes, 8192.0, 16.0));
+        assert_eq!(classes[0].bytes_fit.trend, Trend::Reshuffled);
+        assert_ne!(classes[0].trend(), Trend::Linear);
+        assert_eq!(classes[1].trend(), Trend::Linear);
     }
 
     #[test]

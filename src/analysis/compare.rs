@@ -21,8 +21,11 @@ use super::digest::{IdSample, IdValues, in_sample, is_native_id};
 use super::dominators::Dominators;
 use super::explain::{culprit, is_variable_container, pattern_hint, user_name_above};
 use super::growth::{Fit, NoiseFloor, Trend, classify};
+use super::idle::{Idle, IdleSnapshot};
+use super::noise::{self, DetectionLimit, Noise};
 use super::paths::RetainerPath;
 pub use super::runtime::{data_retained_sizes, is_runtime_class, is_runtime_node};
+use super::stopped;
 use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 
 /// Index of a class key shared by all snapshots of a comparison.
@@ -189,6 +192,21 @@ impl Comparer {
         self.last_sample = digest.sample;
     }
 
+    /// Measures an idle interval: `digest` is of a snapshot taken `seconds` after the last one
+    /// added, with no load in between, built with this comparer's current basis. Nothing can
+    /// be added after it; hand the result to [`Comparison::apply_idle`].
+    pub fn idle(&self, digest: &Digest, seconds: f64) -> IdleSnapshot {
+        let last = self.rungs.last().expect("an idle interval follows a rung");
+        assert_eq!(digest.basis, self.basis(), "the digest was built for another place");
+        let at = |key: &str| {
+            self.by_key.get(key).map_or((0, 0), |&c| {
+                let c = c as usize;
+                (last.count.get(c).copied().unwrap_or(0), last.bytes.get(c).copied().unwrap_or(0))
+            })
+        };
+        IdleSnapshot::build(digest, seconds, at, &self.keys)
+    }
+
     /// For each snapshot after the first: its label, the fraction of the previous snapshot's
     /// objects it still has (by id), and the fraction of those that kept their class, measured
     /// on a sample of ids. Snapshots of one process in one inspector session share most ids,
@@ -333,8 +351,9 @@ impl ClassGrowth {
             Trend::Linear => 0,
             Trend::Irregular => 1,
             Trend::Stopped => 2,
-            Trend::Shrinking => 3,
-            Trend::Noise => 4,
+            Trend::Reshuffled => 3,
+            Trend::Shrinking => 4,
+            Trend::Noise => 5,
         };
         let (a, b) = (self.count_fit.trend, self.bytes_fit.trend);
         if rank(a) <= rank(b) { a } else { b }
@@ -399,8 +418,18 @@ pub struct Comparison {
     pub holders: Vec<Holder>,
     /// Verdict on the total heap size.
     pub total_fit: Fit,
-    /// The floors used.
+    /// Bytes of program data (V8's code and metadata left out) at each snapshot.
+    pub program_bytes: Vec<f64>,
+    /// The floors used: the defaults, raised to the run's noise.
     pub thresholds: Thresholds,
+    /// How much the heap moved between snapshots apart from growth.
+    pub noise: Noise,
+    /// The smallest linear growth per request this comparison would have flagged.
+    pub detection_limit: DetectionLimit,
+    /// What grew in an idle interval after the last rung, when one was measured
+    /// ([`Comparison::apply_idle`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Idle>,
 }
 
 impl Comparison {
@@ -508,6 +537,33 @@ impl Finisher<'_> {
             });
         }
 
+        // The run's own noise, measured on the classes that do not grow, raises the floors
+        // (a class that moves that much both ways must not pass for a leak) and sets what the
+        // run can promise: its detection limit.
+        let program = program_totals(&classes);
+        let noise = noise::measure(&classes, &program);
+        let thresholds = Thresholds {
+            objects: noise::raised(self.thresholds.objects, noise.class_objects),
+            bytes: noise::raised(self.thresholds.bytes, noise.class_bytes),
+        };
+        if thresholds != self.thresholds {
+            for class in &mut classes {
+                let runtime = is_runtime_class(&class.key);
+                class.count_fit =
+                    classify_class(&xs, &class.counts, thresholds.objects, runtime, true);
+                class.bytes_fit =
+                    classify_class(&xs, &class.bytes, thresholds.bytes, runtime, false);
+            }
+        }
+        let detection_limit =
+            noise::detection_limit(&xs, thresholds.bytes, thresholds.objects, &noise);
+        stopped::mark_reshuffled(&mut classes, &program);
+        stopped::mark_resized(
+            &mut classes,
+            thresholds.bytes.per_interval,
+            thresholds.objects.per_interval,
+        );
+
         let growing: Vec<usize> = (0..classes_total)
             .filter(|&c| matches!(classes[c].trend(), Trend::Linear | Trend::Irregular))
             .collect();
@@ -534,9 +590,13 @@ impl Finisher<'_> {
                 })
                 .collect(),
             classes,
-            holders: self.holders(&xs),
-            total_fit: classify(&xs, &totals, self.thresholds.bytes),
-            thresholds: self.thresholds,
+            holders: self.holders(&xs, thresholds.bytes),
+            total_fit: classify(&xs, &totals, thresholds.bytes),
+            program_bytes: program,
+            thresholds,
+            noise,
+            detection_limit,
+            idle: None,
         }
     }
 
@@ -682,7 +742,7 @@ impl Finisher<'_> {
 
     /// Persistent objects whose retained size grows, reduced to the deepest ones that carry
     /// the growth.
-    fn holders(&self, xs: &[f64]) -> Vec<Holder> {
+    fn holders(&self, xs: &[f64], floor: NoiseFloor) -> Vec<Holder> {
         let rungs = &self.c.rungs;
         let k = rungs.len() - 1;
         // Candidates: baseline objects that retain more than themselves now, with their
@@ -702,7 +762,7 @@ impl Finisher<'_> {
             if self.last.kind(node) == NodeKind::Synthetic || !self.is_baseline(node) {
                 continue;
             }
-            let fit = classify(xs, &as_f64(&series), self.thresholds.bytes);
+            let fit = classify(xs, &as_f64(&series), floor);
             if matches!(fit.trend, Trend::Linear | Trend::Irregular) {
                 candidates.insert(node, (series.clone(), fit));
             }
@@ -780,7 +840,13 @@ const RUNTIME_BYTES: NoiseFloor = NoiseFloor { per_interval: 32768.0, per_step: 
 
 /// [`classify`], with runtime classes held to a higher floor and three agreeing intervals
 /// (see [`is_runtime_class`]).
-fn classify_class(xs: &[f64], ys: &[u64], floor: NoiseFloor, runtime: bool, objects: bool) -> Fit {
+pub(super) fn classify_class(
+    xs: &[f64],
+    ys: &[u64],
+    floor: NoiseFloor,
+    runtime: bool,
+    objects: bool,
+) -> Fit {
     let floor = match (runtime, objects) {
         (false, _) => floor,
         (true, true) => NoiseFloor {
@@ -797,6 +863,18 @@ fn classify_class(xs: &[f64], ys: &[u64], floor: NoiseFloor, runtime: bool, obje
         fit.trend = Trend::Irregular;
     }
     fit
+}
+
+/// The program data (classes other than V8's code and metadata) at each snapshot, in bytes.
+fn program_totals(classes: &[ClassGrowth]) -> Vec<f64> {
+    let rungs = classes.first().map_or(0, |c| c.bytes.len());
+    let mut total = vec![0.0; rungs];
+    for class in classes.iter().filter(|c| !is_runtime_class(&c.key)) {
+        for (t, &b) in total.iter_mut().zip(&class.bytes) {
+            *t += b as f64;
+        }
+    }
+    total
 }
 
 fn as_f64(v: &[u64]) -> Vec<f64> {

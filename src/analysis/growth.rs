@@ -24,6 +24,10 @@ pub enum Trend {
     Noise,
     /// Shrinks over the run.
     Shrinking,
+    /// Grew in step with the load while the program's data as a whole stopped growing: objects
+    /// moving inside a structure that is full (a bounded cache whose entries change class, a
+    /// table resized), not a leak. Set by the comparison, never by [`classify`] alone.
+    Reshuffled,
 }
 
 impl Trend {
@@ -35,6 +39,7 @@ impl Trend {
             Trend::Stopped => "grew, then stopped",
             Trend::Noise => "noise",
             Trend::Shrinking => "shrinking",
+            Trend::Reshuffled => "moved inside a structure that stopped growing",
         }
     }
 }
@@ -57,7 +62,8 @@ impl NoiseFloor {
     /// Default floor for bytes: 8 KiB per interval, and 2 bytes per request.
     pub const BYTES: NoiseFloor = NoiseFloor { per_interval: 8192.0, per_step: 2.0 };
 
-    fn for_interval(&self, steps: f64) -> f64 {
+    /// The floor for one interval of `steps` steps: the larger of the two.
+    pub fn for_interval(&self, steps: f64) -> f64 {
         self.per_interval.max(self.per_step * steps)
     }
 }
@@ -151,7 +157,11 @@ fn periodic_above(rates: &[f64], floor: NoiseFloor, xs: &[f64]) -> bool {
     let steps = xs[xs.len() - 1] - xs[0];
     let mean = rates.iter().sum::<f64>() / rates.len() as f64;
     let misses = rates.iter().filter(|&&r| r <= 0.0).count();
-    mean * steps >= floor.for_interval(steps) && misses * 4 <= rates.len()
+    // Growth that only ever slows down, to a fraction of its first rate, is a structure
+    // filling up, not a rare leak (those come back).
+    let slowing = rates.windows(2).all(|w| w[1] <= w[0])
+        && rates[rates.len() - 1] < crate::analysis::stopped::DECELERATION * rates[0];
+    mean * steps >= floor.for_interval(steps) && misses * 4 <= rates.len() && !slowing
 }
 
 /// Slope and R² of the least-squares line through the points.
@@ -232,6 +242,16 @@ mod tests {
     #[test]
     fn a_full_ring_buffer_that_cycles_is_noise() {
         assert_eq!(trend(&[2000.0, 1950.0, 2040.0]), Trend::Noise);
+    }
+
+    #[test]
+    fn growth_that_only_slows_down_is_not_a_rare_leak() {
+        let xs = [0.0, 500.0, 1000.0, 1500.0];
+        let slowing = classify(&xs, &[0.0, 94.0, 142.0, 168.0], NoiseFloor::OBJECTS);
+        assert_ne!(slowing.trend, Trend::Linear);
+        let xs = [0.0, 500.0, 1000.0, 1500.0, 2000.0];
+        let rare = classify(&xs, &[0.0, 40.0, 40.0, 80.0, 120.0], NoiseFloor::OBJECTS);
+        assert_eq!(rare.trend, Trend::Linear);
     }
 
     #[test]

@@ -11,9 +11,12 @@ mod digest;
 pub mod dominators;
 mod explain;
 pub mod growth;
+pub mod idle;
+pub mod noise;
 pub mod paths;
 mod retaining;
 pub mod runtime;
+pub mod stopped;
 pub mod summary;
 
 pub use classes::{ClassId, ClassIndex, MAX_SHAPE_PROPERTIES};

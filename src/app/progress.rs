@@ -106,6 +106,9 @@ impl Progress for StderrProgress {
                 "{target} › {route}: unclear ({}), taking another rung",
                 why.join(", ")
             )),
+            Event::Idle { target, route, seconds } => self.line(format!(
+                "{target} › {route}: idle for {seconds:.1} s (growth with time, not requests?)"
+            )),
             Event::RouteDone { target, route, outcome } => {
                 let word = match outcome {
                     Outcome::Pass => "pass",

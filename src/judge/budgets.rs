@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
 use crate::analysis::growth::Trend;
-use crate::model::verdict::{Failure, Leak, LeakHolder, MemoryGrowth, Projection, RouteVerdict};
+use crate::model::verdict::{
+    Failure, IdleVerdict, Leak, LeakHolder, MemoryGrowth, Projection, RouteVerdict,
+};
 use crate::plan::RoutePlan;
 
 /// The budget of one route, resolved from the spec (route > target > defaults).
@@ -34,6 +36,8 @@ pub struct Limits {
     pub max_external_per_request: Option<f64>,
     /// Linear growth of the process's resident set tolerated, bytes per request.
     pub max_rss_growth: Option<f64>,
+    /// Growth of the program's data per minute tolerated with no requests.
+    pub max_idle_growth: Option<u64>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
 }
@@ -59,6 +63,7 @@ pub fn limits(route: &RoutePlan) -> Limits {
         max_peak_heap: b.max_peak_heap.map(|s| s.bytes()),
         max_external_per_request: b.max_external_per_request.map(|v| v.bytes()),
         max_rss_growth: b.max_rss_growth.map(|v| v.bytes()),
+        max_idle_growth: b.max_idle_growth.map(|s| s.bytes()),
         ignore: b.ignore.clone(),
     }
 }
@@ -167,7 +172,62 @@ pub fn judge(comparison: &Comparison, limits: &Limits, peak: Option<Peak>) -> Ro
         unsure,
         lock: None,
         memory: MemoryGrowth::default(),
+        detection_limit: comparison.detection_limit,
+        idle: comparison.idle.as_ref().map(|idle| IdleVerdict {
+            pass: match limits.max_idle_growth {
+                Some(limit) => idle.bytes_per_minute <= limit as f64,
+                None => !idle.grows,
+            },
+            limit: limits.max_idle_growth,
+            growth: idle.clone(),
+        }),
     }
+}
+
+/// The route name of a target's own line for growth with time.
+pub const IDLE_LINE: &str = "(idle)";
+
+/// The target's own line when it grows with time beyond `max_idle_growth` (by default: at all):
+/// a failing entry named [`IDLE_LINE`] whose message says how fast and what grows, from the
+/// route whose idle interval showed the most growth. `None` when no idle interval failed.
+pub fn idle_line(routes: &[crate::model::RouteReport]) -> Option<crate::model::RouteReport> {
+    use crate::format::bytes;
+    let (route, idle) = routes
+        .iter()
+        .filter_map(|r| Some((r, r.verdict.as_ref()?.idle.as_ref()?)))
+        .filter(|(_, idle)| !idle.pass)
+        .max_by(|a, b| a.1.growth.bytes_per_minute.total_cmp(&b.1.growth.bytes_per_minute))?;
+    let g = &idle.growth;
+    let per_minute = |b: f64| {
+        let sign = if b < 0.0 { "-" } else { "+" };
+        format!("{sign}{} per minute", bytes(b.abs().round() as u64))
+    };
+    let mut text = format!(
+        "grows {} with no requests: timers, polling, background jobs",
+        per_minute(g.bytes_per_minute)
+    );
+    if let Some(limit) = idle.limit {
+        text += &format!(" (max_idle_growth {} per minute)", bytes(limit));
+    }
+    text += &format!(
+        "\nmeasured over {:.1} s without requests after the rungs of `{}`; its requests are judged without it",
+        g.seconds, route.name
+    );
+    for c in &g.classes {
+        text += &format!(
+            "\n  {}: {:+.0} objects, {}",
+            c.key,
+            c.objects_per_minute,
+            per_minute(c.bytes_per_minute)
+        );
+    }
+    for h in &g.holders {
+        text +=
+            &format!("\n  growing holder `{}`: retains {}", h.name, per_minute(h.bytes_per_minute));
+    }
+    let mut line = crate::model::RouteReport::skipped(IDLE_LINE, "-", "", &text);
+    line.outcome = crate::model::Outcome::Fail;
+    Some(line)
 }
 
 fn explain(class: &ClassGrowth) -> Leak {

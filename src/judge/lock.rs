@@ -184,6 +184,7 @@ mod tests {
             requests: 200,
             bytes_per_request: rate,
             heap_growth: (rate * 200.0) as i64,
+            detection_limit: None,
             peak_heap: None,
             classes: classes.iter().map(|(c, r)| (c.to_string(), *r)).collect(),
         }
@@ -286,6 +287,7 @@ mod tests {
             requests: 1000,
             bytes_per_request: 0.0,
             heap_growth: 75_600,
+            detection_limit: None,
             peak_heap: Some(5_430_000),
             classes: BTreeMap::new(),
         };

@@ -69,6 +69,7 @@ const BUDGET_KEYS: &[(&str, Kind)] = &[
     ("max_peak_heap", Size),
     ("max_external_per_request", Rate),
     ("max_rss_growth", Rate),
+    ("max_idle_growth", Size),
     ("ignore", StrArray),
     ("regression_tolerance", Tolerance),
 ];

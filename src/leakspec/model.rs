@@ -67,6 +67,9 @@ pub struct Budget {
     pub max_external_per_request: Option<BytesPerRequest>,
     /// Tolerated linear growth of the process's resident set per request.
     pub max_rss_growth: Option<BytesPerRequest>,
+    /// Most the program's data may grow per minute with no requests (timers, polling,
+    /// background jobs); without it, any growth with time above the noise floor fails.
+    pub max_idle_growth: Option<ByteSize>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
     /// How far the figures recorded in `leakspec.lock` may be exceeded.
@@ -108,6 +111,7 @@ impl Budget {
                 .max_external_per_request
                 .or(parent.max_external_per_request),
             max_rss_growth: self.max_rss_growth.or(parent.max_rss_growth),
+            max_idle_growth: self.max_idle_growth.or(parent.max_idle_growth),
             ignore,
             regression_tolerance: self.regression_tolerance.or(parent.regression_tolerance),
         }

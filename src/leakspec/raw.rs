@@ -483,6 +483,12 @@ pub(crate) struct RawBudget {
     #[serde(default)]
     #[schemars(schema_with = "rate_schema")]
     pub max_rss_growth: Option<S<RawRate>>,
+    /// Most the program's data may grow per minute while no requests run (timers, polling,
+    /// background jobs), e.g. "64KiB"; without it, any growth with time above the noise floor
+    /// fails the target.
+    #[serde(default)]
+    #[schemars(schema_with = "size_schema")]
+    pub max_idle_growth: Option<S<RawSize>>,
     /// Class keys never counted, e.g. ["(compiled code)"]; added to the lists of the enclosing
     /// levels.
     #[serde(default)]

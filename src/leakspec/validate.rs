@@ -380,6 +380,7 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
         max_external_per_request: cx
             .rate(raw.max_external_per_request.as_ref(), "max_external_per_request"),
         max_rss_growth: cx.rate(raw.max_rss_growth.as_ref(), "max_rss_growth"),
+        max_idle_growth: cx.size(raw.max_idle_growth.as_ref(), "max_idle_growth"),
         ignore,
         regression_tolerance: raw
             .regression_tolerance

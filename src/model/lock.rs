@@ -23,6 +23,10 @@ pub struct Recorded {
     pub heap_growth: i64,
     /// Highest V8 heap use sampled while requests ran, bytes.
     pub peak_heap: Option<u64>,
+    /// The run's detection limit, bytes per request: the smallest linear growth it would have
+    /// flagged (what "no growth" meant when this was recorded). `None` in locks written before
+    /// leakcheck stated it.
+    pub detection_limit: Option<f64>,
     /// Bytes per request of each class growing linearly (the classes above the noise floor).
     pub classes: BTreeMap<String, f64>,
 }
@@ -40,6 +44,7 @@ impl Recorded {
             requests,
             bytes_per_request: round_rate(rate),
             heap_growth: round_sig(verdict.heap.1 as f64 - verdict.heap.0 as f64) as i64,
+            detection_limit: Some(round_rate(verdict.detection_limit.bytes_per_request)),
             peak_heap: peak_heap.map(|p| round_sig(p as f64) as u64),
             classes: verdict
                 .leaks

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::lock::LockCheck;
 use crate::analysis::compare::Holder;
 use crate::analysis::growth::Fit;
+use crate::analysis::idle::Idle;
+use crate::analysis::noise::DetectionLimit;
 use crate::analysis::paths::RetainerPath;
 
 /// Why a route failed.
@@ -158,6 +160,14 @@ pub struct RouteVerdict {
     /// How the process's own memory figures grew over the rungs, where the runtime gives them.
     #[serde(default)]
     pub memory: MemoryGrowth,
+    /// The smallest linear growth per request this run would have flagged, from its measured
+    /// noise and its requests per rung (see [`crate::analysis::noise`]).
+    #[serde(default)]
+    pub detection_limit: DetectionLimit,
+    /// What grew in the idle control interval, when one was measured: growth with time, which
+    /// is the target's, not the route's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<IdleVerdict>,
 }
 
 /// The growth verdicts on the process's own memory figures (`process.memoryUsage()` and V8's
@@ -173,4 +183,17 @@ pub struct MemoryGrowth {
     /// Budgets that could not be checked, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unchecked: Vec<String>,
+}
+
+/// Growth with time, held against `max_idle_growth`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdleVerdict {
+    /// False when the target grows with time beyond its budget (by default: at all, above the
+    /// noise floor).
+    pub pass: bool,
+    /// The budget, bytes per minute.
+    pub limit: Option<u64>,
+    /// What grew.
+    #[serde(flatten)]
+    pub growth: Idle,
 }

@@ -14,6 +14,7 @@
 //!     requests: 1000,
 //!     bytes_per_request: 64.0,
 //!     heap_growth: 70_000,
+//!     detection_limit: None,
 //!     peak_heap: Some(5_300_000),
 //!     classes: [("Job".to_owned(), 64.0)].into(),
 //! });
@@ -97,6 +98,8 @@ struct RawEntry {
     heap_growth: i64,
     peak_heap: Option<u64>,
     #[serde(default)]
+    detection_limit: Option<f64>,
+    #[serde(default)]
     classes: BTreeMap<String, f64>,
 }
 
@@ -150,6 +153,7 @@ impl Lock {
                 requests: e.requests,
                 bytes_per_request: e.bytes_per_request,
                 heap_growth: e.heap_growth,
+                detection_limit: e.detection_limit,
                 peak_heap: e.peak_heap,
                 classes: e.classes,
             };
@@ -210,6 +214,12 @@ impl Lock {
             );
             if let Some(peak) = r.peak_heap {
                 out += &commented(format!("peak_heap = {peak}"), &bytes(peak));
+            }
+            if let Some(limit) = r.detection_limit {
+                out += &commented(
+                    format!("detection_limit = {}", float(limit)),
+                    &format!("no linear growth above {}/request would pass", bytes_rate(limit)),
+                );
             }
             if !r.classes.is_empty() {
                 out += "\n[route.classes]  # bytes per request of each class growing linearly\n";
@@ -318,6 +328,7 @@ mod tests {
                 requests: 1000,
                 bytes_per_request: 128.0,
                 heap_growth: 155_000,
+                detection_limit: None,
                 peak_heap: Some(5_430_000),
                 classes: [("AuditEntry".to_owned(), 64.0), ("(string)".to_owned(), 64.0)].into(),
             },
@@ -329,6 +340,7 @@ mod tests {
                 requests: 1000,
                 bytes_per_request: 231.0,
                 heap_growth: 262_000,
+                detection_limit: None,
                 peak_heap: Some(6_100_000),
                 classes: [
                     ("{id, prompt}".to_owned(), 48.0),
@@ -345,6 +357,7 @@ mod tests {
                 requests: 1000,
                 bytes_per_request: 0.0,
                 heap_growth: -2_050,
+                detection_limit: None,
                 peak_heap: None,
                 classes: BTreeMap::new(),
             },

@@ -190,13 +190,16 @@ pub fn step_summary(report: &RunReport) -> String {
         out += &format!(". **Interrupted** ({why}): the table holds what was measured until then");
     }
     out += ".\n\n";
-    out += "| target | route | verdict | growth per request | heap growth | recorded figures |\n";
-    out += "|---|---|---|---:|---:|---|\n";
+    out += "| target | route | verdict | growth per request | detection limit | heap growth | recorded figures |\n";
+    out += "|---|---|---|---:|---:|---:|---|\n";
     for t in &report.targets {
         if t.routes.is_empty() {
-            out += &format!("| {} | — | ❌ **ERROR** | | | |\n", cell(&t.name));
+            out += &format!("| {} | — | ❌ **ERROR** | | | | |\n", cell(&t.name));
         }
         for r in &t.routes {
+            let limit = r.verdict.as_ref().map_or(String::new(), |v| {
+                format!("{}/request", bytes_rate(v.detection_limit.bytes_per_request))
+            });
             let (growth, heap) = match &r.verdict {
                 Some(v) => (
                     if v.bytes_per_request > 0.0 {
@@ -218,11 +221,12 @@ pub fn step_summary(report: &RunReport) -> String {
                 .and_then(|v| v.lock.as_ref())
                 .map_or("", |c| status_word(c.status));
             out += &format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
                 cell(&t.name),
                 cell(&r.name),
                 verdict_cell(r),
                 growth,
+                limit,
                 heap,
                 lock
             );

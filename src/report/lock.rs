@@ -77,6 +77,7 @@ mod tests {
             requests: 200,
             bytes_per_request: rate,
             heap_growth: (rate * 200.0) as i64,
+            detection_limit: None,
             peak_heap: None,
             classes: classes.iter().map(|(c, r)| (c.to_string(), *r)).collect(),
         }
@@ -92,6 +93,7 @@ mod tests {
             requests: 200,
             bytes_per_request: 350.0,
             heap_growth: 70_000,
+            detection_limit: None,
             peak_heap: Some(6_000_000),
             classes: [("Job".to_owned(), 64.0), ("Receipt".to_owned(), 286.0)].into(),
         };

@@ -3,6 +3,7 @@
 pub mod diff;
 mod explain;
 pub mod github;
+mod junit_properties;
 mod lock;
 pub mod merge;
 pub mod run;

@@ -252,7 +252,27 @@ impl RunReport {
         }
         let mut out = Vec::new();
         report.build().write_xml(&mut out).expect("writing to memory cannot fail");
-        String::from_utf8(out).expect("junit-report writes UTF-8") + "\n"
+        let mut xml = String::from_utf8(out).expect("junit-report writes UTF-8") + "\n";
+        // Each measured route says what it could have seen: its detection limit.
+        for t in &self.targets {
+            for r in &t.routes {
+                if let Some(v) = &r.verdict {
+                    let l = v.detection_limit;
+                    let props = [
+                        (
+                            "detection_limit.bytes_per_request",
+                            format!("{:.1}", l.bytes_per_request),
+                        ),
+                        (
+                            "detection_limit.objects_per_request",
+                            format!("{:.3}", l.objects_per_request),
+                        ),
+                    ];
+                    xml = super::junit_properties::add(&xml, &t.name, &r.name, &props);
+                }
+            }
+        }
+        xml
     }
 }
 
@@ -284,8 +304,11 @@ fn summary_line(r: &RouteReport) -> String {
         (_, Outcome::Skipped) => r.error.clone().unwrap_or_else(|| "not run".into()),
         (None, _) => r.error.as_deref().map(first_line).unwrap_or("no verdict").to_owned(),
         (Some(v), _) => {
+            let limit = v.detection_limit.bytes_per_request;
             let growth = if v.bytes_per_request > 0.0 {
                 format!("+{}/{}", bytes_rate(v.bytes_per_request), r.unit())
+            } else if limit > 0.0 {
+                format!("no linear growth above {}/{}", bytes_rate(limit), r.unit())
             } else {
                 "no linear growth".to_owned()
             };
@@ -431,6 +454,7 @@ pub(crate) mod tests {
             requests: 200,
             bytes_per_request: 16.0,
             heap_growth: 3_300,
+            detection_limit: None,
             peak_heap: Some(4_300_000),
             classes: [("Job".to_owned(), 16.0)].into(),
         };

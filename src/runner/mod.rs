@@ -256,6 +256,10 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         });
         report.routes.push(r);
     }
+    // Growth with time is the target's, on a line of its own.
+    if let Some(line) = crate::judge::budgets::idle_line(&report.routes) {
+        report.routes.push(line);
+    }
     if report.exit.is_none()
         && let Some(status) = target.try_exit_status()
     {
@@ -324,6 +328,10 @@ struct RouteRun<'a> {
     comparer: Comparer,
     last: Option<snapshot::Taken>,
     sent: u64,
+    /// Seconds the program ran (snapshots left out: they stop it) up to each snapshot, from
+    /// the baseline; and when the last snapshot ended.
+    clock: Vec<f64>,
+    ran_until: Option<Instant>,
     /// `{seq}` of the next iteration: warm-up, rungs and burst never repeat one.
     seq: u64,
     /// The target's setup captures.
@@ -378,6 +386,8 @@ async fn run_route(
         comparer: Comparer::new(),
         last: None,
         sent: 0,
+        clock: Vec::new(),
+        ran_until: None,
         seq: 0,
         setup,
         base_url: String::new(),
@@ -486,6 +496,10 @@ impl RouteRun<'_> {
             self.report.timings.analysis += compared.elapsed();
             let unclear = unclear_classes(&comparison);
             if unclear.is_empty() || rung >= self.route.max_rungs.max(self.route.rungs) as usize {
+                let mut comparison = comparison;
+                if grows(&comparison) {
+                    self.idle(&mut comparison, target, inspector, client, options).await?;
+                }
                 if self.route.budget.max_peak_heap.is_some() {
                     self.burst(&request, client, inspector, options, target).await?;
                 }
@@ -750,6 +764,9 @@ impl RouteRun<'_> {
             .await
             .map_err(|e| self.died(target, e.to_string()))?;
         self.report.timings.gc += gc_started.elapsed();
+        let now = Instant::now();
+        let ran = self.ran_until.map_or(0.0, |t| (now - t).as_secs_f64());
+        self.clock.push(self.clock.last().copied().unwrap_or(0.0) + ran);
         // Only the newest snapshot is ever explained: the previous graph goes before the next
         // one is built, so one graph at a time is alive.
         self.last = None;
@@ -785,6 +802,45 @@ impl RouteRun<'_> {
         });
         self.comparer.push(digest, self.sent as f64);
         self.last = Some(taken);
+        self.ran_until = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The idle control interval: no requests for as long as the last rung ran, then a
+    /// snapshot; what grew meanwhile grew with time, and the comparison is told so
+    /// ([`Comparison::apply_idle`]).
+    async fn idle(
+        &mut self,
+        comparison: &mut Comparison,
+        target: &mut Target,
+        inspector: &Inspector,
+        client: &reqwest::Client,
+        options: &RunOptions,
+    ) -> Result<(), String> {
+        self.phase = "the idle interval".into();
+        let k = self.clock.len() - 1;
+        let rung_ran = (self.clock[k] - self.clock[k - 1]).max(0.0);
+        let (tname, rname) = (self.t.name.as_str(), self.route.name.as_str());
+        let progress = options.progress.as_ref();
+        progress.event(&Event::Idle { target: tname, route: rname, seconds: rung_ran });
+        // The explanations are made: the last rung's graph can go before the next one comes.
+        self.last = None;
+        tokio::time::sleep(Duration::from_secs_f64(rung_ran)).await;
+        let timeout = self.t.timeouts.snapshot;
+        let base_url = target.base_url().to_owned();
+        self.collect_garbage(inspector, client, &base_url, timeout)
+            .await
+            .map_err(|e| self.died(target, e.to_string()))?;
+        let seconds = self.ran_until.map_or(rung_ran, |t| t.elapsed().as_secs_f64());
+        let label = format!("{}/{}/idle", self.t.name, self.route.name);
+        let (taken, digest) =
+            snapshot::take(inspector, label, timeout, None, self.comparer.basis())
+                .await
+                .map_err(|e| self.died(target, e))?;
+        self.report.timings.snapshots += taken.v8_time;
+        self.report.timings.analysis += taken.analysis_time;
+        drop(taken);
+        comparison.apply_idle(&self.comparer.idle(&digest, seconds), &self.clock);
         Ok(())
     }
 
@@ -806,6 +862,15 @@ impl RouteRun<'_> {
     }
 }
 
+/// True when a program-data class or a holder grows with the load: whether it grows with time
+/// instead is worth an idle interval.
+fn grows(c: &Comparison) -> bool {
+    c.classes
+        .iter()
+        .any(|k| k.trend() == Trend::Linear && !crate::analysis::compare::is_runtime_class(&k.key))
+        || c.holders.iter().any(|h| h.fit.trend == Trend::Linear)
+}
+
 /// What a route's iterations run.
 enum RouteLoad {
     /// leakcheck's own driver.
@@ -814,7 +879,8 @@ enum RouteLoad {
     Command(Vec<String>),
 }
 
-/// Program-data classes (and holders) growing unevenly: another rung would settle them. V8's
+/// Program-data classes (and holders) growing unevenly, or linear growth while the program's
+/// data slowed down sharply: another rung would settle them. V8's
 /// own code and metadata are left out: they never count as leaks before three intervals agree,
 /// and waiting for their warm-up would only add rungs.
 fn unclear_classes(c: &Comparison) -> Vec<String> {
@@ -831,5 +897,10 @@ fn unclear_classes(c: &Comparison) -> Vec<String> {
             .filter(|h| h.fit.trend == Trend::Irregular)
             .map(|h| h.culprit.clone().unwrap_or_else(|| format!("{} @{}", h.class, h.node.id))),
     );
+    // Something grows linearly while the whole slowed down sharply: a structure filling up,
+    // not a leak, until more rungs say otherwise.
+    if let Some(d) = crate::analysis::stopped::decelerating(c) {
+        v.push(format!("{} slowed from {:.1} to {:.1} B/request", d.what, d.before, d.last));
+    }
     v
 }

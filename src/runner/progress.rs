@@ -68,6 +68,15 @@ pub enum Event<'a> {
         /// The classes growing unevenly.
         why: &'a [String],
     },
+    /// The idle control interval starts: no requests for this long, then a snapshot.
+    Idle {
+        /// The target.
+        target: &'a str,
+        /// The route.
+        route: &'a str,
+        /// How long, in seconds.
+        seconds: f64,
+    },
     /// A route is done.
     RouteDone {
         /// The target.

@@ -27,6 +27,8 @@ pub struct RunArgs {
     pub failure_snapshots: PathBuf,
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
+    /// Write the HTML page here.
+    pub html: Option<PathBuf>,
     pub quiet: bool,
     /// Run only this shard's targets (`--shard K/N`).
     pub shard: Option<Shard>,
@@ -170,6 +172,13 @@ fn write_reports(
             None => report.to_json(),
         };
         write_file(path, json)?;
+    }
+    if let Some(path) = &args.html {
+        let mut title = super::report::run_title("run", report);
+        if let Some(shard) = shard {
+            title += &format!(" (shard {})", shard.shard());
+        }
+        super::report::write_html(report, path, title, "request")?;
     }
     Ok(())
 }

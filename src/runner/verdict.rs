@@ -14,7 +14,8 @@ use crate::analysis::growth::Trend;
 use crate::analysis::paths::RetainerPath;
 
 /// The budget of one route, resolved from the spec (route > target > defaults).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// Linear growth tolerated, in bytes per request (all growing classes together).
     pub max_bytes_per_request: Option<f64>,
@@ -97,6 +98,13 @@ pub struct Leak {
     pub objects: (u64, u64),
     /// Self bytes of the class at the baseline and at the last snapshot.
     pub bytes: (u64, u64),
+    /// Objects of the class at every snapshot, in order (the route's rungs); empty in reports
+    /// written before they were recorded.
+    #[serde(default)]
+    pub objects_per_rung: Vec<u64>,
+    /// Self bytes of the class at every snapshot, in order.
+    #[serde(default)]
+    pub bytes_per_rung: Vec<u64>,
     /// Where the new objects live: up to three holders, each with its culprit and one path.
     pub holders: Vec<LeakHolder>,
 }
@@ -159,6 +167,10 @@ pub struct RouteVerdict {
     pub unsure: Vec<String>,
     /// The comparison with `leakspec.lock`, when there is one (see [`crate::record`]).
     pub lock: Option<crate::record::check::LockCheck>,
+    /// The budget the route was judged against (empty in reports written before it was
+    /// recorded).
+    #[serde(default)]
+    pub budget: Limits,
 }
 
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against
@@ -250,6 +262,7 @@ pub fn judge(comparison: &Comparison, limits: &Limits, peak: Option<Peak>) -> Ro
         projection,
         unsure,
         lock: None,
+        budget: limits.clone(),
     }
 }
 
@@ -265,6 +278,8 @@ fn explain(class: &ClassGrowth) -> Leak {
         bytes_per_request: class.bytes_fit.per_step,
         objects: first_last(&class.counts),
         bytes: first_last(&class.bytes),
+        objects_per_rung: class.counts.clone(),
+        bytes_per_rung: class.bytes.clone(),
         holders: class
             .clusters
             .iter()

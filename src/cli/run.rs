@@ -115,7 +115,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     }
     super::print(&report.to_text(Paint::for_stdout()))?;
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        github(&report, &plan, &args.spec)?;
+        github(&report, &plan, &args.spec, args.html.as_deref())?;
     }
     if let Some(signal) = signal {
         return Ok(signal.exit_code());
@@ -195,7 +195,12 @@ pub(crate) fn write_file(path: &std::path::Path, text: String) -> Result<(), Cli
 
 /// On GitHub Actions: annotations on the spec's lines (workflow commands on stdout) and the
 /// Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
-fn github(report: &RunReport, plan: &plan::Plan, spec: &std::path::Path) -> Result<(), CliError> {
+fn github(
+    report: &RunReport,
+    plan: &plan::Plan,
+    spec: &std::path::Path,
+    html: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     use crate::report::github;
     // Annotations name files relative to the workspace (the repository's checkout).
     let file = std::env::var_os("GITHUB_WORKSPACE")
@@ -208,11 +213,23 @@ fn github(report: &RunReport, plan: &plan::Plan, spec: &std::path::Path) -> Resu
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         use std::io::Write;
         let path = PathBuf::from(path);
+        let mut summary = github::step_summary(report);
+        if let Some(html) = html {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let run =
+                match (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
+                    (Some(server), Some(repo), Some(id)) => {
+                        Some(format!("{server}/{repo}/actions/runs/{id}"))
+                    }
+                    _ => None,
+                };
+            summary += &github::html_note(&html.display().to_string(), run.as_deref());
+        }
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut f| f.write_all(github::step_summary(report).as_bytes()))
+            .and_then(|mut f| f.write_all(summary.as_bytes()))
             .map_err(|e| CliError::new(format!("could not append to `{}`", path.display()), e))?;
     }
     Ok(())

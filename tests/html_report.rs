@@ -142,6 +142,8 @@ struct Visit {
     dom: Value,
     /// The root's background colour with the dark theme asked for.
     dark_background: String,
+    /// The heights of the retainer paths in collapsed `<details>`, in print.
+    printed_paths: Vec<f64>,
 }
 
 /// The DOM queries, as one expression returning JSON.
@@ -243,7 +245,15 @@ async fn visit(browser: &Browser, page: &Path) -> Visit {
     let dark_background =
         eval(background).await.unwrap()["result"]["value"].as_str().unwrap_or_default().to_owned();
     shot("report-dark.png").await;
-    let reset = json!({ "features": [] });
+    // Printed, collapsed retainer paths show (their content is laid out, not hidden).
+    let print = json!({ "media": "print", "features": [] });
+    cdp.call("Emulation.setEmulatedMedia", print, TIMEOUT).await.unwrap();
+    let collapsed = "JSON.stringify([...document.querySelectorAll('details:not([open]) ol.path')].map((e) => e.getBoundingClientRect().height))";
+    let printed_paths: Vec<f64> =
+        serde_json::from_str(eval(collapsed).await.unwrap()["result"]["value"].as_str().unwrap())
+            .unwrap();
+    shot("report-print.png").await;
+    let reset = json!({ "media": "", "features": [] });
     cdp.call("Emulation.setEmulatedMedia", reset, TIMEOUT).await.unwrap();
     let pdf = cdp
         .call("Page.printToPDF", json!({ "printBackground": false }), Duration::from_secs(60))
@@ -257,7 +267,7 @@ async fn visit(browser: &Browser, page: &Path) -> Visit {
         seen.push(event);
     }
     cdp.close().await;
-    Visit { events: seen, dom, dark_background }
+    Visit { events: seen, dom, dark_background, printed_paths }
 }
 
 #[test]
@@ -351,6 +361,8 @@ fn the_report_loads_in_chromium_with_a_chart_per_route_and_hostile_names_as_text
     assert!(!html.contains("<script"), "no script element in the source");
 
     assert_eq!(visit.dark_background, "rgb(13, 17, 23)", "the dark theme applies");
+    assert!(!visit.printed_paths.is_empty(), "the growing holder's path starts collapsed");
+    assert!(visit.printed_paths.iter().all(|&h| h > 0.0), "printed: {:?}", visit.printed_paths);
 
     // The saved report renders to the same page, times aside.
     let again = run.dir.path().join("again.html");
@@ -375,4 +387,49 @@ fn the_report_loads_in_chromium_with_a_chart_per_route_and_hostile_names_as_text
     let rendered = std::fs::read_to_string(&again).unwrap();
     // The page in `out/` links `../snaps/...`, the one beside the snapshots `./snaps/...`.
     assert_eq!(untimed(&rendered.replace("\"./snaps/", "\"../snaps/")), untimed(&html));
+}
+
+/// `leakcheck diff --html`: the comparison of snapshot files as one route, linked to the files.
+#[test]
+fn diff_writes_the_comparison_as_a_page() {
+    require_node!();
+    let fixture = common::run_fixture("map-records", 500, 2);
+    let page = fixture.dir.path().join("diff.html");
+    let out = common::leakcheck()
+        .arg("diff")
+        .args(&fixture.snapshots)
+        .args(["--steps", "500", "--unit", "request", "--html"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(common::code(&out), 1, "a leak: {}", common::stderr(&out));
+    let html = std::fs::read_to_string(&page).expect("the page was written");
+    assert!(html.contains("<h1>leakcheck diff: 3 snapshots, 500 requests apart</h1>"), "{html}");
+    assert!(html.contains("class=\"chart heap\""), "{html}");
+    assert!(html.contains("data-points=\"3\""), "{html}");
+    assert!(html.contains("<code class=\"class\">{id, prompt}</code>"), "the leaking class");
+    assert!(html.contains("<code class=\"culprit\">requestLog</code>"), "its culprit");
+    for i in 0..3 {
+        assert!(html.contains(&format!("href=\"./s{i}.heapsnapshot\"")), "a link to s{i}");
+    }
+}
+
+/// `leakcheck test --html`: the routes the harness ran, on one page.
+#[test]
+fn test_writes_the_page_of_the_routes_it_ran() {
+    require_node!();
+    let dir = tempfile::Builder::new().prefix("leakcheck-test-html-").tempdir().unwrap();
+    let out = common::leakcheck()
+        .current_dir(dir.path())
+        .arg("test")
+        .arg("--spec")
+        .arg(common::spec("html"))
+        .args(["--exact", "experiments::catalogue", "--html", "page.html"])
+        .output()
+        .unwrap();
+    assert_eq!(common::code(&out), 0, "{}{}", common::stdout(&out), common::stderr(&out));
+    let html = std::fs::read_to_string(dir.path().join("page.html")).expect("the page");
+    assert!(html.contains("<h1>leakcheck test: "), "{html}");
+    assert_eq!(html.matches("<section class=\"route pass\"").count(), 1, "{html}");
+    assert!(html.contains("experiments › catalogue"), "{html}");
 }

@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use leakcheck::model::RunReport;
 use leakcheck::report::html::{HtmlOptions, render};
-use leakcheck::report::run::RunReport;
 use serde_json::{Value, json};
 
 fn path(seed: u64) -> Value {

@@ -9,18 +9,9 @@ mod report;
 mod run;
 mod test;
 
-pub(crate) use run::{StderrProgress, load_plan, shard_line};
+pub use crate::app::CliError;
+use crate::app::print;
 
-/// Writes a run's report (of `leakcheck COMMAND`) as an HTML page to `path`.
-pub(crate) fn write_html(
-    report: &crate::report::run::RunReport,
-    path: &std::path::Path,
-    command: &str,
-) -> Result<(), CliError> {
-    report::write_html(report, path, report::run_title(command, report), "request")
-}
-
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,8 +20,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::analysis::HeapSummary;
 use crate::analysis::compare::{Comparer, Thresholds};
 use crate::report::diff::{DiffReport, Verdict};
-use crate::report::style::Paint;
 use crate::report::summary;
+use crate::style::Paint;
 
 /// Retainer paths are cut after this many steps (the rest are counted).
 const MAX_PATH_STEPS: usize = 8;
@@ -283,19 +274,6 @@ struct DiffArgs {
     html: Option<PathBuf>,
 }
 
-/// Something that stopped leakcheck from doing its job: a message and its causes.
-#[derive(Debug)]
-pub struct CliError {
-    message: String,
-    causes: Vec<String>,
-}
-
-impl CliError {
-    pub(crate) fn new(message: impl Into<String>, cause: impl std::fmt::Display) -> CliError {
-        CliError { message: message.into(), causes: vec![cause.to_string()] }
-    }
-}
-
 /// Runs leakcheck with the process's arguments and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -304,18 +282,6 @@ pub fn main() -> ExitCode {
         Err(err) => {
             err.print();
             ExitCode::from(EXIT_ERROR)
-        }
-    }
-}
-
-impl CliError {
-    /// Writes the error to stderr: `error: MESSAGE`, then a `cause:` line per cause.
-    pub fn print(&self) {
-        let mut stderr = anstream::stderr();
-        let paint = Paint::for_stdout();
-        let _ = writeln!(stderr, "{} {}", paint.red_bold("error:"), self.message);
-        for cause in &self.causes {
-            let _ = writeln!(stderr, "  {} {cause}", paint.bold("cause:"));
         }
     }
 }
@@ -393,15 +359,20 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
     if let Some(path) = &args.html {
         let title = format!(
             "leakcheck diff: {}, {} {} apart",
-            crate::report::format::plural(args.files.len() as u64, "snapshot"),
+            crate::format::plural(args.files.len() as u64, "snapshot"),
             args.steps,
             if args.steps == 1.0 {
                 args.unit.clone()
             } else {
-                crate::report::format::plural_word(&args.unit)
+                crate::format::plural_word(&args.unit)
             }
         );
-        report::write_html(&report::diff_as_run(&report, &args.files), path, title, &args.unit)?;
+        crate::app::write_html(
+            &report::diff_as_run(&report, &args.files),
+            path,
+            title,
+            &args.unit,
+        )?;
     }
     let text = match args.format {
         Format::Json => report.to_json(),
@@ -412,14 +383,4 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
         Verdict::Leak => EXIT_FOUND,
         Verdict::Ambiguous | Verdict::NoLeak => EXIT_OK,
     })
-}
-
-/// Writes to standard output; a closed pipe (`| head`) ends quietly.
-pub(crate) fn print(text: &str) -> Result<(), CliError> {
-    let mut out = anstream::stdout();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::new("could not write the report", e)),
-    }
 }

@@ -1,34 +1,16 @@
 //! `leakcheck report RUN.json`: a saved `--json` report (one run, a shard's, or the result of
-//! `merge-reports`) rendered again after the fact, as text and as an HTML page; and the
-//! `--html FILE` writer that `run`, `test` and `diff` share.
+//! `merge-reports`) rendered again after the fact, as text and as an HTML page; and the run
+//! report that `leakcheck diff --html` renders.
 
 use std::path::{Path, PathBuf};
 
-use super::run::write_file;
 use super::{CliError, EXIT_OK};
+use crate::app::{run_title, write_html};
+use crate::judge::budgets::{Limits, judge};
+use crate::model::{Outcome, RUN_FORMAT, RouteReport, RunReport, Rung, TargetReport};
 use crate::report::diff::DiffReport;
-use crate::report::html::{HtmlOptions, render};
 use crate::report::merge::ShardReport;
-use crate::report::run::{Outcome, RUN_FORMAT, RouteReport, RunReport, Rung, TargetReport};
-use crate::report::style::Paint;
-use crate::runner::verdict::{Limits, judge};
-
-/// Writes `report` as an HTML page to `path`, its links to snapshots relative to the page.
-pub(crate) fn write_html(
-    report: &RunReport,
-    path: &Path,
-    title: String,
-    unit: &str,
-) -> Result<(), CliError> {
-    let mut options = HtmlOptions::new(title).written_to(path);
-    options.unit = unit.to_owned();
-    write_file(path, render(report, &options))
-}
-
-/// The heading of a run's page: `leakcheck run: leakspec.toml`.
-pub(crate) fn run_title(command: &str, report: &RunReport) -> String {
-    format!("leakcheck {command}: {}", report.spec.display())
-}
+use crate::style::Paint;
 
 /// Renders the saved report `path`: the terminal report on stdout, and the HTML page when
 /// asked. Exits 0: rendering judges nothing (the run's own exit status did).

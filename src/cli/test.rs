@@ -21,7 +21,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8, CliError> {
     };
     let finished = harness::run(&options, &harness::parse_libtest(libtest))?;
     if let Some(path) = &ours.html {
-        super::write_html(&finished.report, path, "test")?;
+        crate::app::write_run_html(&finished.report, path, "test")?;
     }
     if let Some(signal) = finished.signal {
         return Ok(signal.exit_code());

@@ -3,10 +3,9 @@
 
 pub mod diff;
 mod explain;
-pub mod format;
 pub mod github;
 pub mod html;
+mod lock;
 pub mod merge;
 pub mod run;
-pub mod style;
 pub mod summary;

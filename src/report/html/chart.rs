@@ -6,7 +6,7 @@
 
 use maud::{Markup, html};
 
-use crate::report::format::{bytes, thousands};
+use crate::format::{bytes, thousands};
 
 /// Height of a chart's drawing area in SVG user units (the SVG scales to its box); the width
 /// is the chart's own, so that small charts keep legible labels.

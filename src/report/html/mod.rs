@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use leakcheck::report::html::{HtmlOptions, render};
-//! use leakcheck::report::run::{RunReport, RUN_FORMAT};
+//! use leakcheck::model::{RunReport, RUN_FORMAT};
 //! let report = RunReport { format: RUN_FORMAT, ..RunReport::default() };
 //! let page = render(&report, &HtmlOptions::new("leakcheck run: leakspec.toml"));
 //! assert!(page.starts_with("<!DOCTYPE html>"));
@@ -22,9 +22,10 @@ mod route;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::format::{bytes, bytes_rate, plural, signed_bytes};
-use super::run::{Outcome, RouteReport, RunReport, TargetReport};
-use crate::record::check::{Status as LockStatus, status_word};
+use super::lock::status_word;
+use crate::format::{bytes, bytes_rate, plural, signed_bytes};
+use crate::model::lock::Status as LockStatus;
+use crate::model::{Outcome, RouteReport, RunReport, TargetReport};
 use chart::sparkline;
 pub use links::relative_link;
 

@@ -7,10 +7,10 @@ use maud::{Markup, html};
 use super::chart::{Chart, Quantity, sparkline};
 use super::{HtmlOptions, badge, relative_link, stderr};
 use crate::analysis::paths::RetainerPath;
-use crate::record::check::{Change, Figure, LockCheck, Status as LockStatus, Unit};
-use crate::report::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
-use crate::report::run::{RouteReport, RunReport, TargetReport};
-use crate::runner::verdict::{Failure, Leak, LeakHolder, Limits, RouteVerdict};
+use crate::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
+use crate::model::lock::{Change, Figure, LockCheck, Status as LockStatus, Unit};
+use crate::model::verdict::{Failure, Leak, LeakHolder, Limits, RouteVerdict};
+use crate::model::{RouteReport, RunReport, TargetReport};
 
 /// The section of one route.
 pub(super) fn section(

@@ -155,7 +155,7 @@ fn markup_in_names_is_text() {
     let v = r.verdict.as_mut().unwrap();
     v.unsure = vec![evil("unsure")];
     v.budget.ignore = vec![evil("ignore")];
-    v.failures.push(crate::runner::verdict::Failure::GrowingHolder {
+    v.failures.push(crate::model::verdict::Failure::GrowingHolder {
         holder: evil("failure"),
         bytes_per_request: 3.0,
     });

@@ -124,6 +124,14 @@ fn failure(f: &Failure, unit: &str) -> Markup {
                 "Reaches the memory limit after about " (thousands(*requests)) " " (unit) "s; "
                 code { "requests_to_limit" } " asks for " (thousands(*allowed)) "."
             }
+            Failure::FailedRequests { failed, sent, statuses, first_error } => {
+                (thousands(*failed)) " of " (thousands(*sent)) " " (unit) "s failed"
+                @for (i, (code, n)) in statuses.iter().enumerate() {
+                    (if i == 0 { ": " } else { ", " }) (thousands(*n)) " × " (code)
+                }
+                "."
+                @if let Some(e) = first_error { " First: " code { (e) } }
+            }
             Failure::Regression { summary } => {
                 "Regressed against the recorded figures: " (summary) "."
             }

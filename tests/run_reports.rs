@@ -142,6 +142,8 @@ const WOBBLY: &[&str] = &[
     "heap",
     "bytes",
     "objects",
+    "bytes_per_rung",
+    "objects_per_rung",
     "retained",
     "per_step",
     "r_squared",

@@ -5,6 +5,7 @@
 
 mod load;
 mod merge;
+mod report;
 mod run;
 mod test;
 
@@ -45,7 +46,9 @@ Examples:
   leakcheck run --bless             # accept new figures into leakspec.lock
   leakcheck summary app.heapsnapshot --top 20
   leakcheck diff s0.heapsnapshot s1.heapsnapshot s2.heapsnapshot --steps 500 --unit request
-  leakcheck diff s*.heapsnapshot --format json > growth.json";
+  leakcheck diff s*.heapsnapshot --format json > growth.json
+  leakcheck run --json leakcheck.json --html leakcheck.html
+  leakcheck report leakcheck.json --html leakcheck.html   # render a saved report again";
 
 /// Catch JavaScript memory leaks from V8 heap snapshots.
 ///
@@ -120,6 +123,25 @@ enum Command {
     /// 2 leakcheck could not do its job in some shard (or a shard was interrupted), or the
     /// reports cannot be merged.
     MergeReports(MergeArgs),
+    /// Render a saved --json report again: as text, and as an HTML page with --html.
+    ///
+    /// Takes the report of `leakcheck run --json` (a shard's too) or of `merge-reports
+    /// --json`, so a CI job can render the page after the fact. Links to kept snapshots are
+    /// made relative to the page, from the snapshot paths as the report holds them (relative
+    /// to the folder the run ran in: run this from there).
+    ///
+    /// Exit status: 0 rendered (whatever the run's verdict); 2 the report could not be read.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// A report written by `leakcheck run --json` or `leakcheck merge-reports --json`.
+    #[arg(value_name = "RUN.json")]
+    report: PathBuf,
+    /// Write the report as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,6 +205,10 @@ struct RunArgs {
     /// Write the whole report as JSON (format leakcheck-run/1).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write the report as one self-contained HTML page: charts of the heap per snapshot,
+    /// retainer paths, budgets, links to the kept snapshots. Opens from file://, no network.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -242,6 +268,10 @@ struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Also write the comparison as one self-contained HTML page (the heap and each leaking
+    /// class per snapshot, retainer paths, links to the snapshot files).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 /// Runs leakcheck with the process's arguments and returns the exit code.
@@ -275,6 +305,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             failure_snapshots: PathBuf::from("leakcheck-snapshots"),
             junit: args.junit,
             json: args.json,
+            html: args.html,
             quiet: args.quiet,
             shard: args.shard,
             lock: match (args.record, args.bless) {
@@ -287,6 +318,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Diff(args) => diff(args),
         Command::Test(args) => test::run(args.args),
         Command::MergeReports(args) => merge::run(&args.reports, args.json, args.junit),
+        Command::Report(args) => report::run(&args.report, args.html),
     }
 }
 
@@ -324,6 +356,24 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
     );
     comparison.fill_paths(|node| analysis.retainer_path(&last.graph, node, MAX_PATH_STEPS));
     let report = DiffReport::new(comparison, &args.unit, &args.ignore);
+    if let Some(path) = &args.html {
+        let title = format!(
+            "leakcheck diff: {}, {} {} apart",
+            crate::format::plural(args.files.len() as u64, "snapshot"),
+            args.steps,
+            if args.steps == 1.0 {
+                args.unit.clone()
+            } else {
+                crate::format::plural_word(&args.unit)
+            }
+        );
+        crate::app::write_html(
+            &report::diff_as_run(&report, &args.files),
+            path,
+            title,
+            &args.unit,
+        )?;
+    }
     let text = match args.format {
         Format::Json => report.to_json(),
         Format::Text => report.to_text(Paint::for_stdout(), args.top),

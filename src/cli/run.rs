@@ -23,6 +23,8 @@ pub struct RunArgs {
     pub failure_snapshots: PathBuf,
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
+    /// Write the HTML page here.
+    pub html: Option<PathBuf>,
     pub quiet: bool,
     /// Run only this shard's targets (`--shard K/N`).
     pub shard: Option<Shard>,
@@ -89,7 +91,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     }
     print(&report.to_text(Paint::for_stdout()))?;
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        github(&report, &plan, &args.spec)?;
+        github(&report, &plan, &args.spec, args.html.as_deref())?;
     }
     if let Some(signal) = signal {
         return Ok(signal.exit_code());
@@ -133,6 +135,13 @@ fn write_reports(
         };
         write_file(path, json)?;
     }
+    if let Some(path) = &args.html {
+        let mut title = crate::app::run_title("run", report);
+        if let Some(shard) = shard {
+            title += &format!(" (shard {})", shard.shard());
+        }
+        crate::app::write_html(report, path, title, "request")?;
+    }
     Ok(())
 }
 
@@ -148,7 +157,12 @@ pub(crate) fn write_file(path: &std::path::Path, text: String) -> Result<(), Cli
 
 /// On GitHub Actions: annotations on the spec's lines (workflow commands on stdout) and the
 /// Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
-fn github(report: &RunReport, plan: &plan::Plan, spec: &std::path::Path) -> Result<(), CliError> {
+fn github(
+    report: &RunReport,
+    plan: &plan::Plan,
+    spec: &std::path::Path,
+    html: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     use crate::report::github;
     // Annotations name files relative to the workspace (the repository's checkout).
     let file = std::env::var_os("GITHUB_WORKSPACE")
@@ -161,11 +175,23 @@ fn github(report: &RunReport, plan: &plan::Plan, spec: &std::path::Path) -> Resu
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         use std::io::Write;
         let path = PathBuf::from(path);
+        let mut summary = github::step_summary(report);
+        if let Some(html) = html {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let run =
+                match (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
+                    (Some(server), Some(repo), Some(id)) => {
+                        Some(format!("{server}/{repo}/actions/runs/{id}"))
+                    }
+                    _ => None,
+                };
+            summary += &github::html_note(&html.display().to_string(), run.as_deref());
+        }
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut f| f.write_all(github::step_summary(report).as_bytes()))
+            .and_then(|mut f| f.write_all(summary.as_bytes()))
             .map_err(|e| CliError::new(format!("could not append to `{}`", path.display()), e))?;
     }
     Ok(())

@@ -20,6 +20,9 @@ pub fn run(args: Vec<OsString>) -> Result<u8, CliError> {
         failure_snapshots: PathBuf::from("leakcheck-snapshots"),
     };
     let finished = harness::run(&options, &harness::parse_libtest(libtest))?;
+    if let Some(path) = &ours.html {
+        crate::app::write_run_html(&finished.report, path, "test")?;
+    }
     if let Some(signal) = finished.signal {
         return Ok(signal.exit_code());
     }

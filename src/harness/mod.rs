@@ -92,7 +92,11 @@ pub fn main(spec: impl AsRef<Path>) -> ExitCode {
         if ours.help {
             print_help("a leak check test binary");
         }
-        run(&options, &parse_libtest(libtest))
+        let finished = run(&options, &parse_libtest(libtest))?;
+        if let Some(path) = &ours.html {
+            crate::app::write_run_html(&finished.report, path, "test")?;
+        }
+        Ok(finished)
     });
     match result {
         Ok(finished) => finished.conclusion.exit_code(),
@@ -223,10 +227,11 @@ fn outcome(verdict: &Verdict, route: &str, paint: Paint) -> Result<(), Failed> {
 pub(crate) struct OwnArgs {
     pub(crate) spec: Option<PathBuf>,
     pub(crate) shard: Option<Shard>,
+    pub(crate) html: Option<PathBuf>,
     pub(crate) help: bool,
 }
 
-/// Takes `--spec FILE`, `--shard K/N` (also as `--flag=value`) and `-h`/`--help` out of
+/// Takes `--spec FILE`, `--shard K/N`, `--html FILE` (also as `--flag=value`) and `-h`/`--help` out of
 /// `args`, wherever they are.
 pub(crate) fn split_args(
     args: impl IntoIterator<Item = OsString>,
@@ -251,6 +256,7 @@ pub(crate) fn split_args(
         };
         match flag.as_str() {
             "--spec" => ours.spec = Some(PathBuf::from(value("--spec")?)),
+            "--html" => ours.html = Some(PathBuf::from(value("--html")?)),
             "--shard" => {
                 let v = value("--shard")?.to_string_lossy().into_owned();
                 ours.shard = Some(v.parse().map_err(|e| bad("--shard", e))?);
@@ -275,6 +281,7 @@ pub(crate) fn print_help(what: &str) -> ! {
         "Runs the routes of a leakspec.toml as tests named TARGET::ROUTE ({what}).\n\n\
          leakcheck's options:\n      --spec <FILE>   The spec (default: leakspec.toml)\n      \
          --shard <K/N>   Only the K-th of N parts of the targets\n      \
+         --html <FILE>   Write the report as one self-contained HTML page\n      \
          --nocapture     Show the run's progress on stderr\n\n\
          libtest's options (those of `cargo test -- ...`):\n{libtest}\n"
     ));

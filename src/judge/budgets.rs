@@ -17,30 +17,7 @@ use crate::model::verdict::{
 };
 use crate::plan::RoutePlan;
 
-/// The budget of one route, resolved from the spec (route > target > defaults).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Limits {
-    /// Linear growth tolerated, in bytes per request (all growing classes together).
-    pub max_bytes_per_request: Option<f64>,
-    /// Linear growth tolerated, in objects per request (any one class).
-    pub max_objects_per_request: Option<f64>,
-    /// Growth of the heap from the baseline to the last snapshot tolerated, in bytes.
-    pub max_heap_growth: Option<u64>,
-    /// The memory the process may use (a container limit, the 128 MiB of a Worker).
-    pub memory_limit: Option<u64>,
-    /// Fewest requests the process must serve before reaching `memory_limit`.
-    pub requests_to_limit: Option<u64>,
-    /// Highest V8 heap use tolerated while requests run at the route's concurrency.
-    pub max_peak_heap: Option<u64>,
-    /// Linear growth of the process's external memory tolerated, bytes per request.
-    pub max_external_per_request: Option<f64>,
-    /// Linear growth of the process's resident set tolerated, bytes per request.
-    pub max_rss_growth: Option<f64>,
-    /// Growth of the program's data per minute tolerated with no requests.
-    pub max_idle_growth: Option<u64>,
-    /// Class keys never counted.
-    pub ignore: Vec<String>,
-}
+pub use crate::model::verdict::Limits;
 
 /// The highest heap use sampled while requests ran, and at what concurrency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -181,6 +158,7 @@ pub fn judge(comparison: &Comparison, limits: &Limits, peak: Option<Peak>) -> Ro
             limit: limits.max_idle_growth,
             growth: idle.clone(),
         }),
+        budget: limits.clone(),
     }
 }
 
@@ -242,6 +220,8 @@ fn explain(class: &ClassGrowth) -> Leak {
         bytes_per_request: class.bytes_fit.per_step,
         objects: first_last(&class.counts),
         bytes: first_last(&class.bytes),
+        objects_per_rung: class.counts.clone(),
+        bytes_per_rung: class.bytes.clone(),
         holders: class
             .clusters
             .iter()

@@ -104,6 +104,13 @@ pub struct Leak {
     pub objects: (u64, u64),
     /// Self bytes of the class at the baseline and at the last snapshot.
     pub bytes: (u64, u64),
+    /// Objects of the class at every snapshot, in order (the route's rungs); empty in reports
+    /// written before they were recorded.
+    #[serde(default)]
+    pub objects_per_rung: Vec<u64>,
+    /// Self bytes of the class at every snapshot, in order.
+    #[serde(default)]
+    pub bytes_per_rung: Vec<u64>,
     /// Where the new objects live: up to three holders, each with its culprit and one path.
     pub holders: Vec<LeakHolder>,
 }
@@ -168,6 +175,10 @@ pub struct RouteVerdict {
     /// is the target's, not the route's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<IdleVerdict>,
+    /// The budget the route was judged against (empty in reports written before it was
+    /// recorded).
+    #[serde(default)]
+    pub budget: Limits,
 }
 
 /// The growth verdicts on the process's own memory figures (`process.memoryUsage()` and V8's
@@ -196,4 +207,30 @@ pub struct IdleVerdict {
     /// What grew.
     #[serde(flatten)]
     pub growth: Idle,
+}
+
+/// The budget of one route, resolved from the spec (route > target > defaults).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Linear growth tolerated, in bytes per request (all growing classes together).
+    pub max_bytes_per_request: Option<f64>,
+    /// Linear growth tolerated, in objects per request (any one class).
+    pub max_objects_per_request: Option<f64>,
+    /// Growth of the heap from the baseline to the last snapshot tolerated, in bytes.
+    pub max_heap_growth: Option<u64>,
+    /// The memory the process may use (a container limit, the 128 MiB of a Worker).
+    pub memory_limit: Option<u64>,
+    /// Fewest requests the process must serve before reaching `memory_limit`.
+    pub requests_to_limit: Option<u64>,
+    /// Highest V8 heap use tolerated while requests run at the route's concurrency.
+    pub max_peak_heap: Option<u64>,
+    /// Linear growth of the process's external memory tolerated, bytes per request.
+    pub max_external_per_request: Option<f64>,
+    /// Linear growth of the process's resident set tolerated, bytes per request.
+    pub max_rss_growth: Option<f64>,
+    /// Growth of the program's data per minute tolerated with no requests.
+    pub max_idle_growth: Option<u64>,
+    /// Class keys never counted.
+    pub ignore: Vec<String>,
 }

@@ -263,6 +263,26 @@ fn target_failures(report: &RunReport, t: &TargetReport) -> String {
     out
 }
 
+/// The step summary's line on the HTML report (`--html FILE`): where the page is and, when the
+/// run's page is known (`$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID`), a
+/// link to the run's artifacts, where the workflow uploads it (`ci/leakcheck.yml`).
+///
+/// ```
+/// use leakcheck::report::github::html_note;
+/// let note = html_note("leakcheck.html", Some("https://github.com/o/r/actions/runs/7"));
+/// assert_eq!(note, "\nThe HTML report, with a chart of the heap of every route, is `leakcheck.html` in [this run's artifacts](https://github.com/o/r/actions/runs/7#artifacts).\n\n");
+/// ```
+pub fn html_note(file: &str, run_url: Option<&str>) -> String {
+    let what = "The HTML report, with a chart of the heap of every route, is";
+    match run_url {
+        Some(url) => format!(
+            "\n{what} `{}` in [this run's artifacts]({url}#artifacts).\n\n",
+            file.replace('`', "'")
+        ),
+        None => format!("\n{what} `{}`.\n\n", file.replace('`', "'")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

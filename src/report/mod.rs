@@ -1,9 +1,11 @@
-//! Reports for people and machines: text (aligned, coloured on a terminal) and versioned JSON.
+//! Reports for people and machines: text (aligned, coloured on a terminal), versioned JSON,
+//! and a self-contained HTML page.
 
 pub mod diff;
 mod explain;
 pub mod github;
 mod junit_properties;
+pub mod html;
 mod lock;
 pub mod merge;
 pub mod run;

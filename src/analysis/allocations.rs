@@ -3,8 +3,11 @@
 //!
 //! V8 samples about one allocation per `interval` bytes and records its stack; samples of
 //! collected objects are dropped, so after the last snapshot (which collects garbage) the
-//! profile holds the allocations of the rungs that survived them: the growth. Each sample
-//! stands for `1 / (1 - e^(-size/interval))` objects of its size (V8's own scaling).
+//! profile holds the allocations of the rungs that survived them: the growth. An object of
+//! `s` bytes is sampled with probability `1 - e^(-s/interval)`, so each sample stands for
+//! `1 / (1 - e^(-s/interval))` such objects; the inspector reports a sample's size already
+//! scaled that way (V8's `AllocationProfile::Sample` size × count), so the object's own size is
+//! found by inverting the scaling.
 //!
 //! A frame is **user** code (the service's own files), a **library** (under `node_modules`)
 //! or the **runtime** (`node:` modules, Deno's `ext:`, workerd's built-ins, V8's builtins). A
@@ -59,7 +62,8 @@ pub struct ProfileNode {
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Sample {
-    /// The object's size in bytes.
+    /// The bytes the sample stands for: the object's size times the objects it represents
+    /// (never less than the sampling interval).
     pub size: f64,
     /// The profile node of its stack (a node of the tree, not a heap object id).
     pub node_id: u64,
@@ -217,6 +221,24 @@ pub struct SiteSummary {
     pub sites: Vec<AllocationSite>,
 }
 
+/// A route's allocation sites, as reported.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AllocationReport {
+    /// How they were recorded: `sampling` or `tracking`.
+    pub mechanism: String,
+    /// The sampling interval in bytes (sampling only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+    /// Requests of the load the sites come from (the rungs, after the baseline).
+    pub requests: u64,
+    /// The sites and totals.
+    #[serde(flatten)]
+    pub summary: SiteSummary,
+    /// Why there are no sites, when the runtime could not give them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
 /// Groups the live samples of `profile` by site. `requests` is the load the samples come
 /// from (to give rates per request), `interval` the sampling interval in bytes.
 pub fn sampled_sites(
@@ -239,12 +261,12 @@ pub fn sampled_sites(
     }
     let interval = interval.max(1) as f64;
     let mut summary = SiteSummary::default();
-    let mut groups: HashMap<SiteKey, Group> = HashMap::new();
+    let mut groups: HashMap<CodeLocation, Group> = HashMap::new();
     let mut cache: HashMap<usize, Option<SiteKey>> = HashMap::new();
     for sample in &profile.samples {
         summary.samples += 1;
-        let scale = 1.0 / (1.0 - (-sample.size / interval).exp());
-        let (objects, bytes) = (scale, sample.size * scale);
+        let bytes = sample.size;
+        let objects = bytes / object_size(bytes, interval);
         let Some(&leaf) = index.get(&sample.node_id) else {
             summary.runtime_bytes += bytes;
             continue;
@@ -256,27 +278,47 @@ pub fn sampled_sites(
             continue;
         };
         summary.bytes += bytes;
-        let g = groups.entry(key).or_insert_with(|| Group { leaf, ..Group::default() });
+        let g = groups.entry(key.site).or_insert_with(|| Group { leaf, ..Group::default() });
         g.objects += objects;
         g.bytes += bytes;
         g.samples += 1;
-        // The stack shown is the one of the largest share of the site's samples: the first.
+        // The stack, library frame and runtime call shown are those of the most bytes.
+        let way = g.ways.entry((key.library, key.via)).or_insert((0.0, leaf));
+        way.0 += bytes;
     }
     let per = |v: f64| if requests > 0 { v / requests as f64 } else { 0.0 };
     let total = summary.bytes;
     let mut sites: Vec<AllocationSite> = groups
         .into_iter()
-        .map(|(key, g)| AllocationSite {
-            site: key.site,
-            library: key.library,
-            via: key.via,
-            stack: stack_of(g.leaf, &frames, &parent, mapper),
-            objects: g.objects,
-            bytes: g.bytes,
-            objects_per_request: per(g.objects),
-            bytes_per_request: per(g.bytes),
-            share: if total > 0.0 { g.bytes / total } else { 0.0 },
-            samples: g.samples,
+        .map(|(site, g)| {
+            // A registration (a timer, a listener) holds whatever else the site allocated:
+            // it wins over the way of the most bytes.
+            let rank = |way: &(Option<LibraryFrame>, Option<String>), bytes: f64| {
+                let registers = way.1.as_deref().is_some_and(is_registration);
+                (registers, bytes)
+            };
+            let ((library, via), leaf) = g
+                .ways
+                .into_iter()
+                .max_by(|a, b| {
+                    let (ra, rb) = (rank(&a.0, a.1.0), rank(&b.0, b.1.0));
+                    ra.0.cmp(&rb.0).then(ra.1.total_cmp(&rb.1))
+                })
+                .map(|(way, (_, leaf))| (way, leaf))
+                .unwrap_or(((None, None), g.leaf));
+            (site, library, via, leaf, g.objects, g.bytes, g.samples)
+        })
+        .map(|(site, library, via, leaf, objects, bytes, samples)| AllocationSite {
+            site,
+            library,
+            via,
+            stack: stack_of(leaf, &frames, &parent, mapper),
+            objects,
+            bytes,
+            objects_per_request: per(objects),
+            bytes_per_request: per(bytes),
+            share: if total > 0.0 { bytes / total } else { 0.0 },
+            samples,
         })
         .filter(|s| s.share >= MIN_SITE_SHARE)
         .collect();
@@ -312,6 +354,41 @@ struct Group {
     objects: f64,
     bytes: f64,
     samples: u64,
+    /// Bytes and a stack per (library frame, runtime call) through which the site allocated.
+    ways: HashMap<(Option<LibraryFrame>, Option<String>), (f64, usize)>,
+}
+
+/// Runtime functions that register a callback the runtime then holds: a timer or a listener.
+pub fn is_registration(function: &str) -> bool {
+    const REGISTRATIONS: [&str; 10] = [
+        "setInterval",
+        "setTimeout",
+        "setImmediate",
+        "addListener",
+        "on",
+        "once",
+        "prependListener",
+        "prependOnceListener",
+        "_addListener",
+        "addEventListener",
+    ];
+    REGISTRATIONS.contains(&function)
+}
+
+/// The size `s` of an object whose sample stands for `scaled` bytes at `interval`: the
+/// inverse of `s / (1 - e^(-s/interval))`, which grows with `s` from `interval` (at 0) towards
+/// `s`; found by bisection.
+pub fn object_size(scaled: f64, interval: f64) -> f64 {
+    let scale = |s: f64| s / -(-s / interval).exp_m1();
+    if scaled <= interval {
+        return 1.0;
+    }
+    let (mut lo, mut hi) = (0.0f64, scaled);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if scale(mid) < scaled { lo = mid } else { hi = mid }
+    }
+    ((lo + hi) / 2.0).max(1.0)
 }
 
 /// The frames of the stack ending at `leaf`, allocating frame first, without V8's synthetic
@@ -338,7 +415,14 @@ fn site_key(
     mapper: &dyn FrameMapper,
 ) -> Option<SiteKey> {
     let chain = chain(leaf, frames, parent);
-    let owners: Vec<Owner> = chain.iter().map(|f| owner(&f.url)).collect();
+    // Whose code a frame is follows its original file: a bundle mixes the service's code
+    // with its libraries'.
+    let locations: Vec<CodeLocation> = chain.iter().map(|f| location(f, mapper)).collect();
+    let owners: Vec<Owner> = chain
+        .iter()
+        .zip(&locations)
+        .map(|(f, l)| if f.url.is_empty() { Owner::Runtime } else { owner(&l.file) })
+        .collect();
     let user = owners.iter().position(|o| *o == Owner::User);
     let library = owners.iter().position(|o| matches!(o, Owner::Library(_)));
     let (site_at, library) = match (user, library) {
@@ -357,9 +441,9 @@ fn site_key(
             Owner::Library(name) => name.clone(),
             _ => unreachable!("a library frame"),
         },
-        frame: location(chain[l], mapper),
+        frame: locations[l].clone(),
     });
-    Some(SiteKey { site: location(chain[site_at], mapper), library, via })
+    Some(SiteKey { site: locations[site_at].clone(), library, via })
 }
 
 fn stack_of(
@@ -437,6 +521,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// What the inspector reports for one sampled object of `size` bytes at 1 KiB.
+    fn scaled(size: f64) -> f64 {
+        size / (1.0 - (-size / 1024.0).exp())
+    }
+
+    #[test]
+    fn object_sizes_are_recovered_from_scaled_samples() {
+        for size in [8.0, 56.0, 120.0, 1000.0, 70_000.0] {
+            assert!((object_size(scaled(size), 1024.0) - size).abs() < 1e-6 * size.max(1.0));
+        }
+    }
+
     fn frame(name: &str, url: &str, line: i64) -> serde_json::Value {
         json!({"functionName": name, "scriptId": "1", "url": url, "lineNumber": line, "columnNumber": 4})
     }
@@ -459,10 +555,10 @@ mod tests {
                 {"callFrame": frame("(V8 API)", "", -1), "id": 8, "children": []}
             ]},
             "samples": [
-                {"size": 120, "nodeId": 5, "ordinal": 1},
-                {"size": 120, "nodeId": 5, "ordinal": 2},
-                {"size": 64, "nodeId": 7, "ordinal": 3},
-                {"size": 4000, "nodeId": 8, "ordinal": 4}
+                {"size": scaled(120.0), "nodeId": 5, "ordinal": 1},
+                {"size": scaled(120.0), "nodeId": 5, "ordinal": 2},
+                {"size": scaled(64.0), "nodeId": 7, "ordinal": 3},
+                {"size": scaled(4000.0), "nodeId": 8, "ordinal": 4}
             ]
         });
         serde_json::from_value(p).unwrap()
@@ -500,8 +596,8 @@ mod tests {
         assert_eq!(timer.stack.len(), 4, "(root) is not a frame");
         // Two samples of 120 B at 1 KiB stand for 2 / (1 - e^(-120/1024)) objects.
         let expected = 2.0 / (1.0 - (-120.0f64 / 1024.0).exp());
-        assert!((timer.objects - expected).abs() < 1e-9);
-        assert!((timer.bytes_per_request - expected * 120.0 / 100.0).abs() < 1e-9);
+        assert!((timer.objects - expected).abs() < 1e-6);
+        assert!((timer.bytes_per_request - expected * 120.0 / 100.0).abs() < 1e-6);
     }
 
     #[test]
@@ -514,6 +610,18 @@ mod tests {
         assert_eq!(l.package, "@acme/memo");
         assert_eq!(l.frame.function, "set");
         assert_eq!(lib.via, None);
+    }
+
+    #[test]
+    fn one_function_allocating_directly_and_through_the_runtime_is_one_site() {
+        let mut p = profile();
+        // watchHeartbeat also allocates its closure itself (node 3).
+        p.samples.push(Sample { size: scaled(56.0), node_id: 3 });
+        let s = sampled_sites(&p, 1024, 100, &NoMaps);
+        let timer = &s.sites[0];
+        assert_eq!(timer.site.function, "watchHeartbeat");
+        assert_eq!(timer.samples, 3);
+        assert_eq!(timer.via.as_deref(), Some("setInterval"), "the way of the most bytes");
     }
 
     #[test]

@@ -173,6 +173,10 @@ struct RunArgs {
     /// Override the most intervals taken when the verdict is unclear.
     #[arg(long, value_name = "N")]
     max_rungs: Option<u32>,
+    /// How allocation sites are recorded: sampling (default; V8's sampling heap profiler
+    /// during the rungs) or off.
+    #[arg(long, value_name = "MODE", value_parser = ["sampling", "off"])]
+    allocations: Option<String>,
     /// Keep every snapshot in DIR (TARGET/ROUTE/sN.heapsnapshot, openable in Chrome DevTools).
     /// Without it, only the snapshots of failing routes are kept, in ./leakcheck-snapshots.
     #[arg(long, value_name = "DIR")]
@@ -292,6 +296,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 concurrency: args.concurrency,
                 rungs: args.rungs,
                 max_rungs: args.max_rungs,
+                allocations: args
+                    .allocations
+                    .as_deref()
+                    .and_then(crate::leakspec::Allocations::from_name),
                 targets: args.targets,
                 routes: args.routes,
                 include_ignored: args.include_ignored,

@@ -133,6 +133,49 @@ pub fn annotations(report: &RunReport, plan: &Plan, file: &str) -> String {
     out
 }
 
+/// An `::error` at the allocation site of each cause of a failing route, so that the pull
+/// request shows the leak on the line of code that allocates it. Sites are named relative to
+/// `workspace` (the repository's checkout); sites outside it (a runtime's or a dependency's
+/// code outside the checkout) get none.
+pub fn site_annotations(report: &RunReport, workspace: &std::path::Path) -> String {
+    let mut out = String::new();
+    for t in &report.targets {
+        for r in t.routes.iter().filter(|r| r.outcome == Outcome::Fail) {
+            for c in &r.causes {
+                for s in c.sites.iter().take(SITES_ANNOTATED) {
+                    let Ok(file) = std::path::Path::new(&s.site.file).strip_prefix(workspace)
+                    else {
+                        continue;
+                    };
+                    let who = match (&c.culprit, &c.holder) {
+                        (Some(culprit), _) => format!("`{culprit}`"),
+                        (None, Some(holder)) => holder.clone(),
+                        (None, None) => "nothing reachable from the roots".into(),
+                    };
+                    let message = format!(
+                        "{} › {} leaks +{} per request, held by {who}.\n{}",
+                        t.name,
+                        r.name,
+                        bytes_rate(c.bytes_per_request),
+                        super::explain::site_text(s)
+                    );
+                    out += &command(
+                        "error",
+                        &file.display().to_string(),
+                        Some((s.site.line as usize, s.site.column as usize)),
+                        &format!("leakcheck: {} › {} leaks objects allocated here", t.name, r.name),
+                        &message,
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Allocation sites annotated per cause.
+const SITES_ANNOTATED: usize = 2;
+
 fn lock_advice(check: &LockCheck, lock: &str) -> String {
     match check.status {
         Status::Improved => format!(

@@ -137,6 +137,14 @@ pub struct RouteReport {
     pub timings: Timings,
     /// The spec line of the route, for annotations.
     pub line: Option<usize>,
+    /// Where the objects that outlived the rungs were allocated (absent with
+    /// `allocations = "off"` and on routes that did not get that far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<crate::analysis::allocations::AllocationReport>,
+    /// The leaks grouped by root cause, largest share first (the per-class view is
+    /// `verdict.leaks`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<crate::runner::causes::Cause>,
 }
 
 /// A burst of requests all in flight at once, sampled closely for the heap's peak.
@@ -212,6 +220,8 @@ impl RouteReport {
             burst: None,
             timings: Timings::default(),
             line: None,
+            allocations: None,
+            causes: Vec::new(),
         }
     }
 
@@ -613,6 +623,8 @@ pub(crate) mod tests {
             burst: None,
             timings: Timings { wall: Duration::from_millis(2500), ..Timings::default() },
             line: Some(12),
+            allocations: None,
+            causes: Vec::new(),
         }
     }
 

@@ -7,8 +7,11 @@
 //! stderr; its remaining routes are skipped and the other targets still run. A stop signal
 //! ends the run between steps with what was measured so far.
 
+mod allocations;
+pub mod causes;
 pub mod progress;
 pub mod snapshot;
+pub mod sourcemaps;
 pub mod verdict;
 
 use std::path::PathBuf;
@@ -20,7 +23,7 @@ use crate::analysis::compare::{Comparer, Comparison, Thresholds};
 use crate::analysis::growth::Trend;
 use crate::inspector::Inspector;
 use crate::launch::{self, LaunchSpec, StopSignals, Target};
-use crate::leakspec::Runtime;
+use crate::leakspec::{Allocations, Runtime};
 use crate::load::{self, LoadStats, RequestTemplate};
 use crate::plan::{Plan, RoutePlan, TargetPlan};
 use crate::report::run::{Burst, Outcome, RouteReport, RunReport, Rung, TargetReport, Timings};
@@ -193,6 +196,18 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         target.shutdown().await;
         return fail(report, format!("the inspector refused the heap profiler: {e}"), Some(tail));
     }
+    // Source maps of the scripts, for allocation sites in transpiled or bundled code.
+    let wants_sites = t.routes.iter().any(|r| r.allocations != Allocations::Off);
+    let scripts = match wants_sites {
+        true => session.watch_scripts(t.timeouts.snapshot).await.map_err(|e| e.to_string()),
+        false => Err(String::new()),
+    };
+    let sites = allocations::TargetSites {
+        scripts,
+        cwd: spec.cwd.clone(),
+        script_dirs: t.worker.main.iter().filter_map(|m| m.parent().map(Into::into)).collect(),
+        wrangler: t.runtime == Runtime::Wrangler,
+    };
     progress.event(&Event::Ready { target: &t.name, pid: target.pid(), after: started.elapsed() });
 
     let concurrency = t.routes.iter().map(|r| r.concurrency).max().unwrap_or(1);
@@ -218,7 +233,8 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
             continue;
         }
         let session = inspector.as_ref().expect("open while the target lives");
-        let r = run_route(t, route, &mut target, session, &client, options, stop.clone()).await;
+        let r =
+            run_route(t, route, &mut target, session, &client, options, &sites, stop.clone()).await;
         if r.outcome == Outcome::Error && target.has_ended() {
             dead = true;
             // Node lingers after its program ends while a debugger is attached: let it go.
@@ -289,8 +305,11 @@ struct RouteRun<'a> {
     dir: PathBuf,
     /// What the route is doing, for messages: "warm-up", "the load of rung 2", ...
     phase: String,
+    /// The target's scripts and the recording of allocation sites under way.
+    sites: allocations::RouteSites<'a>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_route(
     t: &TargetPlan,
     route: &RoutePlan,
@@ -298,6 +317,7 @@ async fn run_route(
     inspector: &Inspector,
     client: &reqwest::Client,
     options: &RunOptions,
+    sites: &allocations::TargetSites,
     mut stop: StopSignals,
 ) -> RouteReport {
     let started = Instant::now();
@@ -326,12 +346,15 @@ async fn run_route(
             burst: None,
             timings: Timings::default(),
             line: Some(route.line),
+            allocations: None,
+            causes: Vec::new(),
         },
         comparer: Comparer::new(),
         last: None,
         sent: 0,
         dir,
         phase: String::from("start"),
+        sites: allocations::RouteSites::new(sites, route.allocations),
     };
     let watch = target.exit_watch();
     let result = tokio::select! {
@@ -349,6 +372,9 @@ async fn run_route(
         Err(e) if e.is_empty() || watch.ended() => Err(ended_message(&run, target)),
         other => other,
     };
+    if !target.has_ended() {
+        run.sites.abandon(inspector, t.timeouts.snapshot).await;
+    }
     run.report.timings.wall = started.elapsed();
     match result {
         Ok(comparison) => {
@@ -363,6 +389,7 @@ async fn run_route(
             let mut v = judge(&comparison, &limits(route), peak);
             crate::record::check::hold(&mut v, route, run.report.requests(), run.report.peak_heap);
             run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
+            run.report.causes = causes::causes(&v, run.report.allocations.as_ref());
             run.report.verdict = Some(v);
         }
         Err(error) => {
@@ -429,6 +456,7 @@ impl RouteRun<'_> {
             self.check_alive(target, &stats)?;
         }
         self.snapshot(0, target, inspector, client, options).await?;
+        self.sites.start(inspector, self.t.timeouts.snapshot).await;
 
         let mut rung = 0;
         loop {
@@ -454,6 +482,10 @@ impl RouteRun<'_> {
             self.report.timings.analysis += compared.elapsed();
             let unclear = unclear_classes(&comparison);
             if unclear.is_empty() || rung >= self.route.max_rungs.max(self.route.rungs) as usize {
+                let started = Instant::now();
+                self.report.allocations =
+                    self.sites.finish(inspector, self.sent, self.t.timeouts.snapshot).await;
+                self.report.timings.analysis += started.elapsed();
                 if self.route.budget.max_peak_heap.is_some() {
                     self.burst(&request, client, inspector, options, target).await?;
                 }

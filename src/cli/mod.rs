@@ -113,7 +113,7 @@ enum Command {
     ///
     /// Prints the terminal report of the whole run and writes its JSON and JUnit, in the
     /// spec's order, as one unsharded `leakcheck run` would have. Fails (status 2) when a
-    /// report is missing, unreadable or not a leakcheck-run/1 report, when a shard is missing
+    /// report is missing, unreadable or not a leakcheck-run/2 report, when a shard is missing
     /// or given twice, or when the reports come from different specs.
     ///
     /// Exit status: as `leakcheck run`'s over all shards: 0 all routes pass; 1 a route failed;
@@ -138,7 +138,7 @@ struct MergeArgs {
     /// Write the merged JUnit XML report.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// Write the merged JSON report (format leakcheck-run/1).
+    /// Write the merged JSON report (format leakcheck-run/2).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 }
@@ -184,7 +184,7 @@ struct RunArgs {
     /// Write a JUnit XML report (one testsuite per target, one testcase per route).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// Write the whole report as JSON (format leakcheck-run/1).
+    /// Write the whole report as JSON (format leakcheck-run/2).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// No progress on stderr.

@@ -366,3 +366,62 @@ command = ["node", "sleepy.js"]
         insta::assert_snapshot!(super::step_summary(&report()));
     }
 }
+
+#[cfg(test)]
+mod site_tests {
+    use super::*;
+    use crate::analysis::allocations::{AllocationSite, CodeLocation};
+    use crate::report::run::TargetReport;
+    use crate::runner::causes::Cause;
+
+    fn site(file: &str, line: u32) -> AllocationSite {
+        AllocationSite {
+            site: CodeLocation {
+                function: "recordPriceChange".into(),
+                file: file.into(),
+                line,
+                column: 17,
+                generated: None,
+            },
+            library: None,
+            via: None,
+            stack: Vec::new(),
+            objects: 600.0,
+            bytes: 285_000.0,
+            objects_per_request: 1.0,
+            bytes_per_request: 475.0,
+            share: 0.82,
+            samples: 300,
+        }
+    }
+
+    #[test]
+    fn failing_routes_are_annotated_at_their_allocation_sites_inside_the_workspace() {
+        let mut route = RouteReport::skipped("reprice", "POST", "/api/prices/1", "");
+        route.outcome = Outcome::Fail;
+        route.causes = vec![Cause {
+            culprit: Some("priceHistory".into()),
+            holder: Some("Array @7".into()),
+            bytes_per_request: 458.0,
+            share: 1.0,
+            classes: Vec::new(),
+            hint: None,
+            path: None,
+            sites: vec![site("/ws/src/audit.ts", 14), site("/usr/lib/node/x.js", 3)],
+        }];
+        let report = RunReport {
+            targets: vec![TargetReport {
+                name: "ts-api".into(),
+                routes: vec![route],
+                ..TargetReport::default()
+            }],
+            ..RunReport::default()
+        };
+        let out = site_annotations(&report, std::path::Path::new("/ws"));
+        assert_eq!(out.lines().count(), 1, "only the site inside the workspace: {out}");
+        assert!(
+            out.starts_with("::error file=src/audit.ts,line=14,col=17,title=leakcheck%3A ts-api › reprice leaks objects allocated here::ts-api › reprice leaks +458 B per request, held by `priceHistory`.%0Aallocated in recordPriceChange (/ws/src/audit.ts:14:17)"),
+            "{out}"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use crate::record::check::Status as LockStatus;
 use crate::runner::verdict::{Failure, RouteVerdict};
 
 /// Version of the JSON document; bumped on any incompatible change.
-pub const RUN_FORMAT: &str = "leakcheck-run/1";
+pub const RUN_FORMAT: &str = "leakcheck-run/2";
 
 /// `&'static str` under another name, so that serde's derive does not take the field for a
 /// string borrowed from its input (it reads it with [`run_format`]).
@@ -842,7 +842,7 @@ pub(crate) mod tests {
         assert_eq!(back.to_text(Paint::PLAIN), report().to_text(Paint::PLAIN));
         let other = text.replace(RUN_FORMAT, "leakcheck-run/9");
         let err = RunReport::from_json(&other).unwrap_err().to_string();
-        assert!(err.contains("format `leakcheck-run/9` is not `leakcheck-run/1`"), "{err}");
+        assert!(err.contains("format `leakcheck-run/9` is not `leakcheck-run/2`"), "{err}");
     }
 
     #[test]

@@ -69,7 +69,7 @@ struct IdCheck {
 /// Collects snapshots of one process, in order, and compares them.
 ///
 /// Each snapshot is folded in as a [`Digest`] of a few bytes per object that retains others
-/// (see [`super::digest`]), so only the last snapshot's graph has to stay in memory, for the
+/// (see `analysis/digest.rs`), so only the last snapshot's graph has to stay in memory, for the
 /// explanations.
 #[derive(Default)]
 pub struct Comparer {

@@ -3,12 +3,12 @@
 //! and errors with the tail of the target's stderr. The terminal report, the JUnit failure
 //! texts and the test harness all use it.
 
-use super::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
-use super::run::{RouteReport, TargetReport};
-use super::style::Paint;
 use crate::analysis::allocations::AllocationSite;
-use crate::runner::causes::Cause;
-use crate::runner::verdict::{Failure, Leak, RouteVerdict};
+use crate::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
+use crate::model::causes::Cause;
+use crate::model::verdict::{Failure, Leak, RouteVerdict};
+use crate::model::{RouteReport, TargetReport};
+use crate::style::Paint;
 
 /// The full explanation of a route: leaks with holders and paths, budgets, projection, load
 /// problems, errors with the target's stderr.
@@ -279,7 +279,7 @@ pub(super) fn display_file(file: &str) -> String {
 /// Says so when the runtime gave no allocation stacks.
 fn sites_unavailable(r: &RouteReport) -> String {
     match r.allocations.as_ref().and_then(|a| a.unavailable.as_ref()) {
-        Some(why) if r.outcome == super::run::Outcome::Fail => {
+        Some(why) if r.outcome == crate::model::Outcome::Fail => {
             format!("  allocation sites: none ({why})\n")
         }
         _ => String::new(),

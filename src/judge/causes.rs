@@ -4,46 +4,10 @@
 //! leaks five classes (the object, its strings, its numbers, its shape) is one cause, not five
 //! blocks. Pure: from a verdict and the route's allocation sites.
 
-use serde::{Deserialize, Serialize};
-
-use super::verdict::{Leak, RouteVerdict};
-use crate::analysis::allocations::{AllocationReport, AllocationSite, is_registration};
+use crate::analysis::allocations::{AllocationReport, is_registration};
 use crate::analysis::paths::RetainerPath;
-
-/// One root cause of a route's growth.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Cause {
-    /// The variable or property of the service's code that holds the growth, when the
-    /// retainer path names one.
-    pub culprit: Option<String>,
-    /// The holder's class and id, e.g. `Array @100165` (`None`: not reachable from the roots).
-    pub holder: Option<String>,
-    /// Growth per request attributed to this cause: its classes' share, or the holder's own
-    /// retained growth when that is larger.
-    pub bytes_per_request: f64,
-    /// Its share of the route's growth per request (0 to 1).
-    pub share: f64,
-    /// The classes it accumulates, most bytes first.
-    pub classes: Vec<CauseClass>,
-    /// A pattern recognised on the path (timers, listeners).
-    pub hint: Option<String>,
-    /// One retainer path to what it holds.
-    pub path: Option<RetainerPath>,
-    /// Where what it holds was allocated. The sampling profiler cannot tell which holder an
-    /// object went to, so a route with several causes lists its sites under the first.
-    pub sites: Vec<AllocationSite>,
-}
-
-/// A class under a cause.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CauseClass {
-    /// The class key.
-    pub class: String,
-    /// Objects per request it adds under this cause.
-    pub objects_per_request: f64,
-    /// Bytes per request it adds under this cause.
-    pub bytes_per_request: f64,
-}
+use crate::model::causes::{Cause, CauseClass};
+use crate::model::verdict::{Leak, RouteVerdict};
 
 /// The causes of `verdict`'s growth, largest first. Each leak's rate is split over its holders
 /// in proportion to the bytes each holds; growing holders no leak was attributed to are
@@ -157,8 +121,8 @@ fn attribute(out: &mut Vec<Cause>, leak: &Leak) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::allocations::{CodeLocation, SiteSummary};
-    use crate::runner::verdict::LeakHolder;
+    use crate::analysis::allocations::{AllocationSite, CodeLocation, SiteSummary};
+    use crate::model::verdict::LeakHolder;
 
     fn leak(class: &str, bytes: f64, holders: &[(&str, Option<&str>, u64)]) -> Leak {
         Leak {

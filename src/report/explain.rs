@@ -26,7 +26,7 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
     if let Some(v) = &r.verdict {
         if r.causes.is_empty() {
             for leak in &v.leaks {
-                out += &leak_text(leak, paint);
+                out += &leak_text(leak, paint, r.unit());
             }
         } else {
             out += &causes_text(r, v, paint);
@@ -34,11 +34,12 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
         out += &sites_unavailable(r);
         for h in v.holders.iter().filter(|_| r.causes.is_empty()) {
             out += &format!(
-                "  growing holder {}{} @{}: retains +{} per request\n",
+                "  growing holder {}{} @{}: retains +{} per {}\n",
                 h.culprit.as_ref().map_or(String::new(), |c| format!("`{c}` ")),
                 h.class,
                 h.node.id,
-                bytes_rate(h.fit.per_step)
+                bytes_rate(h.fit.per_step),
+                r.unit()
             );
         }
         for f in &v.failures {
@@ -58,6 +59,8 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
                         bytes(*limit)
                     );
                 }
+                // Said with the load's failures below.
+                Failure::FailedRequests { .. } => {}
                 // Said with the projection below.
                 Failure::ReachesLimit { .. } => {}
                 _ => {}
@@ -87,11 +90,11 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
             };
         }
         out += &format!(
-            "  heap {} → {} ({}) over {} requests",
+            "  heap {} → {} ({}) over {}",
             bytes(v.heap.0),
             bytes(v.heap.1),
             signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
-            thousands(r.requests())
+            plural(r.requests(), r.unit())
         );
         if let Some(peak) = r.peak_heap {
             out += &format!(", peak {} during load", bytes(peak));
@@ -106,16 +109,32 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
         let mut what: Vec<String> =
             r.load.statuses.iter().map(|(code, n)| format!("{} × {code}", thousands(*n))).collect();
         if r.load.transport_errors > 0 {
-            what.push(format!("{} without a response", thousands(r.load.transport_errors)));
+            let how =
+                if r.unit() == "iteration" { "failing otherwise" } else { "without a response" };
+            what.push(format!("{} {how}", thousands(r.load.transport_errors)));
         }
         out += &format!(
-            "  {} of {} requests failed: {}\n",
+            "  {} of {} failed: {}\n",
             thousands(r.load.failed()),
-            thousands(r.load.sent),
+            plural(r.load.sent, r.unit()),
             what.join(", ")
         );
         if let Some(e) = &r.load.first_error {
             out += &format!("    first error: {e}\n");
+        }
+        for step in r.load.steps.iter().filter(|s| s.ok < s.sent) {
+            out += &format!(
+                "    step `{}`: {} of {} succeeded\n",
+                step.name,
+                thousands(step.ok),
+                thousands(step.sent)
+            );
+        }
+        if let Some(command) = &r.load.command {
+            out += &format!("    the load command {}: {}\n", command.exit, command.argv.join(" "));
+            for line in command.output_tail.lines() {
+                out += &format!("      | {line}\n");
+            }
         }
     }
     let kept: Vec<String> =
@@ -306,7 +325,7 @@ fn leak_line(leak: &Leak, paint: Paint) -> String {
     )
 }
 
-fn leak_text(leak: &Leak, paint: Paint) -> String {
+fn leak_text(leak: &Leak, paint: Paint, unit: &str) -> String {
     let mut out = String::new();
     let count = if leak.objects_per_request > 0.0 {
         let rate = count_rate(leak.objects_per_request);
@@ -315,7 +334,7 @@ fn leak_text(leak: &Leak, paint: Paint) -> String {
         String::new()
     };
     out += &format!(
-        "  {} {}: {count}+{} per request ({} → {} objects, {} → {})\n",
+        "  {} {}: {count}+{} per {unit} ({} → {} objects, {} → {})\n",
         paint.red_bold("LEAK"),
         paint.bold(&leak.class),
         bytes_rate(leak.bytes_per_request),

@@ -620,7 +620,7 @@ pub(crate) mod tests {
         assert_eq!(back.to_text(Paint::PLAIN), report().to_text(Paint::PLAIN));
         let other = text.replace(RUN_FORMAT, "leakcheck-run/9");
         let err = RunReport::from_json(&other).unwrap_err().to_string();
-        assert!(err.contains("format `leakcheck-run/9` is not `leakcheck-run/1`"), "{err}");
+        assert!(err.contains("format `leakcheck-run/9` is not `leakcheck-run/2`"), "{err}");
     }
 
     #[test]

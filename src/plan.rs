@@ -86,6 +86,8 @@ pub struct Overrides {
     pub rungs: Option<u32>,
     /// `--max-rungs`: most load intervals when ambiguous, for every route.
     pub max_rungs: Option<u32>,
+    /// `--allocations`: how allocation sites are recorded, for every route.
+    pub allocations: Option<crate::leakspec::Allocations>,
     /// `--target NAME` (repeatable): only these targets; empty means all.
     pub targets: Vec<String>,
     /// `--route NAME` or `--route TARGET/NAME` (repeatable): only these routes; empty means all.
@@ -185,6 +187,8 @@ pub struct RoutePlan {
     pub rungs: u32,
     /// Most load intervals when the verdict is ambiguous; at least `rungs`.
     pub max_rungs: u32,
+    /// How allocation sites are recorded during the rungs.
+    pub allocations: crate::leakspec::Allocations,
     /// Wait for one request.
     pub request_timeout: Duration,
     /// Limits, merged route over target over defaults.
@@ -409,6 +413,7 @@ fn route_plan(
             .unwrap_or(defaults::CONCURRENCY),
         rungs,
         max_rungs,
+        allocations: overrides.allocations.or(pick(&levels, |s| s.allocations)).unwrap_or_default(),
         request_timeout: pick(&levels, |s| s.request_timeout).unwrap_or(defaults::REQUEST_TIMEOUT),
         budget: {
             let mut budget = route

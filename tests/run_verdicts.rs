@@ -88,7 +88,7 @@ fn check_kept(cwd: &Path, route: &Value, dump: &str) {
 fn check_spec(spec_name: &str, args: &[&str], target: &str, routes: &[(&str, Expect)]) -> SpecRun {
     let run = run_spec(&spec(spec_name), args);
     let json = run.json();
-    assert_eq!(json["format"], "leakcheck-run/1");
+    assert_eq!(json["format"], "leakcheck-run/2");
     assert!(json["interrupted"].is_null(), "{}", run.output_text());
     for (name, expect) in routes {
         check_route(&run, target, name, expect);

@@ -11,7 +11,7 @@ use std::path::Path;
 use common::{SpecRun, code, run, run_spec, spec, stderr, stdout};
 use serde_json::Value;
 
-/// (target, route, outcome) of every route of a `leakcheck-run/1` report, in its order.
+/// (target, route, outcome) of every route of a `leakcheck-run/2` report, in its order.
 fn verdicts(report: &Value) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for t in report["targets"].as_array().expect("targets") {
@@ -147,11 +147,11 @@ fn merge_reports_names_the_file_at_fault() {
     assert!(stderr(&out).contains(&message), "{}", stderr(&out));
 
     let corrupt = dir.path().join("shard-1.json");
-    std::fs::write(&corrupt, "{\"format\": \"leakcheck-run/1\",\n  \"targets\": [\n").unwrap();
+    std::fs::write(&corrupt, "{\"format\": \"leakcheck-run/2\",\n  \"targets\": [\n").unwrap();
     let out = common::run(["merge-reports".as_ref(), corrupt.as_os_str()]);
     assert_eq!(code(&out), 2);
     let message =
-        format!("`{}` is not a leakcheck-run/1 report: EOF while parsing", corrupt.display());
+        format!("`{}` is not a leakcheck-run/2 report: EOF while parsing", corrupt.display());
     assert!(stderr(&out).contains(&message), "{}", stderr(&out));
     assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
 
@@ -160,7 +160,7 @@ fn merge_reports_names_the_file_at_fault() {
     let out = common::run(["merge-reports".as_ref(), other.as_os_str()]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("format `leakcheck-diff/1` is not `leakcheck-run/1`"),
+        stderr(&out).contains("format `leakcheck-diff/1` is not `leakcheck-run/2`"),
         "{}",
         stderr(&out)
     );

@@ -505,3 +505,18 @@ ignored = \"  \"
 "
     )
 );
+
+#[test]
+fn unknown_allocations_mode_suggests_one() {
+    let text = format!(
+        "{TARGET}allocations = \"sampled\"\n\n[[target.route]]\nname = \"r\"\npath = \"/\"\n"
+    );
+    let err = errors(&text);
+    assert!(err.contains("unknown allocations mode `sampled`"), "{err}");
+    assert!(err.contains(r#"help: write "sampling" or "off""#), "{err}");
+    let typo = errors(&text.replace("sampled", "samplng"));
+    assert!(typo.contains("did you mean `sampling`?"), "{typo}");
+    let ok =
+        format!("{TARGET}allocations = \"off\"\n\n[[target.route]]\nname = \"r\"\npath = \"/\"\n");
+    assert!(Spec::parse(&ok, Path::new("leakspec.toml")).is_ok());
+}

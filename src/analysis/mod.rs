@@ -5,6 +5,7 @@
 //! extra memory near 18 bytes per node at peak (16 once done): class keys, alongside the
 //! dominator tree, then retained sizes per node and per class, then distances.
 
+pub mod allocations;
 pub mod classes;
 pub mod compare;
 mod digest;

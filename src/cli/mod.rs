@@ -116,7 +116,7 @@ enum Command {
     ///
     /// Prints the terminal report of the whole run and writes its JSON and JUnit, in the
     /// spec's order, as one unsharded `leakcheck run` would have. Fails (status 2) when a
-    /// report is missing, unreadable or not a leakcheck-run/1 report, when a shard is missing
+    /// report is missing, unreadable or not a leakcheck-run/2 report, when a shard is missing
     /// or given twice, or when the reports come from different specs.
     ///
     /// Exit status: as `leakcheck run`'s over all shards: 0 all routes pass; 1 a route failed;
@@ -160,7 +160,7 @@ struct MergeArgs {
     /// Write the merged JUnit XML report.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// Write the merged JSON report (format leakcheck-run/1).
+    /// Write the merged JSON report (format leakcheck-run/2).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 }
@@ -195,6 +195,10 @@ struct RunArgs {
     /// Override the most intervals taken when the verdict is unclear.
     #[arg(long, value_name = "N")]
     max_rungs: Option<u32>,
+    /// How allocation sites are recorded: sampling (default; V8's sampling heap profiler
+    /// during the rungs) or off.
+    #[arg(long, value_name = "MODE", value_parser = ["sampling", "off"])]
+    allocations: Option<String>,
     /// Keep every snapshot in DIR (TARGET/ROUTE/sN.heapsnapshot, openable in Chrome DevTools).
     /// Without it, only the snapshots of failing routes are kept, in ./leakcheck-snapshots.
     #[arg(long, value_name = "DIR")]
@@ -202,7 +206,7 @@ struct RunArgs {
     /// Write a JUnit XML report (one testsuite per target, one testcase per route).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// Write the whole report as JSON (format leakcheck-run/1).
+    /// Write the whole report as JSON (format leakcheck-run/2).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Write the report as one self-contained HTML page: charts of the heap per snapshot,
@@ -297,6 +301,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 concurrency: args.concurrency,
                 rungs: args.rungs,
                 max_rungs: args.max_rungs,
+                allocations: args
+                    .allocations
+                    .as_deref()
+                    .and_then(crate::leakspec::Allocations::from_name),
                 targets: args.targets,
                 routes: args.routes,
                 include_ignored: args.include_ignored,

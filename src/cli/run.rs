@@ -172,6 +172,11 @@ fn github(
         })
         .unwrap_or_else(|| spec.display().to_string());
     print(&github::annotations(report, plan, &file))?;
+    if let Some(workspace) = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()) {
+        let workspace = std::path::absolute(std::path::Path::new(&workspace))
+            .unwrap_or_else(|_| std::path::PathBuf::from(&workspace));
+        print(&github::site_annotations(report, &workspace))?;
+    }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         use std::io::Write;
         let path = PathBuf::from(path);

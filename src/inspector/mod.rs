@@ -26,6 +26,7 @@
 //! ```
 
 mod chunks;
+mod profiler;
 mod snapshot;
 
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use chunks::{ChunkReader, ChunkSender, chunk_channel};
+pub use profiler::{MappedScript, ScriptWatch};
 pub use snapshot::{SNAPSHOT_CAP_FACTOR, SnapshotTransfer};
 
 /// Largest WebSocket message accepted. Snapshot chunks are at most 1 MiB of text (newer V8),
@@ -450,12 +452,56 @@ async fn read_loop(mut stream: SplitStream<Socket>, shared: Arc<Shared>) {
             Ok(_) => continue,
         };
         // A message that is not JSON cannot be routed; skip it rather than end the session.
-        let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
+        let Some(value) = parse_message(text.as_str()) else {
             continue;
         };
         dispatch(&shared, value);
     }
     close_routes(&shared);
+}
+
+/// Deepest JSON nesting accepted in a message. serde_json stops at 128 levels by default, but
+/// a sampling heap profile nests two levels per stack frame and V8 records up to 128 frames;
+/// deeper messages than this are dropped rather than risking the reader's stack.
+const MAX_NESTING: usize = 1024;
+
+/// A message as JSON, or `None` when it is not JSON (or nests deeper than [`MAX_NESTING`]).
+fn parse_message(text: &str) -> Option<Value> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => Some(value),
+        Err(_) if nesting(text.as_bytes()) <= MAX_NESTING => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            de.disable_recursion_limit();
+            serde::Deserialize::deserialize(&mut de).ok()
+        }
+        Err(_) => None,
+    }
+}
+
+/// The deepest nesting of `[` and `{` outside strings.
+fn nesting(text: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Routes one message: anything with an `id` is a reply (to us, or to be ignored); anything
@@ -511,6 +557,17 @@ fn dispatch(shared: &Shared, mut value: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_deeper_than_serdes_default_limit_are_read() {
+        let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+        assert_eq!(nesting(deep.as_bytes()), 300);
+        assert!(parse_message(&format!(r#"{{"id":1,"result":{deep}}}"#)).is_some());
+        let too_deep = format!("{}1{}", "[".repeat(MAX_NESTING + 1), "]".repeat(MAX_NESTING + 1));
+        assert!(parse_message(&too_deep).is_none());
+        assert_eq!(nesting(br#"{"a":"[[[{\"x"}"#), 1);
+        assert!(parse_message("not json").is_none());
+    }
 
     #[test]
     fn ids_are_unique_increasing_and_below_wranglers() {

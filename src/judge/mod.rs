@@ -7,6 +7,7 @@
 //! - [`lock`]: the comparison with `leakspec.lock`, a regression failing the route.
 
 pub mod budgets;
+pub mod causes;
 pub mod lock;
 pub mod memory;
 

@@ -36,6 +36,8 @@ pub struct Settings {
     pub rungs: Option<u32>,
     /// Most load intervals when the verdict is ambiguous.
     pub max_rungs: Option<u32>,
+    /// How allocation sites are recorded.
+    pub allocations: Option<Allocations>,
     /// Wait for readiness (defaults and targets only).
     pub ready_timeout: Option<Duration>,
     /// Wait for one request.
@@ -185,6 +187,49 @@ pub enum Runtime {
     Workerd,
     /// `wrangler dev`, offline on loopback, through wrangler's inspector proxy.
     Wrangler,
+}
+
+/// How a route records where the objects that outlive its load were allocated
+/// (`allocations = "sampling" | "off"`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Allocations {
+    /// V8's sampling heap profiler during the rungs: about one allocation stack per
+    /// `samplingInterval` bytes, cheap enough to leave on.
+    #[default]
+    Sampling,
+    /// No allocation sites.
+    Off,
+}
+
+impl Allocations {
+    /// The values as written in a spec.
+    pub const NAMES: &[&str] = &["sampling", "off"];
+
+    /// The name as written in a spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Allocations::Sampling => "sampling",
+            Allocations::Off => "off",
+        }
+    }
+
+    /// The mode named `name`, as written in a spec or on the command line.
+    pub fn from_name(name: &str) -> Option<Allocations> {
+        match name {
+            "sampling" => Some(Allocations::Sampling),
+            "off" => Some(Allocations::Off),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Allocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Runtime {

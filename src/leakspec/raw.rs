@@ -53,6 +53,11 @@ pub(crate) struct RawDefaults {
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 2, max = 50))]
     pub max_rungs: Option<S<i64>>,
+    /// Where allocation sites come from: "sampling" (default; V8's sampling heap profiler
+    /// during the rungs) or "off".
+    #[serde(default)]
+    #[schemars(schema_with = "allocations_schema")]
+    pub allocations: Option<S<String>>,
     /// How long to wait for the target to be ready, e.g. "30s" (default "30s").
     #[serde(default)]
     #[schemars(schema_with = "duration_schema")]
@@ -162,6 +167,11 @@ pub(crate) struct RawTarget {
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 2, max = 50))]
     pub max_rungs: Option<S<i64>>,
+    /// Where allocation sites come from: "sampling" (default; V8's sampling heap profiler
+    /// during the rungs) or "off".
+    #[serde(default)]
+    #[schemars(schema_with = "allocations_schema")]
+    pub allocations: Option<S<String>>,
     /// How long to wait for this target to be ready (overrides [defaults]).
     #[serde(default)]
     #[schemars(schema_with = "duration_schema")]
@@ -296,6 +306,11 @@ pub(crate) struct RawRoute {
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 2, max = 50))]
     pub max_rungs: Option<S<i64>>,
+    /// Where allocation sites come from: "sampling" (default; V8's sampling heap profiler
+    /// during the rungs) or "off".
+    #[serde(default)]
+    #[schemars(schema_with = "allocations_schema")]
+    pub allocations: Option<S<String>>,
     /// How long one request of this route may take (overrides the target and [defaults]).
     #[serde(default)]
     #[schemars(schema_with = "duration_schema")]
@@ -606,4 +621,11 @@ fn duration_schema(_: &mut SchemaGenerator) -> Schema {
 
 fn runtime_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "string", "enum": ["node", "deno", "workerd", "wrangler"] })
+}
+
+fn allocations_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "enum": ["sampling", "off"]
+    })
 }

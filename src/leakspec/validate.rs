@@ -11,7 +11,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{Source, SpecError, did_you_mean};
-use super::model::{Budget, Ignored, Route, Runtime, Settings, Spec, Target, Worker};
+use super::model::{Allocations, Budget, Ignored, Route, Runtime, Settings, Spec, Target, Worker};
 use super::raw::{
     RawBudget, RawDefaults, RawIgnored, RawRate, RawRoute, RawSize, RawSpec, RawTarget,
 };
@@ -302,6 +302,7 @@ struct RawSettings<'a> {
     concurrency: Option<&'a Spanned<i64>>,
     rungs: Option<&'a Spanned<i64>>,
     max_rungs: Option<&'a Spanned<i64>>,
+    allocations: Option<&'a Spanned<String>>,
     ready_timeout: Option<&'a Spanned<String>>,
     request_timeout: Option<&'a Spanned<String>>,
     snapshot_timeout: Option<&'a Spanned<String>>,
@@ -318,6 +319,7 @@ fn defaults_settings(cx: &mut Cx<'_>, raw: &RawDefaults) -> Settings {
             concurrency: raw.concurrency.as_ref(),
             rungs: raw.rungs.as_ref(),
             max_rungs: raw.max_rungs.as_ref(),
+            allocations: raw.allocations.as_ref(),
             ready_timeout: raw.ready_timeout.as_ref(),
             request_timeout: raw.request_timeout.as_ref(),
             snapshot_timeout: raw.snapshot_timeout.as_ref(),
@@ -344,6 +346,7 @@ fn settings(cx: &mut Cx<'_>, raw: RawSettings<'_>) -> Settings {
         concurrency: cx.count(raw.concurrency, "concurrency", 1, 10_000).map(|n| n as usize),
         rungs: rungs.map(|n| n as u32),
         max_rungs: max_rungs.map(|n| n as u32),
+        allocations: raw.allocations.and_then(|v| allocations(cx, v)),
         ready_timeout: cx.duration(raw.ready_timeout),
         request_timeout: cx.duration(raw.request_timeout),
         snapshot_timeout: cx.duration(raw.snapshot_timeout),
@@ -415,6 +418,19 @@ fn budget_chain(cx: &mut Cx<'_>, defaults: &RawBudget, target: &RawTarget) {
             );
         }
     }
+}
+
+fn allocations(cx: &mut Cx<'_>, value: &Spanned<String>) -> Option<Allocations> {
+    let name = value.get_ref().as_str();
+    if let Some(mode) = Allocations::from_name(name) {
+        return Some(mode);
+    }
+    let error = cx.error(value.span(), format!("unknown allocations mode `{name}`"));
+    error.help = Some(match did_you_mean(name, Allocations::NAMES.iter().copied()) {
+        Some(mode) => format!("did you mean `{mode}`?"),
+        None => "write \"sampling\" or \"off\"".to_owned(),
+    });
+    None
 }
 
 fn runtime(cx: &mut Cx<'_>, value: &Spanned<String>) -> Option<Runtime> {
@@ -640,6 +656,7 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
             concurrency: raw.concurrency.as_ref(),
             rungs: raw.rungs.as_ref(),
             max_rungs: raw.max_rungs.as_ref(),
+            allocations: raw.allocations.as_ref(),
             ready_timeout: raw.ready_timeout.as_ref(),
             request_timeout: raw.request_timeout.as_ref(),
             snapshot_timeout: raw.snapshot_timeout.as_ref(),
@@ -749,6 +766,7 @@ fn route(cx: &mut Cx<'_>, spanned: &Spanned<RawRoute>, setup_vars: &[String]) ->
             concurrency: raw.concurrency.as_ref(),
             rungs: raw.rungs.as_ref(),
             max_rungs: raw.max_rungs.as_ref(),
+            allocations: raw.allocations.as_ref(),
             request_timeout: raw.request_timeout.as_ref(),
             budget: Some(&raw.budget),
             ..RawSettings::default()

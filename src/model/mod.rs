@@ -3,6 +3,7 @@
 //! verdicts go into it, `record` reads its figures, and every reporter in `report/` renders it;
 //! nothing here renders.
 
+pub mod causes;
 pub mod load;
 pub mod lock;
 pub mod verdict;
@@ -18,7 +19,7 @@ pub use lock::{Baseline, Change, Figure, LockCheck, Recorded, Status, Unit};
 pub use verdict::{Failure, Leak, LeakHolder, MemoryGrowth, Projection, RouteVerdict};
 
 /// Version of the JSON document; bumped on any incompatible change.
-pub const RUN_FORMAT: &str = "leakcheck-run/1";
+pub const RUN_FORMAT: &str = "leakcheck-run/2";
 
 /// `&'static str` under another name, so that serde's derive does not take the field for a
 /// string borrowed from its input (it reads it with [`run_format`]).
@@ -162,6 +163,14 @@ pub struct RouteReport {
     pub timings: Timings,
     /// The spec line of the route, for annotations.
     pub line: Option<usize>,
+    /// Where the objects that outlived the rungs were allocated (absent with
+    /// `allocations = "off"` and on routes that did not get that far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<crate::analysis::allocations::AllocationReport>,
+    /// The leaks grouped by root cause, largest share first (the per-class view is
+    /// `verdict.leaks`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<causes::Cause>,
 }
 
 /// A burst of requests all in flight at once, sampled closely for the heap's peak.
@@ -239,6 +248,8 @@ impl RouteReport {
             burst: None,
             timings: Timings::default(),
             line: None,
+            allocations: None,
+            causes: Vec::new(),
         }
     }
 

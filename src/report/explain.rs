@@ -3,9 +3,11 @@
 //! and errors with the tail of the target's stderr. The terminal report, the JUnit failure
 //! texts and the test harness all use it.
 
+use crate::analysis::allocations::AllocationSite;
 use crate::analysis::growth::{Fit, Trend};
 use crate::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
-use crate::model::verdict::{Failure, Leak};
+use crate::model::causes::Cause;
+use crate::model::verdict::{Failure, Leak, RouteVerdict};
 use crate::model::{RouteReport, Rung, TargetReport};
 use crate::style::Paint;
 
@@ -23,10 +25,15 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
         }
     }
     if let Some(v) = &r.verdict {
-        for leak in &v.leaks {
-            out += &leak_text(leak, paint, r.unit());
+        if r.causes.is_empty() {
+            for leak in &v.leaks {
+                out += &leak_text(leak, paint, r.unit());
+            }
+        } else {
+            out += &causes_text(r, v, paint);
         }
-        for h in &v.holders {
+        out += &sites_unavailable(r);
+        for h in v.holders.iter().filter(|_| r.causes.is_empty()) {
             out += &format!(
                 "  growing holder {}{} @{}: retains +{} per {}\n",
                 h.culprit.as_ref().map_or(String::new(), |c| format!("`{c}` ")),
@@ -203,6 +210,185 @@ fn memory_line(r: &RouteReport, t: &TargetReport) -> String {
         out += &format!("  ({note})\n");
     }
     out
+}
+
+/// The leaks grouped by root cause: a headline naming what holds the growth and its share,
+/// where it was allocated, one retainer path, then the classes it accumulates.
+fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
+    let mut out = String::new();
+    let several = r.causes.len() > 1;
+    for (n, c) in r.causes.iter().enumerate() {
+        let which =
+            if several { format!(" {} of {}", n + 1, r.causes.len()) } else { String::new() };
+        out += &format!(
+            "  {}{which}: {} — +{} per request, {:.0}% of the growth\n",
+            paint.red_bold("CAUSE"),
+            cause_headline(c),
+            bytes_rate(c.bytes_per_request),
+            c.share * 100.0
+        );
+        for s in c.sites.iter().take(SITES_SHOWN) {
+            out += &format!("    {}\n", site_text(s));
+        }
+        let who = match (&c.culprit, &c.holder) {
+            (Some(culprit), Some(holder)) => format!("`{culprit}` ({holder})"),
+            (None, Some(holder)) => holder.clone(),
+            (Some(culprit), None) => format!("`{culprit}`"),
+            (None, None) => "nothing reachable from the roots".into(),
+        };
+        out += &format!("    held by {who}\n");
+        if let Some(hint) = &c.hint {
+            out += &format!("      looks like: {hint}\n");
+        }
+        if let Some(path) = &c.path {
+            let mut short = path.clone();
+            if short.steps.len() > 5 {
+                short.elided += short.steps.len() - 5;
+                short.steps.truncate(5);
+            }
+            out += &format!("      {short}\n");
+        }
+        for class in &c.classes {
+            if let Some(leak) = v.leaks.iter().find(|l| l.class == class.class) {
+                out += &format!("  {}", leak_line(leak, paint));
+            }
+        }
+        for h in v
+            .holders
+            .iter()
+            .filter(|h| c.holder.as_deref() == Some(&format!("{} @{}", h.class, h.node.id)))
+        {
+            out += &format!(
+                "    growing holder: retains +{} per request\n",
+                bytes_rate(h.fit.per_step)
+            );
+        }
+    }
+    out
+}
+
+/// Allocation sites shown per cause (the JSON report has up to five).
+const SITES_SHOWN: usize = 3;
+
+/// What a cause is called: the variable of the service that holds it; for timers and
+/// listeners (held by the runtime's lists, or by an event name) the function that registered
+/// them; else the code that allocates it, else its holder.
+fn cause_headline(c: &Cause) -> String {
+    let registered = c
+        .sites
+        .first()
+        .filter(|s| s.via.as_deref().is_some_and(crate::analysis::allocations::is_registration));
+    if let (Some(s), Some(_)) = (registered, &c.hint) {
+        let via = s.via.as_deref().unwrap_or_default();
+        let what = if via.contains("Listener") || via == "on" || via == "once" {
+            "listeners"
+        } else {
+            "timers"
+        };
+        return format!(
+            "{what} registered with `{via}` in `{}` ({}:{}), held by {}",
+            s.site.function,
+            display_file(&s.site.file),
+            s.site.line,
+            match (&c.culprit, &c.holder) {
+                (Some(culprit), Some(holder)) => format!("`{culprit}` ({holder})"),
+                (None, Some(holder)) => holder.clone(),
+                (Some(culprit), None) => format!("`{culprit}`"),
+                (None, None) => "the runtime".to_owned(),
+            }
+        );
+    }
+    if let Some(culprit) = &c.culprit {
+        return match &c.holder {
+            Some(holder) => format!("`{culprit}` ({holder})"),
+            None => format!("`{culprit}`"),
+        };
+    }
+    if let Some(s) = c.sites.first() {
+        let what = match s.via.as_deref() {
+            Some(via) if crate::analysis::allocations::is_registration(via) => {
+                format!("callbacks registered with `{via}`")
+            }
+            _ => "objects".to_owned(),
+        };
+        return format!(
+            "{what} from `{}` ({}:{}){}",
+            s.site.function,
+            display_file(&s.site.file),
+            s.site.line,
+            c.holder.as_ref().map_or(String::new(), |h| format!(", held by {h}"))
+        );
+    }
+    c.holder.clone().unwrap_or_else(|| "objects not reachable from the roots".into())
+}
+
+/// One allocation site: the function, its file and line, how much of what survived it
+/// allocated; the library frame and the runtime call when there are.
+pub(super) fn site_text(s: &AllocationSite) -> String {
+    let mut out = format!(
+        "allocated in {} ({}:{}:{}) — about {} per request, {:.0}% of the surviving bytes sampled",
+        s.site.function,
+        display_file(&s.site.file),
+        s.site.line,
+        s.site.column,
+        bytes_rate(s.bytes_per_request),
+        s.share * 100.0
+    );
+    if let Some(via) = &s.via {
+        out += &format!(", through `{via}`");
+    }
+    if let Some(lib) = &s.library {
+        out += &format!(
+            "\n      inside {}: {} ({}:{})",
+            lib.package,
+            lib.frame.function,
+            display_file(&lib.frame.file),
+            lib.frame.line
+        );
+    }
+    out
+}
+
+/// A file as people read it: relative to the current directory when under it.
+pub(super) fn display_file(file: &str) -> String {
+    let path = std::path::Path::new(file);
+    match std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+    {
+        Some(relative) => relative,
+        None => file.to_owned(),
+    }
+}
+
+/// Says so when the runtime gave no allocation stacks.
+fn sites_unavailable(r: &RouteReport) -> String {
+    match r.allocations.as_ref().and_then(|a| a.unavailable.as_ref()) {
+        Some(why) if r.outcome == crate::model::Outcome::Fail => {
+            format!("  allocation sites: none ({why})\n")
+        }
+        _ => String::new(),
+    }
+}
+
+/// The one line of a leaking class.
+fn leak_line(leak: &Leak, paint: Paint) -> String {
+    let count = if leak.objects_per_request > 0.0 {
+        let rate = count_rate(leak.objects_per_request);
+        format!("+{rate} {} and ", if rate == "1" { "object" } else { "objects" })
+    } else {
+        String::new()
+    };
+    format!(
+        "  {} {}: {count}+{} per request ({} → {} objects, {} → {})\n",
+        paint.red_bold("LEAK"),
+        paint.bold(&leak.class),
+        bytes_rate(leak.bytes_per_request),
+        thousands(leak.objects.0),
+        thousands(leak.objects.1),
+        bytes(leak.bytes.0),
+        bytes(leak.bytes.1),
+    )
 }
 
 fn leak_text(leak: &Leak, paint: Paint, unit: &str) -> String {

@@ -135,6 +135,49 @@ pub fn annotations(report: &RunReport, plan: &Plan, file: &str) -> String {
     out
 }
 
+/// An `::error` at the allocation site of each cause of a failing route, so that the pull
+/// request shows the leak on the line of code that allocates it. Sites are named relative to
+/// `workspace` (the repository's checkout); sites outside it (a runtime's or a dependency's
+/// code outside the checkout) get none.
+pub fn site_annotations(report: &RunReport, workspace: &std::path::Path) -> String {
+    let mut out = String::new();
+    for t in &report.targets {
+        for r in t.routes.iter().filter(|r| r.outcome == Outcome::Fail) {
+            for c in &r.causes {
+                for s in c.sites.iter().take(SITES_ANNOTATED) {
+                    let Ok(file) = std::path::Path::new(&s.site.file).strip_prefix(workspace)
+                    else {
+                        continue;
+                    };
+                    let who = match (&c.culprit, &c.holder) {
+                        (Some(culprit), _) => format!("`{culprit}`"),
+                        (None, Some(holder)) => holder.clone(),
+                        (None, None) => "nothing reachable from the roots".into(),
+                    };
+                    let message = format!(
+                        "{} › {} leaks +{} per request, held by {who}.\n{}",
+                        t.name,
+                        r.name,
+                        bytes_rate(c.bytes_per_request),
+                        super::explain::site_text(s)
+                    );
+                    out += &command(
+                        "error",
+                        &file.display().to_string(),
+                        Some((s.site.line as usize, s.site.column as usize)),
+                        &format!("leakcheck: {} › {} leaks objects allocated here", t.name, r.name),
+                        &message,
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Allocation sites annotated per cause.
+const SITES_ANNOTATED: usize = 2;
+
 fn lock_advice(check: &LockCheck, lock: &str) -> String {
     match check.status {
         Status::Improved => format!(
@@ -347,5 +390,64 @@ command = ["node", "sleepy.js"]
     #[test]
     fn step_summary() {
         insta::assert_snapshot!(super::step_summary(&report()));
+    }
+}
+
+#[cfg(test)]
+mod site_tests {
+    use super::*;
+    use crate::analysis::allocations::{AllocationSite, CodeLocation};
+    use crate::model::TargetReport;
+    use crate::model::causes::Cause;
+
+    fn site(file: &str, line: u32) -> AllocationSite {
+        AllocationSite {
+            site: CodeLocation {
+                function: "recordPriceChange".into(),
+                file: file.into(),
+                line,
+                column: 17,
+                generated: None,
+            },
+            library: None,
+            via: None,
+            stack: Vec::new(),
+            objects: 600.0,
+            bytes: 285_000.0,
+            objects_per_request: 1.0,
+            bytes_per_request: 475.0,
+            share: 0.82,
+            samples: 300,
+        }
+    }
+
+    #[test]
+    fn failing_routes_are_annotated_at_their_allocation_sites_inside_the_workspace() {
+        let mut route = RouteReport::skipped("reprice", "POST", "/api/prices/1", "");
+        route.outcome = Outcome::Fail;
+        route.causes = vec![Cause {
+            culprit: Some("priceHistory".into()),
+            holder: Some("Array @7".into()),
+            bytes_per_request: 458.0,
+            share: 1.0,
+            classes: Vec::new(),
+            hint: None,
+            path: None,
+            sites: vec![site("/ws/src/audit.ts", 14), site("/usr/lib/node/x.js", 3)],
+        }];
+        let report = RunReport {
+            targets: vec![TargetReport {
+                name: "ts-api".into(),
+                routes: vec![route],
+                ..TargetReport::default()
+            }],
+            ..RunReport::default()
+        };
+        let out = site_annotations(&report, std::path::Path::new("/ws"));
+        assert_eq!(out.lines().count(), 1, "only the site inside the workspace: {out}");
+        assert!(
+            out.starts_with("::error file=src/audit.ts,line=14,col=17,title=leakcheck%3A ts-api › reprice leaks objects allocated here::ts-api › reprice leaks +458 B per request, held by `priceHistory`.%0Aallocated in recordPriceChange (/ws/src/audit.ts:14:17)"),
+            "{out}"
+        );
     }
 }

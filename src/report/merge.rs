@@ -3,7 +3,7 @@
 //! have written, from which the terminal text, the JSON, the JUnit and the exit status follow
 //! as for `leakcheck run`.
 //!
-//! A sharded run's JSON is a `leakcheck-run/1` document with one more key, `shard`: which job
+//! A sharded run's JSON is a `leakcheck-run/2` document with one more key, `shard`: which job
 //! it was and which of the plan's targets it ran. With it the merge checks that every shard is
 //! there exactly once and puts the targets back in the spec's order.
 
@@ -25,8 +25,8 @@ pub enum MergeError {
         /// What the system said.
         source: std::io::Error,
     },
-    /// A report is not a `leakcheck-run/1` document.
-    #[error("`{}` is not a leakcheck-run/1 report: {source}", path.display())]
+    /// A report is not a `leakcheck-run/2` document.
+    #[error("`{}` is not a leakcheck-run/2 report: {source}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
@@ -321,11 +321,11 @@ mod tests {
     fn corrupt_reports_name_the_file_and_the_place() {
         let err = ShardReport::parse(
             Path::new("s.json"),
-            "{\"format\": \"leakcheck-run/1\",\n \"spec\": 3}",
+            "{\"format\": \"leakcheck-run/2\",\n \"spec\": 3}",
         )
         .unwrap_err()
         .to_string();
-        assert!(err.starts_with("`s.json` is not a leakcheck-run/1 report: "), "{err}");
+        assert!(err.starts_with("`s.json` is not a leakcheck-run/2 report: "), "{err}");
         assert!(err.contains("line 2"), "{err}");
         let err = ShardReport::read(Path::new("/nonexistent/s.json")).unwrap_err().to_string();
         assert!(err.starts_with("could not read the report `/nonexistent/s.json`: "), "{err}");

@@ -4,8 +4,8 @@
 pub mod diff;
 mod explain;
 pub mod github;
-mod junit_properties;
 pub mod html;
+mod junit_properties;
 mod lock;
 pub mod merge;
 pub mod run;

@@ -439,6 +439,8 @@ pub(crate) mod tests {
             burst: None,
             timings: Timings { wall: Duration::from_millis(2500), ..Timings::default() },
             line: Some(12),
+            allocations: None,
+            causes: Vec::new(),
         }
     }
 
@@ -657,7 +659,7 @@ pub(crate) mod tests {
         assert_eq!(back.to_text(Paint::PLAIN), report().to_text(Paint::PLAIN));
         let other = text.replace(RUN_FORMAT, "leakcheck-run/9");
         let err = RunReport::from_json(&other).unwrap_err().to_string();
-        assert!(err.contains("format `leakcheck-run/9` is not `leakcheck-run/1`"), "{err}");
+        assert!(err.contains("format `leakcheck-run/9` is not `leakcheck-run/2`"), "{err}");
     }
 
     #[test]

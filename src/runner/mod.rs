@@ -7,9 +7,11 @@
 //! stderr; its remaining routes are skipped and the other targets still run. A stop signal
 //! ends the run between steps with what was measured so far.
 
+mod allocations;
 mod memory;
 pub mod progress;
 pub mod snapshot;
+pub mod sourcemaps;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,8 +21,8 @@ use crate::analysis::compare::{Comparer, Comparison, Thresholds};
 use crate::analysis::growth::Trend;
 use crate::inspector::Inspector;
 use crate::launch::{self, LaunchSpec, StopSignals, Target};
-use crate::leakspec::Runtime;
 use crate::leakspec::traffic::{StatusSet, Traffic};
+use crate::leakspec::{Allocations, Runtime};
 use crate::load::{self, Captured, Driver, LoadStats, RequestTemplate, Work};
 use crate::model::{Burst, Outcome, RouteReport, RunReport, Rung, TargetReport, Timings};
 use crate::plan::{Plan, RoutePlan, TargetPlan};
@@ -196,6 +198,18 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         target.shutdown().await;
         return fail(report, format!("the inspector refused the heap profiler: {e}"), Some(tail));
     }
+    // Source maps of the scripts, for allocation sites in transpiled or bundled code.
+    let wants_sites = t.routes.iter().any(|r| r.allocations != Allocations::Off);
+    let scripts = match wants_sites {
+        true => session.watch_scripts(t.timeouts.snapshot).await.map_err(|e| e.to_string()),
+        false => Err(String::new()),
+    };
+    let sites = allocations::TargetSites {
+        scripts,
+        cwd: spec.cwd.clone(),
+        script_dirs: t.worker.main.iter().filter_map(|m| m.parent().map(Into::into)).collect(),
+        wrangler: t.runtime == Runtime::Wrangler,
+    };
     progress.event(&Event::Ready { target: &t.name, pid: target.pid(), after: started.elapsed() });
 
     let concurrency = t.routes.iter().map(|r| r.concurrency).max().unwrap_or(1);
@@ -235,8 +249,18 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
             continue;
         }
         let session = inspector.as_ref().expect("open while the target lives");
-        let r =
-            run_route(t, route, &mut target, session, &client, &setup, options, stop.clone()).await;
+        let r = run_route(
+            t,
+            route,
+            &mut target,
+            session,
+            &client,
+            &setup,
+            options,
+            &sites,
+            stop.clone(),
+        )
+        .await;
         if r.outcome == Outcome::Error && target.has_ended() {
             dead = true;
             // Node lingers after its program ends while a debugger is attached: let it go.
@@ -341,6 +365,8 @@ struct RouteRun<'a> {
     dir: PathBuf,
     /// What the route is doing, for messages: "warm-up", "the load of rung 2", ...
     phase: String,
+    /// The target's scripts and the recording of allocation sites under way.
+    sites: allocations::RouteSites<'a>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -352,6 +378,7 @@ async fn run_route(
     client: &reqwest::Client,
     setup: &Captured,
     options: &RunOptions,
+    sites: &allocations::TargetSites,
     mut stop: StopSignals,
 ) -> RouteReport {
     let started = Instant::now();
@@ -382,6 +409,8 @@ async fn run_route(
             burst: None,
             timings: Timings::default(),
             line: Some(route.line),
+            allocations: None,
+            causes: Vec::new(),
         },
         comparer: Comparer::new(),
         last: None,
@@ -393,6 +422,7 @@ async fn run_route(
         base_url: String::new(),
         dir,
         phase: String::from("start"),
+        sites: allocations::RouteSites::new(sites, route.allocations),
     };
     let watch = target.exit_watch();
     let result = tokio::select! {
@@ -410,11 +440,15 @@ async fn run_route(
         Err(e) if e.is_empty() || watch.ended() => Err(ended_message(&run, target)),
         other => other,
     };
+    if !target.has_ended() {
+        run.sites.abandon(inspector, t.timeouts.snapshot).await;
+    }
     run.report.timings.wall = started.elapsed();
     match result {
         Ok(comparison) => {
             let v = crate::judge::route(&comparison, route, &run.report);
             run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
+            run.report.causes = crate::judge::causes::causes(&v, run.report.allocations.as_ref());
             run.report.verdict = Some(v);
         }
         Err(error) => {
@@ -469,6 +503,7 @@ impl RouteRun<'_> {
             self.check_alive(target, &stats)?;
         }
         self.snapshot(0, target, inspector, client, options).await?;
+        self.sites.start(inspector, self.t.timeouts.snapshot).await;
 
         let mut rung = 0;
         loop {
@@ -496,6 +531,10 @@ impl RouteRun<'_> {
             self.report.timings.analysis += compared.elapsed();
             let unclear = unclear_classes(&comparison);
             if unclear.is_empty() || rung >= self.route.max_rungs.max(self.route.rungs) as usize {
+                let started = Instant::now();
+                self.report.allocations =
+                    self.sites.finish(inspector, self.sent, self.t.timeouts.snapshot).await;
+                self.report.timings.analysis += started.elapsed();
                 let mut comparison = comparison;
                 if grows(&comparison) {
                     self.idle(&mut comparison, target, inspector, client, options).await?;

@@ -204,7 +204,7 @@ impl SpecRun {
     }
 }
 
-/// The report of route `route` of target `target` in a `leakcheck-run/1` document.
+/// The report of route `route` of target `target` in a `leakcheck-run/2` document.
 pub fn route_of<'a>(json: &'a Value, target: &str, route: &str) -> &'a Value {
     target_of(json, target)["routes"]
         .as_array()
@@ -214,7 +214,7 @@ pub fn route_of<'a>(json: &'a Value, target: &str, route: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no route {target} › {route} in the report"))
 }
 
-/// The report of target `target` in a `leakcheck-run/1` document.
+/// The report of target `target` in a `leakcheck-run/2` document.
 pub fn target_of<'a>(json: &'a Value, target: &str) -> &'a Value {
     json["targets"]
         .as_array()

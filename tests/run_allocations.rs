@@ -1,0 +1,98 @@
+//! Allocation sites end to end: `leakcheck run` on real services (`tests/fixtures/specs/
+//! allocations.toml`) must name, for every leaking route, the function and `file:line` that
+//! allocates what leaks, through V8's sampling heap profiler: timers and listeners by the
+//! function that registered them, transpiled TypeScript (tsx) and a wrangler bundle by the
+//! original `.ts` line.
+
+mod common;
+
+use common::{ensure_runtimes, run_spec, spec};
+use serde_json::Value;
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap()
+}
+
+/// The failing route's first three sites include `function` at `file` (a path suffix) and
+/// `line`; returns that site.
+fn assert_site<'a>(
+    run: &'a common::SpecRun,
+    target: &str,
+    route: &str,
+    function: &str,
+    file: &str,
+    line: u64,
+) -> &'a Value {
+    let r = run.route(target, route);
+    assert_eq!(r["outcome"], "fail", "{target} › {route}:\n{}", pretty(r));
+    let a = &r["allocations"];
+    assert_eq!(a["mechanism"], "sampling", "{}", pretty(a));
+    let sites = a["sites"].as_array().unwrap_or_else(|| panic!("no sites: {}", pretty(a)));
+    sites
+        .iter()
+        .take(3)
+        .find(|s| {
+            let at = &s["site"];
+            at["function"] == function
+                && at["file"].as_str().is_some_and(|f| f.ends_with(file))
+                && at["line"] == line
+        })
+        .unwrap_or_else(|| {
+            panic!("{target} › {route}: no site {function} ({file}:{line}) among\n{}", pretty(a))
+        })
+}
+
+#[test]
+fn every_leaking_route_names_the_function_and_line_that_allocates() {
+    ensure_runtimes();
+    let run = run_spec(&spec("allocations"), &[]);
+    assert_eq!(run.code(), 1, "{}", run.output_text());
+
+    // A timer: the function that called setInterval, not Node's timer list, heads the cause.
+    let timer = assert_site(&run, "events-hub", "presence", "watchHeartbeat", "events-hub.js", 80);
+    assert_eq!(timer["via"], "setInterval", "{}", pretty(timer));
+    let presence = run.route("events-hub", "presence");
+    assert_eq!(presence["causes"][0]["sites"][0], *timer, "{}", pretty(presence));
+    assert!(
+        run.stdout().contains("timers registered with `setInterval` in `watchHeartbeat`"),
+        "{}",
+        run.stdout()
+    );
+    // A listener: the handler that registers it.
+    let listener = assert_site(&run, "events-hub", "wait", "(anonymous)", "events-hub.js", 174);
+    assert!(
+        listener["via"].as_str().is_some_and(|v| v.contains("Listener") || v == "on"),
+        "{}",
+        pretty(listener)
+    );
+    // Closures in an array: the callback that pushes the retry closure.
+    assert_site(&run, "ai-gateway", "embeddings", "(anonymous)", "ai-gateway.js", 75);
+    // A string grown by concatenation: its bytes are allocated where the route reads the log
+    // (`slice` flattens the rope into one new string each time), the variable is named.
+    assert_site(&run, "ai-gateway", "access-log", "(anonymous)", "ai-gateway.js", 150);
+    let access = run.route("ai-gateway", "access-log");
+    assert_eq!(access["causes"][0]["culprit"], "adminAccessLog", "{}", pretty(access));
+    // TypeScript run with tsx: the original .ts file and line, the generated one kept.
+    let ts = assert_site(&run, "ts-api", "reprice", "recordPriceChange", "src/audit.ts", 14);
+    assert!(ts["site"]["generated"].is_string(), "{}", pretty(ts));
+    // A worker bundled by wrangler: the original .ts file and line.
+    let bundled = assert_site(&run, "rate-limit", "check", "checkLimit", "src/limiter.ts", 18);
+    assert!(bundled["site"]["generated"].is_string(), "{}", pretty(bundled));
+
+    // Passing routes record their survivors too, but nothing there is a leak.
+    assert_eq!(run.route("ts-api", "price")["outcome"], "pass");
+    // One cause per holder, not one block per class: the TypeScript service's five classes.
+    let reprice = run.route("ts-api", "reprice");
+    assert_eq!(reprice["causes"].as_array().map(Vec::len), Some(1), "{}", pretty(reprice));
+    assert_eq!(reprice["causes"][0]["culprit"], "priceHistory");
+    // The JUnit failure text carries the site too.
+    assert!(run.junit().contains("allocated in recordPriceChange ("), "{}", run.junit());
+}
+
+#[test]
+fn allocations_off_records_nothing() {
+    let run = run_spec(&spec("allocations"), &["--allocations", "off", "--route", "presence"]);
+    assert_eq!(run.code(), 1, "{}", run.output_text());
+    let r = run.route("events-hub", "presence");
+    assert!(r.get("allocations").is_none(), "{}", pretty(r));
+}

@@ -156,6 +156,10 @@ const WOBBLY: &[&str] = &[
     "objects_per_request",
     "body_bytes",
     "idle",
+    "array_buffers",
+    "external",
+    "rss",
+    "peak_external",
 ];
 
 /// Steps of a retainer path kept in the JSON snapshot. Further from the leak, where the path
@@ -163,6 +167,22 @@ const WOBBLY: &[&str] = &[
 /// to run (`process._events.SIGINT` or `.SIGTERM`, `process` or `_process`: dictionary order
 /// follows the per-process hash seed), so the rest is cut.
 const PATH_STEPS: usize = 3;
+
+/// The process's own memory line with its rates taken out: whether RSS (moving in allocator
+/// pages) or external memory grows linearly over three rungs varies from run to run.
+fn steady_memory_line(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            if line.contains("process memory at each rung") {
+                line.replace(" (+[size] per request)", "")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if text.ends_with('\n') { "\n" } else { "" }
+}
 
 /// Redacts the JSON: numbers under [`WOBBLY`] keys become `"[n]"`, strings go through
 /// [`redact`], an edge name that is an array index becomes `"[i]"`, and retainer paths keep
@@ -281,7 +301,7 @@ fn terminal_report() {
         "growing holder `adminAccessLog` system / Context",
         "growing holder system / Context",
     );
-    let text = drop_flattened_cons_text(&text);
+    let text = steady_memory_line(&drop_flattened_cons_text(&text));
     insta::assert_snapshot!("terminal", text);
 }
 
@@ -302,7 +322,7 @@ fn junit_report() {
         "growing holder `adminAccessLog` system / Context",
         "growing holder system / Context",
     );
-    let xml = drop_flattened_cons_text(&xml);
+    let xml = steady_memory_line(&drop_flattened_cons_text(&xml));
     // One element per line, so that a change shows as a readable diff.
     insta::assert_snapshot!("junit", xml.replace("><", ">\n<"));
 }
@@ -316,6 +336,11 @@ fn json_report() {
     // As in the text: whether the growing holder (a closure context) names its largest child
     // depends on that child's share of it, which sits at 50% here and varies from run to run.
     for route in json["targets"][0]["routes"].as_array_mut().unwrap() {
+        // Which of the process's own figures grow linearly over three rungs (RSS moves in
+        // allocator pages) varies from run to run; tests/run_offheap.rs checks them.
+        if let Some(memory) = route["verdict"].get_mut("memory") {
+            *memory = Value::from("[varies]");
+        }
         for holder in route["verdict"]["holders"].as_array_mut().into_iter().flatten() {
             if let Some(h) = holder.as_object_mut() {
                 for key in ["largest_child", "culprit"] {

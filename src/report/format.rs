@@ -124,3 +124,33 @@ mod tests {
         assert_eq!(signed(-1500), "-1,500");
     }
 }
+
+/// Text from outside (a class name from a snapshot, a command line) made safe to print on one
+/// line of a terminal or a CI log: control characters (escape sequences, line breaks, tabs,
+/// `\u{7f}` and the C1 range) become visible escapes, so a name cannot colour the terminal,
+/// move its cursor, or start a fake log line or a `::error` workflow command.
+///
+/// ```
+/// use leakcheck::report::format::printable;
+/// assert_eq!(printable("Session"), "Session");
+/// assert_eq!(printable("a\nb\u{1b}[31m"), "a\\nb\\x1b[31m");
+/// ```
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x100 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}

@@ -56,6 +56,19 @@ pub struct TargetReport {
     pub exit: Option<String>,
     /// The last lines the process wrote to stderr, when something went wrong.
     pub stderr_tail: Option<String>,
+    /// Processes the target started outside its process group (daemons, detached children)
+    /// still running after its shutdown; leakcheck killed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escaped: Vec<Escaped>,
+}
+
+/// A process a target left running outside its process group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escaped {
+    /// Its process id.
+    pub pid: u32,
+    /// Its command line.
+    pub command: String,
 }
 
 /// The outcome of one route.
@@ -395,6 +408,16 @@ impl RunReport {
             if let Some(text) = t.explain_error(paint) {
                 out.push('\n');
                 out += &text;
+            }
+            if !t.escaped.is_empty() {
+                out += &format!(
+                    "\n{} {}: processes it started outside its process group were still running after its shutdown; leakcheck killed them:\n",
+                    paint.yellow("Left running:"),
+                    t.name
+                );
+                for e in &t.escaped {
+                    out += &format!("  pid {} `{}`\n", e.pid, super::format::printable(&e.command));
+                }
             }
         }
         out += &self.lock_notes(paint);

@@ -219,7 +219,8 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         }
         let session = inspector.as_ref().expect("open while the target lives");
         let r = run_route(t, route, &mut target, session, &client, options, stop.clone()).await;
-        if r.outcome == Outcome::Error && target.has_ended() {
+        // After a stop signal leakcheck killed the target itself: that is no crash.
+        if r.outcome == Outcome::Error && stop.get().is_none() && target.has_ended() {
             dead = true;
             // Node lingers after its program ends while a debugger is attached: let it go.
             if let Some(session) = inspector.take() {
@@ -239,6 +240,7 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         report.routes.push(r);
     }
     if report.exit.is_none()
+        && stop.get().is_none()
         && let Some(status) = target.try_exit_status()
     {
         report.exit = Some(describe_exit(status));
@@ -247,11 +249,31 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     if let Some(session) = inspector.take() {
         session.close().await;
     }
+    // The load's keep-alive connections go first: workerd (and a Node server that closes
+    // gracefully) waits for open connections to end after SIGTERM, which otherwise costs the
+    // whole shutdown timeout and a SIGKILL.
+    drop(client);
     let ended = target.shutdown().await;
+    let how = match ended.ending {
+        target::Ending::AlreadyExited => "had already exited",
+        target::Ending::Terminated => "ended on SIGTERM",
+        target::Ending::Killed => "was killed (SIGKILL) after the shutdown timeout",
+    };
+    progress.event(&Event::Stopped {
+        target: &t.name,
+        how,
+        after: ended.elapsed,
+        escaped: &ended.escaped,
+    });
     if !ended.survivors.is_empty() {
         report.error =
             Some(format!("processes {:?} of the target survived SIGKILL", ended.survivors));
     }
+    report.escaped = ended
+        .escaped
+        .into_iter()
+        .map(|(pid, command)| crate::report::run::Escaped { pid, command })
+        .collect();
     report
 }
 
@@ -345,9 +367,14 @@ async fn run_route(
         } => Err(String::new()),
         signal = stop.received() => Err(format!("interrupted by {}", signal.name())),
     };
-    let result = match result {
-        Err(e) if e.is_empty() || watch.ended() => Err(ended_message(&run, target)),
-        other => other,
+    let result = match (result, stop.get()) {
+        // A stop signal kills the target at once, so whatever failed after it (a snapshot cut
+        // short, a load without answers) is the interruption, not the target's end.
+        (Err(_), Some(signal)) => {
+            Err(format!("interrupted by {} during {}", signal.name(), run.phase))
+        }
+        (Err(e), None) if e.is_empty() || watch.ended() => Err(ended_message(&run, target)),
+        (other, _) => other,
     };
     run.report.timings.wall = started.elapsed();
     match result {

@@ -27,9 +27,12 @@
 //! ```
 //!
 //! Nothing outlives leakcheck: [`Target::shutdown`] ends the whole group (SIGTERM, then
-//! SIGKILL), dropping a [`Target`] SIGKILLs it, a failed [`launch`] kills what it started, and
-//! [`install_signal_handlers`] kills every group on Ctrl-C or SIGTERM. A process that leaves
-//! the group (`setsid`, daemonising) escapes all of this.
+//! SIGKILL), dropping a [`Target`] SIGKILLs it, a failed [`launch`] kills what it started,
+//! [`install_signal_handlers`] kills every group on Ctrl-C or SIGTERM, and a watchdog process
+//! kills every group within about a second when leakcheck itself is killed (SIGKILL, the OOM
+//! killer). A process that leaves the group (`setsid`, a daemon) is still found after the
+//! shutdown by the variable [`TARGET_ID_VAR`] that every target inherits, reported in
+//! [`ShutdownReport::escaped`] and killed.
 
 mod deno;
 mod groups;
@@ -38,6 +41,7 @@ mod output;
 mod port;
 mod procfs;
 mod runtime;
+mod watchdog;
 mod workerd;
 mod wrangler;
 
@@ -61,6 +65,11 @@ pub use port::free_port;
 pub use runtime::find_in_node_modules;
 pub use workerd::{WorkerdLaunch, launch_workerd};
 pub use wrangler::launch_wrangler;
+
+/// The variable leakcheck puts in every target's environment, with a value unique to that
+/// target: its descendants inherit it even when they leave the process group, which is how
+/// the processes a target left behind are found after its shutdown.
+pub const TARGET_ID_VAR: &str = "LEAKCHECK_TARGET_ID";
 
 /// Bytes of stderr's last line shown in an error message (the error keeps the whole tail).
 const LAST_LINE_SHOWN: usize = 300;
@@ -330,6 +339,8 @@ pub struct Target {
     drains: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
     status: Option<ExitStatus>,
+    /// `TARGET_ID_VAR=value`, as found in the environment of its processes.
+    id_entry: String,
     /// The group has been ended and unregistered; drop has nothing to do.
     finished: bool,
 }
@@ -369,6 +380,10 @@ pub struct ShutdownReport {
     pub elapsed: Duration,
     /// Processes of the group still alive after SIGKILL (should be empty).
     pub survivors: Vec<u32>,
+    /// Processes the target started that had left its process group (a daemon, a detached
+    /// child with `setsid`) and were still running once the group had ended: pid and command
+    /// line. They have been sent SIGKILL.
+    pub escaped: Vec<(u32, String)>,
     /// The last lines of its stdout.
     pub stdout_tail: String,
     /// The last lines of its stderr.
@@ -388,6 +403,11 @@ impl fmt::Display for ShutdownReport {
         }
         if !self.survivors.is_empty() {
             write!(f, "; processes still alive: {:?}", self.survivors)?;
+        }
+        if !self.escaped.is_empty() {
+            let list: Vec<String> =
+                self.escaped.iter().map(|(pid, cmd)| format!("{pid} `{cmd}`")).collect();
+            write!(f, "; processes that left its group, killed: {}", list.join(", "))?;
         }
         Ok(())
     }
@@ -501,15 +521,30 @@ impl Target {
         }
         self.await_drains().await;
         groups::unregister(self.pid);
+        let survivors = group_alive(self.pid);
+        let escaped = self.kill_escaped(&survivors);
         ShutdownReport {
             name: self.name.clone(),
             ending,
             status: self.status,
             elapsed: start.elapsed(),
-            survivors: group_alive(self.pid),
+            survivors,
+            escaped,
             stdout_tail: self.stdout_tail(),
             stderr_tail: self.stderr_tail(),
         }
+    }
+
+    /// SIGKILLs the processes of the target outside its group (found by [`TARGET_ID_VAR`])
+    /// and returns them.
+    fn kill_escaped(&self, survivors: &[u32]) -> Vec<(u32, String)> {
+        let mut escaped = procfs::with_environment(&self.id_entry);
+        escaped.retain(|(pid, _)| !survivors.contains(pid));
+        for (pid, _) in &escaped {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid as i32), Signal::SIGKILL);
+        }
+        escaped
     }
 
     /// Waits until no process of the group is left (reaping the main one on the way) or
@@ -542,6 +577,7 @@ impl Drop for Target {
         if !self.finished {
             groups::signal_group(self.pid, Signal::SIGKILL);
             groups::unregister(self.pid);
+            self.kill_escaped(&[]);
             // The main process is reaped by tokio's orphan reaper.
         }
         for drain in &self.drains {
@@ -665,12 +701,14 @@ fn spawn(
     if !spec.cwd.is_dir() {
         return Err(TargetError::NoCwd { name, cwd: spec.cwd.clone() });
     }
+    let id = next_target_id();
     let mut command = Command::new(program);
     command
         .args(args)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .envs(extra.iter().map(|(k, v)| (k, v)))
+        .env(TARGET_ID_VAR, &id)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -717,9 +755,21 @@ fn spawn(
         drains,
         shutdown_timeout: spec.shutdown_timeout,
         status: None,
+        id_entry: format!("{TARGET_ID_VAR}={id}"),
         finished: false,
     };
     Ok((target, announced))
+}
+
+/// A value of [`TARGET_ID_VAR`] no other target shares: leakcheck's pid, a count, and a
+/// time, so that runs that follow each other with the same pid do not share one either.
+fn next_target_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{n}-{nanos}", std::process::id())
 }
 
 /// Fills in the stderr tail of an error built before the output was complete.

@@ -26,7 +26,7 @@ fn main() {
     }
     let requests = env_or("LOAD_BENCH_REQUESTS", 20_000);
     let concurrency = env_or("LOAD_BENCH_CONCURRENCY", 10) as usize;
-    let port = leakcheck::target::free_port().expect("a free port");
+    let port = leakcheck::launch::free_port().expect("a free port");
     let mut server = Command::new("node")
         .args(["-e", SERVER])
         .env("PORT", port.to_string())

@@ -7,7 +7,7 @@
 //! ```
 //! use std::path::Path;
 //! use leakcheck::plan::{plan, Overrides, Readiness};
-//! use leakcheck::spec::Spec;
+//! use leakcheck::leakspec::Spec;
 //!
 //! let spec = Spec::parse(r#"
 //!     [defaults]
@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::spec::{
+use crate::leakspec::{
     Budget, ByteSize, Header, Ignored, PORT_PLACEHOLDER, Route, Runtime, Settings, Spec, SpecError,
     Target, Worker,
 };
@@ -308,7 +308,7 @@ fn unmatched<'a>(
 ) -> SpecError {
     let error =
         SpecError::whole_file(&spec.path, format!("`{flag} {wanted}` matches nothing in the spec"));
-    let suggestion = crate::spec::did_you_mean(wanted, names.clone());
+    let suggestion = crate::leakspec::did_you_mean(wanted, names.clone());
     match suggestion {
         Some(name) => error.with_help(format!("did you mean `{name}`?")),
         None => {

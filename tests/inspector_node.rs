@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use leakcheck::inspector::{Inspector, InspectorError, chunk_channel};
+use leakcheck::launch::{LaunchSpec, Readiness, Target, free_port, launch};
 use leakcheck::snapshot::{HeapGraph, NodeKind};
-use leakcheck::target::{LaunchSpec, Readiness, Target, free_port, launch};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(10);

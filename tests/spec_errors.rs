@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use leakcheck::spec::Spec;
+use leakcheck::leakspec::Spec;
 
 /// The rendered errors for a spec text, as `leakcheck run` prints them.
 fn errors(text: &str) -> String {

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use leakcheck::leakspec::{ByteSize, Ignored, Spec};
 use leakcheck::plan::{Overrides, Plan, Readiness, plan};
-use leakcheck::spec::{ByteSize, Ignored, Spec};
 
 const SPEC: &str = r#"
 [defaults]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use leakcheck::target::{
+use leakcheck::launch::{
     LaunchSpec, Readiness, StopSignal, free_port, install_signal_handlers, kill_all_targets,
     launch, live_target_groups,
 };

@@ -1,11 +1,11 @@
-//! `leakcheck::target` against real Node processes (tests/fixtures/target): readiness, startup
+//! `leakcheck::launch` against real Node processes (tests/fixtures/target): readiness, startup
 //! failures, the inspector of wrapped commands, and that no process of a target survives.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use leakcheck::inspector::Inspector;
-use leakcheck::target::{Ending, LaunchSpec, Readiness, Target, TargetError, free_port, launch};
+use leakcheck::launch::{Ending, LaunchSpec, Readiness, Target, TargetError, free_port, launch};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/target")

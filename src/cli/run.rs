@@ -9,6 +9,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, EXIT_ERROR, EXIT_FOUND, EXIT_OK};
+use crate::leakspec::Spec;
 use crate::plan::{self, Overrides, Plan};
 use crate::record;
 use crate::report::format::{bytes, thousands};
@@ -17,7 +18,6 @@ use crate::report::style::Paint;
 use crate::runner::progress::{Event, Progress};
 use crate::runner::{RunOptions, run_plan};
 use crate::shard::{Shard, ShardRun};
-use crate::spec::Spec;
 
 /// The resolved arguments of `leakcheck run`.
 pub struct RunArgs {
@@ -100,7 +100,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         progress: progress.clone(),
     };
     let report = runtime.block_on(async {
-        let mut stop = crate::target::install_signal_handlers()
+        let mut stop = crate::launch::install_signal_handlers()
             .map_err(|e| CliError::new("could not install signal handlers", e))?;
         let report = run_plan(&plan, &options, &mut stop).await;
         Ok::<_, CliError>((report, stop.get()))

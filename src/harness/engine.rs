@@ -16,11 +16,11 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use futures_util::FutureExt;
 
+use crate::launch::{StopSignal, StopSignals};
 use crate::plan::{Plan, TargetPlan};
 use crate::report::run::{Outcome, TargetReport};
 use crate::runner::progress::{Event, Progress};
 use crate::runner::{RunOptions, run_target};
-use crate::target::{StopSignal, StopSignals};
 
 /// What a trial learns about its route.
 pub(super) enum Verdict {
@@ -115,7 +115,7 @@ impl Engine {
             failure_snapshots,
             progress: Arc::new(Relay { slots: slots.clone(), inner: progress }),
         });
-        let stop = runtime.block_on(async { crate::target::install_signal_handlers() })?;
+        let stop = runtime.block_on(async { crate::launch::install_signal_handlers() })?;
         let count = plan.targets.len();
         let queue =
             Arc::new(Mutex::new(plan.targets.into_iter().enumerate().collect::<VecDeque<_>>()));
@@ -185,5 +185,5 @@ fn panicked(target: &TargetPlan, panic: Box<dyn std::any::Any + Send>) -> Target
 }
 
 fn uses_fixed_port(target: &TargetPlan) -> bool {
-    !target.url.contains(crate::spec::PORT_PLACEHOLDER)
+    !target.url.contains(crate::leakspec::PORT_PLACEHOLDER)
 }

@@ -42,12 +42,12 @@ use std::sync::Arc;
 use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 
 use crate::cli::CliError;
+use crate::launch::StopSignal;
+use crate::leakspec::Ignored;
 use crate::plan::{Overrides, Plan, RoutePlan, TargetPlan};
 use crate::report::run::{Outcome, RunReport, TargetReport};
 use crate::report::style::Paint;
 use crate::shard::Shard;
-use crate::spec::Ignored;
-use crate::target::StopSignal;
 use engine::{Engine, Slot, Slots, Verdict};
 
 /// What the harness runs, besides libtest's own flags.
@@ -325,7 +325,7 @@ mod tests {
     }
 
     fn plan() -> Plan {
-        let spec = crate::spec::Spec::parse(
+        let spec = crate::leakspec::Spec::parse(
             r#"
             target = [
               { name = "api", command = ["node", "api.js"],

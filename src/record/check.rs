@@ -10,11 +10,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::Recorded;
+use crate::leakspec::RegressionTolerance;
 use crate::plan::RoutePlan;
 use crate::report::format::{bytes, bytes_rate, signed_bytes};
 use crate::report::style::Paint;
 use crate::runner::verdict::{Failure, RouteVerdict};
-use crate::spec::RegressionTolerance;
 
 /// What a route is held against, set on the plan from the lock and the flags.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -370,7 +370,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn plan_route(baseline: Baseline) -> RoutePlan {
-        let spec = crate::spec::Spec::parse(
+        let spec = crate::leakspec::Spec::parse(
             "[[target]]\nname = \"t\"\ncommand = [\"node\"]\n[[target.route]]\nname = \"r\"\npath = \"/\"\n",
             std::path::Path::new("leakspec.toml"),
         )
@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn written_budgets_still_hold() {
         let mut route = plan_route(Baseline::Recorded(Box::new(record(64.0, &[("Job", 64.0)]))));
-        route.budget.max_objects_per_request = crate::spec::ObjectsPerRequest::new(0.5);
+        route.budget.max_objects_per_request = crate::leakspec::ObjectsPerRequest::new(0.5);
         let limits = Limits { max_objects_per_request: Some(0.5), ..Limits::default() };
         let mut v = judge(&rungs([0, 100, 200]), &limits, None);
         hold(&mut v, &route, 200, None);

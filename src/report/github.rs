@@ -263,7 +263,7 @@ mod tests {
     use crate::report::run::tests::report;
 
     fn plan() -> Plan {
-        let spec = crate::spec::Spec::parse(
+        let spec = crate::leakspec::Spec::parse(
             r#"[[target]]
 name = "ai-proxy"
 command = ["node", "server.js"]

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::explain::{explain_route, stderr_block};
 use super::format::{bytes, bytes_rate, plural, thousands};
 use super::style::Paint;
+use crate::leakspec::Runtime;
 use crate::load::LoadStats;
 use crate::record::check::Status as LockStatus;
 use crate::runner::verdict::{Failure, RouteVerdict};
-use crate::spec::Runtime;
 
 /// Version of the JSON document; bumped on any incompatible change.
 pub const RUN_FORMAT: &str = "leakcheck-run/1";

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use crate::analysis::compare::{Comparer, Comparison, Thresholds};
 use crate::analysis::growth::Trend;
 use crate::inspector::Inspector;
+use crate::launch::{self, LaunchSpec, StopSignals, Target};
+use crate::leakspec::Runtime;
 use crate::load::{self, LoadStats, RequestTemplate};
 use crate::plan::{Plan, RoutePlan, TargetPlan};
 use crate::report::run::{Burst, Outcome, RouteReport, RunReport, Rung, TargetReport, Timings};
-use crate::spec::Runtime;
-use crate::target::{self, LaunchSpec, StopSignals, Target};
 use progress::{Event, Progress};
 use verdict::{Limits, Peak, judge};
 
@@ -129,7 +129,7 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         report.routes = skipped_target(t, "the target did not start").routes;
         report
     };
-    let port = match target::free_port() {
+    let port = match launch::free_port() {
         Ok(p) => p,
         Err(e) => return fail(report, format!("could not find a free port: {e}"), None),
     };
@@ -142,8 +142,8 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         port,
         url: launch.url,
         ready: match &t.ready {
-            crate::plan::Readiness::Http(path) => target::Readiness::Http(path.clone()),
-            crate::plan::Readiness::Port => target::Readiness::Port,
+            crate::plan::Readiness::Http(path) => launch::Readiness::Http(path.clone()),
+            crate::plan::Readiness::Port => launch::Readiness::Port,
         },
         ready_timeout: t.timeouts.ready,
         shutdown_timeout: t.timeouts.shutdown,
@@ -155,13 +155,13 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     }
     let start = async {
         match t.runtime {
-            Runtime::Node => target::launch(&spec).await,
-            Runtime::Deno => target::launch_deno(&spec).await,
+            Runtime::Node => launch::launch(&spec).await,
+            Runtime::Deno => launch::launch_deno(&spec).await,
             Runtime::Workerd => {
-                let launch = target::WorkerdLaunch { spec: spec.clone(), worker: t.worker.clone() };
-                target::launch_workerd(&launch).await
+                let launch = launch::WorkerdLaunch { spec: spec.clone(), worker: t.worker.clone() };
+                launch::launch_workerd(&launch).await
             }
-            Runtime::Wrangler => target::launch_wrangler(&spec).await,
+            Runtime::Wrangler => launch::launch_wrangler(&spec).await,
         }
     };
     let mut stop_launch = stop.clone();
@@ -255,9 +255,9 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     drop(client);
     let ended = target.shutdown().await;
     let how = match ended.ending {
-        target::Ending::AlreadyExited => "had already exited",
-        target::Ending::Terminated => "ended on SIGTERM",
-        target::Ending::Killed => "was killed (SIGKILL) after the shutdown timeout",
+        launch::Ending::AlreadyExited => "had already exited",
+        launch::Ending::Terminated => "ended on SIGTERM",
+        launch::Ending::Killed => "was killed (SIGKILL) after the shutdown timeout",
     };
     progress.event(&Event::Stopped {
         target: &t.name,
@@ -522,7 +522,7 @@ impl RouteRun<'_> {
         client: &reqwest::Client,
         inspector: &Inspector,
         options: &RunOptions,
-        watch: &target::ExitWatch,
+        watch: &launch::ExitWatch,
     ) -> (LoadStats, u64) {
         let concurrency = self.route.concurrency;
         self.load_sampled(
@@ -551,7 +551,7 @@ impl RouteRun<'_> {
         client: &reqwest::Client,
         inspector: &Inspector,
         options: &RunOptions,
-        watch: &target::ExitWatch,
+        watch: &launch::ExitWatch,
     ) -> (LoadStats, u64) {
         let progress = options.progress.clone();
         let (target, route) = (self.t.name.clone(), self.route.name.clone());

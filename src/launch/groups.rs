@@ -117,7 +117,7 @@ impl StopSignals {
 /// ```no_run
 /// # async fn run_everything() -> u8 { 0 }
 /// # async fn demo() -> std::io::Result<u8> {
-/// let mut stop = leakcheck::target::install_signal_handlers()?;
+/// let mut stop = leakcheck::launch::install_signal_handlers()?;
 /// tokio::select! {
 ///     code = run_everything() => Ok(code),
 ///     signal = stop.received() => {

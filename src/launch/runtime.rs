@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// exists in `dir/node_modules` or the `node_modules` of an ancestor of `dir`, nearest first.
 ///
 /// ```
-/// # use leakcheck::target::find_in_node_modules;
+/// # use leakcheck::launch::find_in_node_modules;
 /// let dir = tempfile::tempdir().unwrap();
 /// let bin = dir.path().join("node_modules/.bin");
 /// std::fs::create_dir_all(&bin).unwrap();

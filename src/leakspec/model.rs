@@ -74,7 +74,7 @@ impl Budget {
     /// `parent`; `ignore` lists are concatenated, parent first, without duplicates.
     ///
     /// ```
-    /// use leakcheck::spec::{Budget, ByteSize};
+    /// use leakcheck::leakspec::{Budget, ByteSize};
     /// let defaults = Budget { max_heap_growth: Some(ByteSize::new(1 << 20)),
     ///     ignore: vec!["(compiled code)".into()], ..Budget::default() };
     /// let route = Budget { memory_limit: Some(ByteSize::new(1 << 27)),
@@ -110,7 +110,7 @@ impl Budget {
 /// `ignored = true` or `ignored = "reason"` on a route or a target.
 ///
 /// ```
-/// use leakcheck::spec::Ignored;
+/// use leakcheck::leakspec::Ignored;
 /// let slow = Ignored::Yes { reason: Some("needs the staging database".into()) };
 /// assert_eq!(slow.to_string(), "ignored: needs the staging database");
 /// assert_eq!(Ignored::Yes { reason: None }.to_string(), "ignored");

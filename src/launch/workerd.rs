@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::runtime::{self, ListedTarget};
 use super::{LaunchSpec, MIN_INSPECTOR_WAIT, Target, TargetError, exited, wait_ready, with_tail};
-use crate::spec::Worker;
+use crate::leakspec::Worker;
 
 /// The service of the config leakcheck generates.
 const SERVICE: &str = "main";
@@ -332,7 +332,7 @@ pub async fn launch_workerd(launch: &WorkerdLaunch) -> Result<Target, TargetErro
 
     let mut ready_spec = spec.clone();
     ready_spec.port = port;
-    ready_spec.url = spec.url.replace(crate::spec::PORT_PLACEHOLDER, &port.to_string());
+    ready_spec.url = spec.url.replace(crate::leakspec::PORT_PLACEHOLDER, &port.to_string());
     target.base_url = ready_spec.url.trim_end_matches('/').to_owned();
     if let Err(e) = wait_ready(&mut target, &ready_spec, deadline).await {
         target.kill().await;

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use std::path::Path;
-//! use leakcheck::spec::Spec;
+//! use leakcheck::leakspec::Spec;
 //!
 //! let text = r#"
 //! [[target]]
@@ -97,7 +97,7 @@ fn toml_error(source: &Source<'_>, error: &toml::de::Error) -> SpecErrors {
 /// a trailing newline; committed at the top of the repository as `leakspec.schema.json`.
 ///
 /// ```
-/// let schema = leakcheck::spec::json_schema();
+/// let schema = leakcheck::leakspec::json_schema();
 /// assert!(schema.contains("\"max_bytes_per_request\""));
 /// ```
 pub fn json_schema() -> String {

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// bytes), but a fraction of the unit `B` itself is an error.
 ///
 /// ```
-/// use leakcheck::spec::ByteSize;
+/// use leakcheck::leakspec::ByteSize;
 /// assert_eq!("5MiB".parse::<ByteSize>().unwrap().bytes(), 5 * 1024 * 1024);
 /// assert_eq!("10MB".parse::<ByteSize>().unwrap().bytes(), 10_000_000);
 /// assert_eq!("1.5 KiB".parse::<ByteSize>().unwrap().to_string(), "1.5KiB");
@@ -78,7 +78,7 @@ impl fmt::Display for ByteSize {
 /// bare TOML number of bytes.
 ///
 /// ```
-/// use leakcheck::spec::BytesPerRequest;
+/// use leakcheck::leakspec::BytesPerRequest;
 /// assert_eq!("0.5KiB".parse::<BytesPerRequest>().unwrap().bytes(), 512.0);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, serde::Serialize)]
@@ -147,7 +147,7 @@ impl fmt::Display for ObjectsPerRequest {
 /// too tight or too loose.
 ///
 /// ```
-/// use leakcheck::spec::RegressionTolerance;
+/// use leakcheck::leakspec::RegressionTolerance;
 /// let t: RegressionTolerance = "25% + 32B".parse().unwrap();
 /// assert_eq!((t.relative(), t.bytes_per_request()), (0.25, 32.0));
 /// // 100 B per request recorded: up to 100 + 25 + 32 passes.
@@ -260,8 +260,8 @@ impl fmt::Display for RegressionTolerance {
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(leakcheck::spec::parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
-/// assert!(leakcheck::spec::parse_duration("30").is_err());
+/// assert_eq!(leakcheck::leakspec::parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
+/// assert!(leakcheck::leakspec::parse_duration("30").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let trimmed = text.trim();

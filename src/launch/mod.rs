@@ -5,7 +5,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use leakcheck::target::{LaunchSpec, Readiness, free_port, launch};
+//! use leakcheck::launch::{LaunchSpec, Readiness, free_port, launch};
 //!
 //! let port = free_port()?;
 //! let spec = LaunchSpec {

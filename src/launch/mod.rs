@@ -702,6 +702,10 @@ fn spawn(
         return Err(TargetError::NoCwd { name, cwd: spec.cwd.clone() });
     }
     let id = next_target_id();
+    let pipes = output::pipe().and_then(|out| Ok((out, output::pipe()?)));
+    let ((out_reader, out_writer), (err_reader, err_writer)) = pipes.map_err(|source| {
+        TargetError::Spawn { name: name.clone(), program: program.to_owned(), source }
+    })?;
     let mut command = Command::new(program);
     command
         .args(args)
@@ -710,8 +714,8 @@ fn spawn(
         .envs(extra.iter().map(|(k, v)| (k, v)))
         .env(TARGET_ID_VAR, &id)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(out_writer))
+        .stderr(Stdio::from(err_writer))
         .process_group(0);
     if let Some(fd) = control {
         use command_fds::{CommandFdExt, FdMapping};
@@ -720,10 +724,10 @@ fn spawn(
             .expect("a single mapping cannot collide");
     }
     let spawned = command.spawn();
-    // The command holds the parent's copy of the control pipe: close it now, so the reader
-    // sees the end of input when the child exits.
+    // The command holds the parent's copies of the write ends (and of the control pipe): close
+    // them now, so the readers see the end of input when the child exits.
     drop(command);
-    let mut child = spawned.map_err(|source| {
+    let child = spawned.map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
             TargetError::CommandNotFound { name: name.clone(), program: program.to_owned() }
         } else {
@@ -736,13 +740,10 @@ fn spawn(
     let stdout = SharedTail::default();
     let stderr = SharedTail::default();
     let (announce, announced) = watch::channel(Vec::new());
-    let mut drains = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        drains.push(output::drain(out, stdout.clone(), None));
-    }
-    if let Some(err) = child.stderr.take() {
-        drains.push(output::drain(err, stderr.clone(), Some(announce)));
-    }
+    let drains = vec![
+        output::drain(out_reader, stdout.clone(), None),
+        output::drain(err_reader, stderr.clone(), Some(announce)),
+    ];
     let target = Target {
         name,
         child,

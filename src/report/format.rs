@@ -106,25 +106,6 @@ pub fn plural_word(word: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_and_rates() {
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(1024), "1.0 KiB");
-        assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
-        assert_eq!(signed_bytes(-2048), "-2.0 KiB");
-        assert_eq!(bytes_rate(56.0), "56 B");
-        assert_eq!(bytes_rate(4.8), "4.8 B");
-        assert_eq!(count_rate(1.0), "1");
-        assert_eq!(count_rate(0.1), "0.1");
-        assert_eq!(count_rate(0.025), "0.025");
-        assert_eq!(signed(-1500), "-1,500");
-    }
-}
-
 /// Text from outside (a class name from a snapshot, a command line) made safe to print on one
 /// line of a terminal or a CI log: control characters (escape sequences, line breaks, tabs,
 /// `\u{7f}` and the C1 range) become visible escapes, so a name cannot colour the terminal,
@@ -153,4 +134,23 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_rates() {
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+        assert_eq!(signed_bytes(-2048), "-2.0 KiB");
+        assert_eq!(bytes_rate(56.0), "56 B");
+        assert_eq!(bytes_rate(4.8), "4.8 B");
+        assert_eq!(count_rate(1.0), "1");
+        assert_eq!(count_rate(0.1), "0.1");
+        assert_eq!(count_rate(0.025), "0.025");
+        assert_eq!(signed(-1500), "-1,500");
+    }
 }

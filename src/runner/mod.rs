@@ -329,6 +329,8 @@ async fn run_route(
         .unwrap_or_else(|| options.failure_snapshots.clone())
         .join(file_name(&t.name))
         .join(file_name(&route.name));
+    // Snapshots of an earlier run (more rungs, another process) must not sit beside these.
+    snapshot::clear_route_folder(&dir);
     let mut run = RouteRun {
         t,
         route,

@@ -629,8 +629,22 @@ pub async fn launch(spec: &LaunchSpec) -> Result<Target, TargetError> {
         .find(|(k, _)| k == "NODE_OPTIONS")
         .map(|(_, v)| v.clone())
         .or_else(|| std::env::var("NODE_OPTIONS").ok());
-    let (args, node_options) = node::with_inspector(&spec.argv, existing.as_deref());
+    // An inspector flag inherited in NODE_OPTIONS (a developer's shell) would open a second
+    // inspector, or move leakcheck's off loopback: the spec's own are refused when it is read,
+    // inherited ones are dropped here.
+    let cleaned = existing.as_deref().map(|o| {
+        o.split_whitespace()
+            .filter(|w| !crate::leakspec::is_inspect_flag(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let stripped = cleaned.is_some() && existing.as_deref().map(str::trim) != cleaned.as_deref();
+    let (args, node_options) = node::with_inspector(&spec.argv, cleaned.as_deref());
     let direct = node_options.is_none();
+    let node_options = match node_options {
+        None if stripped => cleaned,
+        other => other,
+    };
     let extra: Vec<(String, String)> =
         node_options.into_iter().map(|o| ("NODE_OPTIONS".to_owned(), o)).collect();
     launch_announced(spec, program, &args, &extra, direct).await
@@ -930,5 +944,66 @@ impl Probe {
                 format!("polled TCP connect to 127.0.0.1:{port}; last: {}", self.last)
             }
         }
+    }
+}
+
+/// Checks, without starting anything, that a target can be started: its working directory
+/// exists and its program is found where [`launch`] (or the Workers and Deno launchers) will
+/// look for it. `leakcheck run` asks this of every target before the first one starts, so a
+/// typo in the last target's `cwd` fails the run in its first second, not after the others.
+pub fn preflight(
+    name: &str,
+    runtime: crate::leakspec::Runtime,
+    argv: &[String],
+    cwd: &std::path::Path,
+) -> Result<(), TargetError> {
+    use crate::leakspec::Runtime;
+    let name = name.to_owned();
+    if !cwd.is_dir() {
+        return Err(TargetError::NoCwd { name, cwd: cwd.to_path_buf() });
+    }
+    let found = |program: &str| {
+        if program.contains('/') {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(cwd.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        } else {
+            runtime::on_path(program)
+        }
+    };
+    match (runtime, argv.first()) {
+        (Runtime::Node, None) => Err(TargetError::EmptyCommand { name }),
+        (Runtime::Node, Some(program)) if !found(program) => {
+            Err(TargetError::CommandNotFound { name, program: program.clone() })
+        }
+        (Runtime::Deno | Runtime::Workerd | Runtime::Wrangler, Some(program))
+            if !found(&runtime::resolve_bare(program, cwd)) =>
+        {
+            Err(TargetError::CommandNotFound { name, program: program.clone() })
+        }
+        (Runtime::Workerd, None)
+            if runtime::find_workerd(cwd).is_none() && !runtime::on_path("workerd") =>
+        {
+            Err(TargetError::RuntimeNotFound {
+                name,
+                what: format!(
+                    "workerd not found in a node_modules above {} nor on the PATH (install it with `npm install --save-dev workerd`)",
+                    cwd.display()
+                ),
+            })
+        }
+        (Runtime::Wrangler, None)
+            if find_in_node_modules(cwd, &[".bin/wrangler"]).is_none()
+                && !runtime::on_path("wrangler") =>
+        {
+            Err(TargetError::RuntimeNotFound {
+                name,
+                what: format!(
+                    "wrangler not found in a node_modules above {} nor on the PATH (install it with `npm install --save-dev wrangler`)",
+                    cwd.display()
+                ),
+            })
+        }
+        _ => Ok(()),
     }
 }

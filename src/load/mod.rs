@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+pub mod histogram;
+
 /// One request, ready to send many times.
 #[derive(Clone, Debug)]
 pub struct RequestTemplate {
@@ -127,34 +129,32 @@ pub async fn drive_until(
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let answered = Arc::new(AtomicU64::new(0));
+    // One fixed-size histogram for the batch: per-request state stays bounded whatever `count`.
+    let latencies = Arc::new(histogram::Histogram::default());
     let workers = (concurrency.max(1) as u64).min(count.max(1)) as usize;
     // Dropping the set aborts its tasks: nothing keeps sending after a stop.
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let (client, request) = (client.clone(), request.clone());
-        let (next, done, answered, progress) =
-            (next.clone(), done.clone(), answered.clone(), progress.clone());
+        let (next, done, answered, progress, latencies) =
+            (next.clone(), done.clone(), answered.clone(), progress.clone(), latencies.clone());
         tasks.spawn(async move {
             let mut stats = LoadStats::default();
-            let mut latencies = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < count {
                 let sent_at = Instant::now();
                 let ok_before = stats.ok;
                 send_one(&client, &request, &mut stats).await;
-                latencies.push(sent_at.elapsed());
+                latencies.record(sent_at.elapsed());
                 answered.fetch_add(stats.ok - ok_before, Ordering::Relaxed);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             }
-            (stats, latencies)
+            stats
         });
     }
     let mut total = LoadStats::default();
-    let mut latencies = Vec::with_capacity(count as usize);
     let collect = async {
         while let Some(joined) = tasks.join_next().await {
-            let (stats, mut lat) = joined.expect("request tasks do not panic");
-            total.absorb(&stats);
-            latencies.append(&mut lat);
+            total.absorb(&joined.expect("request tasks do not panic"));
         }
     };
     let stopped = tokio::select! {
@@ -177,15 +177,8 @@ pub async fn drive_until(
         };
         return (partial, true);
     }
-    latencies.sort_unstable();
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    total.p50 = pick(0.5);
-    total.p99 = pick(0.99);
+    total.p50 = latencies.quantile(0.5);
+    total.p99 = latencies.quantile(0.99);
     total.elapsed = started.elapsed();
     (total, false)
 }

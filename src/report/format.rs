@@ -114,7 +114,7 @@ pub fn plural_word(word: &str) -> String {
 /// ```
 /// use leakcheck::report::format::printable;
 /// assert_eq!(printable("Session"), "Session");
-/// assert_eq!(printable("a\nb\u{1b}[31m"), "a\\nb\\x1b[31m");
+/// assert_eq!(printable("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
 /// ```
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(char::is_control) {
@@ -122,15 +122,10 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x100 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
     }
     std::borrow::Cow::Owned(out)

@@ -566,11 +566,20 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                 .map(|f| match f {
                     Failure::LinearGrowth { classes, bytes_per_request, .. } => format!(
                         "linear growth of {} (+{} per request)",
-                        classes.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+                        classes
+                            .iter()
+                            .take(4)
+                            .map(|c| super::format::printable(c).into_owned())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         bytes_rate(*bytes_per_request)
                     ),
                     Failure::GrowingHolder { holder, bytes_per_request } => {
-                        format!("{holder} grows by {} per request", bytes_rate(*bytes_per_request))
+                        format!(
+                            "{} grows by {} per request",
+                            super::format::printable(holder),
+                            bytes_rate(*bytes_per_request)
+                        )
                     }
                     Failure::HeapGrowth { grew, limit } => {
                         format!("heap grew {} (budget {})", bytes(*grew), bytes(*limit))

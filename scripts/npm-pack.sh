@@ -78,6 +78,7 @@ if [ "$only" != main ]; then
     binary="$target_dir/release/leakcheck"
   fi
   [ -f "$binary" ] || die "no binary at $binary"
+  binary=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
   # A binary for this machine must be the one of this checkout's version.
   platform_target=$(node -e '
     const { byKey } = require(process.argv[1]);

@@ -8,14 +8,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use tempfile::TempDir;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -76,19 +76,36 @@ fn the_release_workflow_builds_every_platform_of_the_launcher() {
     }
 }
 
-/// A fresh npm project with the packages installed from the tarballs, offline.
+/// A fresh npm project with the packages installed from the tarballs, offline. Made once
+/// for the tests of this file, which run in their own subdirectories of it at once.
 struct Project {
-    dir: TempDir,
+    dir: PathBuf,
     platform: String,
 }
 
+static PROJECT: OnceLock<Project> = OnceLock::new();
+
+/// The shared project, made on first use. Under `CARGO_TARGET_TMPDIR` (target/tmp), replaced
+/// on each run of these tests.
+fn project() -> &'static Project {
+    PROJECT.get_or_init(install)
+}
+
 impl Project {
-    fn npx(&self) -> Command {
+    /// A fresh working directory for one test, inside the project.
+    fn workdir(&self, name: &str) -> PathBuf {
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `npx --offline leakcheck`, run in `cwd` (inside the project, so npx finds it).
+    fn npx(&self, cwd: &Path) -> Command {
         let mut cmd = Command::new("npx");
-        cmd.current_dir(self.dir.path())
+        cmd.current_dir(cwd)
             .arg("--offline")
             .arg("leakcheck")
-            .env("npm_config_cache", self.dir.path().join(".npm-cache"))
+            .env("npm_config_cache", self.dir.join(".npm-cache"))
             .env("npm_config_update_notifier", "false")
             .env("NO_COLOR", "1")
             .env("CI", "1");
@@ -97,7 +114,7 @@ impl Project {
 
     /// The launcher npm links into node_modules/.bin, without npx in between.
     fn bin(&self) -> PathBuf {
-        self.dir.path().join("node_modules/.bin/leakcheck")
+        self.dir.join("node_modules/.bin/leakcheck")
     }
 }
 
@@ -140,20 +157,24 @@ fn install() -> Project {
         .unwrap_or_else(|| panic!("unexpected tarball name {}", platform_tgz.display()))
         .to_owned();
 
-    let project = tempfile::Builder::new().prefix("leakcheck-npm-project-").tempdir().unwrap();
+    let project = Path::new(env!("CARGO_TARGET_TMPDIR")).join("npm-package");
+    if project.exists() {
+        std::fs::remove_dir_all(&project).unwrap();
+    }
+    std::fs::create_dir_all(&project).unwrap();
     std::fs::write(
-        project.path().join("package.json"),
+        project.join("package.json"),
         r#"{ "name": "shop", "version": "1.0.0", "private": true }"#,
     )
     .unwrap();
     // Both tarballs by path: the platform package cannot come from a registry offline, and
     // the launcher's optionalDependencies edge to it is then met by the installed one.
     let out = Command::new("npm")
-        .current_dir(project.path())
+        .current_dir(&project)
         .args(["install", "--offline", "--no-audit", "--no-fund", "--save-dev"])
         .arg(&main)
         .arg(platform_tgz)
-        .env("npm_config_cache", project.path().join(".npm-cache"))
+        .env("npm_config_cache", project.join(".npm-cache"))
         .env("npm_config_update_notifier", "false")
         .output()
         .expect("npm starts");
@@ -161,7 +182,7 @@ fn install() -> Project {
     drop(work);
 
     let manifest = |path: &str| -> serde_json::Value {
-        let file = project.path().join("node_modules").join(path).join("package.json");
+        let file = project.join("node_modules").join(path).join("package.json");
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
     };
     let launcher = manifest("leakcheck");
@@ -182,22 +203,23 @@ fn npx_leakcheck_from_the_tarballs_runs_a_spec_offline() {
         eprintln!("skipped: npm is not on the PATH");
         return;
     }
-    let project = install();
+    let project = project();
     assert!(project.platform.starts_with(std::env::consts::OS), "{}", project.platform);
+    let dir = project.workdir("run");
 
-    let out = project.npx().arg("--version").output().expect("npx starts");
+    let out = project.npx(&dir).arg("--version").output().expect("npx starts");
     assert_eq!(common::code(&out), 0, "{}", text(&out));
     assert_eq!(common::stdout(&out), format!("leakcheck {VERSION}\n"));
 
     // Exit status 2 passes through: the tool could not do its job.
-    let out = project.npx().args(["run", "--spec", "missing.toml"]).output().unwrap();
+    let out = project.npx(&dir).args(["run", "--spec", "missing.toml"]).output().unwrap();
     assert_eq!(common::code(&out), 2, "{}", text(&out));
     assert!(common::stderr(&out).contains("`missing.toml` is not a valid spec"), "{}", text(&out));
 
     // A real run: exit status 1, the verdicts of tests/fixtures/specs/report.toml.
     let tag = common::unique_tag("npm");
     let out = project
-        .npx()
+        .npx(&dir)
         .env(common::TAG_VAR, &tag)
         .args(["run", "--spec"])
         .arg(common::spec("report"))
@@ -206,27 +228,29 @@ fn npx_leakcheck_from_the_tarballs_runs_a_spec_offline() {
         .unwrap();
     common::assert_nothing_left(&tag, "npx leakcheck run");
     assert_eq!(common::code(&out), 1, "a route leaks\n{}", text(&out));
-    let (json, junit) = common::read_reports(project.dir.path());
+    let (json, junit) = common::read_reports(&dir);
     let json = json.unwrap_or_else(|| panic!("no report.json\n{}", text(&out)));
     let outcome = |route: &str| common::route_of(&json, "ai-gateway", route)["outcome"].clone();
     assert_eq!(outcome("chat-stream"), "pass", "{}", text(&out));
     assert_eq!(outcome("access-log"), "fail", "{}", text(&out));
     assert!(junit.is_some_and(|j| j.contains("<testsuite")));
-    let kept = project.dir.path().join("leakcheck-snapshots/ai-gateway/access-log");
+    let kept = dir.join("leakcheck-snapshots/ai-gateway/access-log");
     assert!(kept.join("s0.heapsnapshot").is_file(), "the failing route's snapshots are kept");
 }
 
-#[test]
-fn the_npm_launcher_passes_sigterm_on_and_exits_as_leakcheck_did() {
-    require_node!();
-    if !npm_available() {
-        eprintln!("skipped: npm is not on the PATH");
-        return;
-    }
-    let project = install();
-    let tag = common::unique_tag("npm-signal");
+/// Runs `node_modules/.bin/leakcheck run --spec report.toml` (the launcher, without npx) in
+/// its own process group, calls `deliver` with the launcher's pid once the second route is
+/// under load, and returns the exit status, the partial JSON report and the output.
+fn interrupted_run(
+    name: &str,
+    deliver: impl FnOnce(u32),
+) -> (Option<i32>, serde_json::Value, String) {
+    let project = project();
+    let dir = project.workdir(name);
+    let tag = common::unique_tag(name);
     let mut child = Command::new(project.bin())
-        .current_dir(project.dir.path())
+        .current_dir(&dir)
+        .process_group(0)
         .env(common::TAG_VAR, &tag)
         .env("CI", "1")
         .env("NO_COLOR", "1")
@@ -252,7 +276,6 @@ fn the_npm_launcher_passes_sigterm_on_and_exits_as_leakcheck_did() {
         let _ = stdout.read_to_string(&mut text);
         text
     });
-    // Once the second route is under load, SIGTERM to the launcher (not to leakcheck).
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -272,17 +295,52 @@ fn the_npm_launcher_passes_sigterm_on_and_exits_as_leakcheck_did() {
             }
         }
     }
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    deliver(child.id());
     let status = child.wait().unwrap();
     let stdout = stdout.join().unwrap();
     seen.extend(lines.try_iter());
-    let context = format!("--- stdout\n{stdout}--- stderr\n{}", seen.join("\n"));
-    common::assert_nothing_left(&tag, "after SIGTERM to the npm launcher");
-    // leakcheck stopped its target, wrote the partial report and exited 143; the launcher
-    // exits with that status.
-    assert_eq!(status.code(), Some(143), "{status}\n{context}");
-    let (json, _) = common::read_reports(project.dir.path());
+    let context = format!("{status}\n--- stdout\n{stdout}--- stderr\n{}", seen.join("\n"));
+    common::assert_nothing_left(&tag, &format!("{name}: after the signal"));
+    let (json, _) = common::read_reports(&dir);
     let json = json.unwrap_or_else(|| panic!("no partial report\n{context}"));
+    assert_eq!(
+        common::route_of(&json, "ai-gateway", "chat-stream")["outcome"],
+        "pass",
+        "{context}"
+    );
+    (status.code(), json, context)
+}
+
+#[test]
+fn the_npm_launcher_passes_sigterm_on_and_exits_as_leakcheck_did() {
+    require_node!();
+    if !npm_available() {
+        eprintln!("skipped: npm is not on the PATH");
+        return;
+    }
+    // SIGTERM to the launcher alone, as a CI runner cancelling a job sends it: leakcheck
+    // hears of it only through the launcher, stops its target, writes the partial report and
+    // exits 143; the launcher exits with that status.
+    let (code, json, context) = interrupted_run("sigterm", |pid| {
+        kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+    });
+    assert_eq!(code, Some(143), "{context}");
     assert!(json["interrupted"].as_str().unwrap_or_default().contains("SIGTERM"), "{json:#}");
-    assert_eq!(common::route_of(&json, "ai-gateway", "chat-stream")["outcome"], "pass");
+}
+
+#[test]
+fn ctrl_c_through_the_npm_launcher_stops_leakcheck_once() {
+    require_node!();
+    if !npm_available() {
+        eprintln!("skipped: npm is not on the PATH");
+        return;
+    }
+    // A terminal's Ctrl-C: SIGINT to the whole foreground group, so leakcheck gets it from
+    // the terminal and again from the launcher. That is one request, not a second one that
+    // would make it exit at once without its report.
+    let (code, json, context) = interrupted_run("ctrl-c", |pid| {
+        killpg(Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    });
+    assert_eq!(code, Some(130), "{context}");
+    assert!(json["interrupted"].as_str().unwrap_or_default().contains("SIGINT"), "{json:#}");
 }

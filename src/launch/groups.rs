@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::io;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -130,14 +131,18 @@ impl StopSignals {
 ///
 /// A second signal means the user insists: the task kills the groups again (targets launched
 /// since) and exits the process at once with that signal's exit status, without waiting for
-/// the reports. Must be called from within a tokio runtime; from then on these signals no
-/// longer end the process by themselves.
+/// the reports. The same signal again within [`REPEAT_WINDOW`] of the first is not a second
+/// request but the first one delivered twice, and only kills the groups again: a terminal's
+/// Ctrl-C reaches every process of the foreground group, so leakcheck gets it both from the
+/// terminal and from a wrapper that passes signals on (npx, the npm package's launcher).
+/// Must be called from within a tokio runtime; from then on these signals no longer end the
+/// process by themselves.
 pub fn install_signal_handlers() -> io::Result<StopSignals> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
-        let mut seen = false;
+        let mut first: Option<(StopSignal, Instant)> = None;
         loop {
             let received = tokio::select! {
                 Some(()) = interrupt.recv() => StopSignal::Interrupt,
@@ -145,12 +150,20 @@ pub fn install_signal_handlers() -> io::Result<StopSignals> {
                 else => return,
             };
             kill_all_targets();
-            if seen {
-                std::process::exit(received.exit_code().into());
+            match first {
+                Some((signal, at)) if signal == received && at.elapsed() < REPEAT_WINDOW => {}
+                Some(_) => std::process::exit(received.exit_code().into()),
+                None => {
+                    first = Some((received, Instant::now()));
+                    tx.send_replace(Some(received));
+                }
             }
-            seen = true;
-            tx.send_replace(Some(received));
         }
     });
     Ok(StopSignals { rx })
 }
+
+/// How soon after a stop signal the same signal counts as the same request delivered again
+/// (see [`install_signal_handlers`]). Copies passed on by wrappers arrive within milliseconds;
+/// a person pressing Ctrl-C again to insist takes longer.
+pub const REPEAT_WINDOW: Duration = Duration::from_secs(1);

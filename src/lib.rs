@@ -6,15 +6,20 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod app;
 pub mod cli;
+pub mod format;
 pub mod harness;
 pub mod inspector;
+pub mod judge;
 pub mod launch;
 pub mod leakspec;
 pub mod load;
+pub mod model;
 pub mod plan;
 pub mod record;
 pub mod report;
 pub mod runner;
 pub mod shard;
 pub mod snapshot;
+pub mod style;

@@ -187,8 +187,8 @@ pub struct RoutePlan {
     pub line: usize,
     /// 1-based column of the `[[target.route]]` header, for annotations.
     pub column: usize,
-    /// What `leakspec.lock` says of the route; [`crate::record::attach`] sets it.
-    pub baseline: crate::record::check::Baseline,
+    /// What `leakspec.lock` says of the route; `record::attach` sets it from the lock.
+    pub baseline: crate::model::lock::Baseline,
 }
 
 impl RoutePlan {

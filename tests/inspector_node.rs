@@ -79,6 +79,39 @@ async fn calls_and_heap_helpers() {
     target.shutdown().await;
 }
 
+/// `process.memoryUsage()` in the target, beside `Runtime.getHeapUsage`: a Buffer kept by the
+/// program shows in `arrayBuffers` and `external`, at its size.
+#[tokio::test]
+async fn process_memory_usage() {
+    if !node_available() {
+        return eprintln!("skipped: node is not on the PATH");
+    }
+    let target = start_server().await;
+    let inspector = Inspector::connect(target.inspector_url(), T).await.unwrap();
+    let before = inspector.process_memory_usage(T).await.unwrap().expect("Node has it");
+    assert!(before.rss > before.heap_used && before.external >= before.array_buffers, "{before:?}");
+    inspector.evaluate("globalThis.kept = Buffer.alloc(4 << 20, 1); 0", T).await.unwrap();
+    let after = inspector.process_memory_usage(T).await.unwrap().unwrap();
+    let grew = after.array_buffers - before.array_buffers;
+    assert!((4 << 20..(4 << 20) + 65536).contains(&grew), "{before:?} -> {after:?}");
+    assert!(after.external - before.external >= 4 << 20, "{before:?} -> {after:?}");
+    assert!(
+        after.rss - before.rss >= 3 << 20,
+        "filled pages are resident: {before:?} -> {after:?}"
+    );
+    // Node 20's V8 does not send backingStorageSize.
+    assert_eq!(inspector.heap_usage(T).await.unwrap().backing_storage, None);
+    // A context without `process` (a runtime that has none) answers `None`, not zeros.
+    inspector
+        .evaluate("globalThis.savedProcess = globalThis.process; delete globalThis.process; 0", T)
+        .await
+        .unwrap();
+    assert_eq!(inspector.process_memory_usage(T).await.unwrap(), None);
+    inspector.evaluate("globalThis.process = globalThis.savedProcess; 0", T).await.unwrap();
+    inspector.close().await;
+    target.shutdown().await;
+}
+
 #[tokio::test]
 async fn snapshot_streams_into_the_parser() {
     if !node_available() {

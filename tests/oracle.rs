@@ -79,6 +79,11 @@ fn classes_and_totals_match_an_independent_reader() {
     assert!(class("{id, prompt, timestamp}") >= 500);
     assert!(class("(closure)") >= 300);
     assert!(class("RegExp") >= 2);
+    // Backing stores count with their ArrayBuffers, at their real size.
+    let buffers = &ours["ArrayBuffer"];
+    assert!(buffers.count >= 21, "{buffers:?}");
+    assert!(buffers.self_size >= 20 * 65536 + 80_000, "{buffers:?}");
+    assert!(!ours.contains_key("system / JSArrayBufferData"), "every store has its ArrayBuffer");
 
     // Everything reachable over non-weak edges is retained by the root, once.
     assert_eq!(analysis.statistics.total, oracle.reachable_self_size);

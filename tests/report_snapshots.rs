@@ -10,9 +10,9 @@ use insta::assert_snapshot;
 use leakcheck::analysis::compare::{Comparer, Thresholds};
 use leakcheck::analysis::{Analysis, HeapSummary, analyse};
 use leakcheck::report::diff::DiffReport;
-use leakcheck::report::style::Paint;
 use leakcheck::report::summary;
 use leakcheck::snapshot::{EdgeKind, GraphBuilder, HeapGraph, NodeKind};
+use leakcheck::style::Paint;
 
 /// Requests between rungs.
 const STEPS: f64 = 100.0;

@@ -17,6 +17,17 @@
 //! [`MAX_SHAPE_PROPERTIES`] properties (most likely a dictionary), or a shape no other object
 //! in the snapshot shares.
 //!
+//! # Backing stores
+//!
+//! The bytes behind an `ArrayBuffer` (every Node `Buffer`, typed array and `Uint8Array` body
+//! chunk has one) live outside the V8 heap, and V8 writes them as a node of their own: a
+//! `native` node named `system / JSArrayBufferData` whose self size is the buffer's byte
+//! length, reached from the `ArrayBuffer` over an internal `backing_store` edge (Node 20,
+//! Deno 2 and workerd alike). A backing store is *folded* into the object that owns it: it
+//! takes its owner's class, and adds its bytes to that class but no object, so `ArrayBuffer`
+//! counts one object per buffer at the buffer's real size. A store no object owns keeps the
+//! key `system / JSArrayBufferData`.
+//!
 //! Deviations from DevTools (`calculateObjectNames`, `inferInterfaceDefinitions`):
 //! - DevTools calls closures `Function`; leakcheck keeps the older `(closure)`.
 //! - DevTools names a shape after the most common property lists (up to 1000 of them, names up
@@ -31,6 +42,17 @@ use crate::snapshot::{EdgeKind, HeapGraph, NodeIndex, NodeKind};
 
 /// Index of a class key in a [`ClassIndex`].
 pub type ClassId = u32;
+
+/// The name V8 gives the node of an `ArrayBuffer`'s backing store (its self size is the
+/// buffer's byte length).
+pub const BACKING_STORE: &str = "system / JSArrayBufferData";
+
+/// The internal edge from an `ArrayBuffer` to its backing store.
+const BACKING_STORE_EDGE: &str = "backing_store";
+
+/// Set in [`ClassIndex`]'s per-node class when the node is a backing store folded into its
+/// owner (class ids stay far below it).
+const FOLDED: u32 = 1 << 31;
 
 /// Plain objects with more properties than this are most likely used as dictionaries, so they
 /// stay `Object` rather than get a shape of their own.
@@ -71,10 +93,18 @@ impl ClassIndex {
         };
         let mut by_kind = [UNSET; 17];
         let mut of_node = Vec::with_capacity(graph.node_count());
+        // (backing store, owner), in the owners' order.
+        let mut stores: Vec<(NodeIndex, NodeIndex)> = Vec::new();
         for node in graph.nodes() {
             let kind = graph.kind(node);
             let class = match kind {
-                NodeKind::Object | NodeKind::Native => b.named(node, kind),
+                NodeKind::Object => {
+                    if let Some(store) = backing_store(graph, node) {
+                        stores.push((store, node));
+                    }
+                    b.named(node, kind)
+                }
+                NodeKind::Native => b.named(node, kind),
                 _ => {
                     let slot = &mut by_kind[kind as usize];
                     if *slot == UNSET {
@@ -86,12 +116,46 @@ impl ClassIndex {
             of_node.push(class);
         }
         b.unshare_singletons(&mut of_node);
+        for (store, owner) in stores {
+            // The first owner keeps it (a store is owned once; an odd snapshot that shares one
+            // must not count it twice).
+            if of_node[store as usize] & FOLDED == 0 {
+                of_node[store as usize] = of_node[owner as usize] | FOLDED;
+            }
+        }
         ClassIndex { keys: b.keys, of_node }
     }
 
-    /// The class of `node`.
+    /// The class of `node`. A backing store owned by an `ArrayBuffer` has its owner's class
+    /// (see [the module docs](self)).
     pub fn class_of(&self, node: NodeIndex) -> ClassId {
-        self.of_node[node as usize]
+        self.of_node[node as usize] & !FOLDED
+    }
+
+    /// True when `node` is a backing store folded into its owner's class: its bytes count for
+    /// the class, but it is not an object of its own.
+    ///
+    /// ```
+    /// use leakcheck::analysis::ClassIndex;
+    /// use leakcheck::snapshot::{EdgeKind, GraphBuilder, NodeKind};
+    /// let mut b = GraphBuilder::new();
+    /// let root = b.node(NodeKind::Synthetic, "", 1, 0);
+    /// let buffer = b.node(NodeKind::Object, "ArrayBuffer", 3, 80);
+    /// let store = b.node(NodeKind::Native, "system / JSArrayBufferData", 5, 65536);
+    /// b.edge(root, EdgeKind::Property, "upload", buffer);
+    /// b.edge(buffer, EdgeKind::Internal, "backing_store", store);
+    /// let classes = ClassIndex::build(&b.build());
+    /// assert_eq!(classes.key_of(store), "ArrayBuffer");
+    /// assert!(classes.is_folded(store) && !classes.is_folded(buffer));
+    /// ```
+    pub fn is_folded(&self, node: NodeIndex) -> bool {
+        self.of_node[node as usize] & FOLDED != 0
+    }
+
+    /// 1 for a node that counts as an object of its class, 0 for a folded backing store.
+    #[inline]
+    pub fn object_count(&self, node: NodeIndex) -> u64 {
+        (self.of_node[node as usize] & FOLDED == 0) as u64
     }
 
     /// The key of a class, e.g. `Task`, `(string)` or `{id, prompt}`.
@@ -107,11 +171,6 @@ impl ClassIndex {
     /// All class keys, indexed by [`ClassId`].
     pub fn keys(&self) -> &[String] {
         &self.keys
-    }
-
-    /// The class of every node, indexed by node.
-    pub fn of_nodes(&self) -> &[ClassId] {
-        &self.of_node
     }
 
     /// Number of distinct classes.
@@ -133,6 +192,18 @@ impl ClassIndex {
     pub fn heap_bytes(&self) -> usize {
         self.of_node.capacity() * 4 + self.keys.iter().map(|k| k.capacity() + 24).sum::<usize>()
     }
+}
+
+/// The backing store an object owns: the target of its internal `backing_store` edge, when
+/// that is a native node.
+fn backing_store(graph: &HeapGraph, node: NodeIndex) -> Option<NodeIndex> {
+    graph.edges(node).find_map(|e| {
+        let target = graph.edge_target(e);
+        (graph.edge_kind(e) == EdgeKind::Internal
+            && graph.kind(target) == NodeKind::Native
+            && graph.strings().get(graph.edge_name_or_index(e)) == BACKING_STORE_EDGE)
+            .then_some(target)
+    })
 }
 
 /// The key of every kind that is not named after the node.
@@ -346,6 +417,36 @@ mod tests {
         assert_eq!(c.key_of(dict2), "Object");
         assert_eq!(c.key_of(empty), "Object");
         assert_eq!(c.key_of(proto), "Object");
+    }
+
+    #[test]
+    fn backing_stores_count_with_their_array_buffer() {
+        let mut b = GraphBuilder::new();
+        let root = b.node(NodeKind::Synthetic, "", 1, 0);
+        // The store comes before its owner in node order, as it can in a real snapshot.
+        let s1 = b.node(NodeKind::Native, BACKING_STORE, 3, 100_000);
+        let a1 = b.node(NodeKind::Object, "ArrayBuffer", 5, 80);
+        let a2 = b.node(NodeKind::Object, "ArrayBuffer", 7, 80);
+        let s2 = b.node(NodeKind::Native, BACKING_STORE, 9, 4096);
+        let lone = b.node(NodeKind::Native, BACKING_STORE, 11, 512);
+        let other = b.node(NodeKind::Native, "Node / TCPWrap", 13, 64);
+        for (n, a) in [(0, a1), (1, a2)] {
+            b.indexed_edge(root, EdgeKind::Element, n, a);
+        }
+        b.edge(a1, EdgeKind::Internal, "map", other);
+        b.edge(a1, EdgeKind::Internal, "backing_store", s1);
+        b.edge(a2, EdgeKind::Internal, "backing_store", s2);
+        // A second claim on a store does not move it.
+        b.edge(other, EdgeKind::Internal, "backing_store", s2);
+        let g = b.build();
+        let c = ClassIndex::build(&g);
+        assert_eq!(c.key_of(s1), "ArrayBuffer");
+        assert_eq!(c.class_of(s2), c.class_of(a2));
+        assert!(c.is_folded(s1) && c.is_folded(s2));
+        assert_eq!((c.object_count(s1), c.object_count(a1)), (0, 1));
+        assert_eq!(c.key_of(lone), BACKING_STORE);
+        assert!(!c.is_folded(lone) && !c.is_folded(other));
+        assert_eq!(c.key_of(other), "Node / TCPWrap");
     }
 
     #[test]

@@ -69,7 +69,7 @@ struct IdCheck {
 /// Collects snapshots of one process, in order, and compares them.
 ///
 /// Each snapshot is folded in as a [`Digest`] of a few bytes per object that retains others
-/// (see [`super::digest`]), so only the last snapshot's graph has to stay in memory, for the
+/// (see `analysis/digest.rs`), so only the last snapshot's graph has to stay in memory, for the
 /// explanations.
 #[derive(Default)]
 pub struct Comparer {
@@ -478,7 +478,8 @@ impl Finisher<'_> {
         for node in self.last.nodes() {
             let born = self.birth(self.last.id(node));
             if born > 0 {
-                survivors[self.global_class(node) as usize][born - 1] += 1;
+                survivors[self.global_class(node) as usize][born - 1] +=
+                    self.classes.object_count(node);
             }
         }
 
@@ -592,12 +593,19 @@ impl Finisher<'_> {
             let a = self.anchor_of(node, &mut anchor, &mut stack);
             let size = self.last.self_size(node);
             let e = groups[slot].entry(a).or_insert((0, 0, node, 0));
-            e.0 += 1;
+            let object = self.classes.object_count(node);
+            e.0 += object;
             e.1 += size;
             // The largest object, the oldest (lowest id) among equals: nodes come in heap
-            // order, which differs from run to run, ids in allocation order.
+            // order, which differs from run to run, ids in allocation order. A backing store
+            // is not an object of its own: its owner (as large, with it) is the sample.
             let id = self.last.id(node);
-            if size > e.3 || (size == e.3 && id < self.last.id(e.2)) {
+            let size = if object == 1 { size + self.store_bytes(node) } else { 0 };
+            if object == 1
+                && (self.classes.is_folded(e.2)
+                    || size > e.3
+                    || (size == e.3 && id < self.last.id(e.2)))
+            {
                 e.2 = node;
                 e.3 = size;
             }
@@ -634,6 +642,16 @@ impl Finisher<'_> {
                 list
             })
             .collect()
+    }
+
+    /// The bytes of the backing stores folded into `node`'s class that it owns.
+    fn store_bytes(&self, node: NodeIndex) -> u64 {
+        let g = self.last;
+        g.edges(node)
+            .map(|e| g.edge_target(e))
+            .filter(|&t| self.classes.is_folded(t) && self.doms.idom(t) == Some(node) && t != node)
+            .map(|t| g.self_size(t))
+            .sum()
     }
 
     fn class_key_of(&self, node: NodeIndex) -> String {

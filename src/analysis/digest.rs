@@ -102,7 +102,9 @@ impl Digest {
             let class = classes.class_of(node) as usize;
             let size = graph.self_size(node);
             let id = graph.id(node);
-            d.count[class] += 1;
+            // A folded backing store adds its bytes to its owner's class, not an object.
+            let object = classes.object_count(node);
+            d.count[class] += object;
             d.bytes[class] += size;
             d.total_bytes += size;
             if is_native_id(id) {
@@ -110,7 +112,7 @@ impl Digest {
             } else {
                 d.max_id = d.max_id.max(id);
                 if id <= previous && basis.previous_max_id.is_some() {
-                    d.old_count[class] += 1;
+                    d.old_count[class] += object;
                     d.old_bytes[class] += size;
                 }
             }

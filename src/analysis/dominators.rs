@@ -21,7 +21,7 @@
 //! next-sibling links held in the BFS buffers, which are free by then; the same walk finds the
 //! retained size of every class (its top-most nodes on each path).
 //!
-//! Which edges retain follows DevTools' `isEssentialEdge`: see [`super::retaining`].
+//! Which edges retain follows DevTools' `isEssentialEdge`: see `analysis/retaining.rs`.
 //!
 //! Deviation from DevTools: nodes not reachable from the root over retaining edges get no
 //! dominator and keep their self size as retained size, and are left out of the root's total.

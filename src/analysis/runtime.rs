@@ -4,19 +4,26 @@
 
 use std::collections::HashMap;
 
+use super::classes::BACKING_STORE;
 use super::dominators::Dominators;
 use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 
 /// True for class keys of V8 runtime metadata rather than program data: code, hidden classes,
 /// feedback, `(system)` internals. Closure contexts (`system / Context`) are data: they hold
-/// the variables closures capture.
+/// the variables closures capture; so are ArrayBuffer backing stores
+/// (`system / JSArrayBufferData`): the bytes of every Buffer and typed array.
 ///
 /// These grow while the JIT warms up (new code paths compiled, optimised, deoptimised), often
 /// for longer than the first interval, so two intervals cannot tell their warm-up from a leak:
 /// their growth counts as linear only when at least three intervals agree.
 pub fn is_runtime_class(key: &str) -> bool {
     matches!(key, "(compiled code)" | "(system)" | "(object shape)")
-        || (key.starts_with("system / ") && key != "system / Context")
+        || (key.starts_with("system / ") && !is_data_system_name(key))
+}
+
+/// `system / ...` names that are program data, not V8 metadata.
+fn is_data_system_name(name: &str) -> bool {
+    name == "system / Context" || name == BACKING_STORE
 }
 
 /// True for nodes that are V8 runtime metadata (see [`is_runtime_class`]). Hidden nodes are
@@ -27,7 +34,7 @@ pub fn is_runtime_node(graph: &HeapGraph, node: NodeIndex) -> bool {
         NodeKind::Hidden => graph.name(node) != "system / PropertyArray",
         NodeKind::Object | NodeKind::Native => {
             let name = graph.name(node);
-            name.starts_with("system / ") && name != "system / Context"
+            name.starts_with("system / ") && !is_data_system_name(name)
         }
         _ => false,
     }

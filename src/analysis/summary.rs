@@ -124,7 +124,7 @@ pub(crate) fn class_stats(
             continue;
         }
         let s = &mut stats[classes.class_of(v) as usize];
-        s.count += 1;
+        s.count += classes.object_count(v);
         s.self_size = s.self_size.saturating_add(size);
     }
     for (s, r) in stats.iter_mut().zip(retained) {

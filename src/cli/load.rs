@@ -163,10 +163,7 @@ impl MaxIds {
                 Ok(Basis { previous_max_id: Some(previous), baseline_max_id: Some(first) })
             }
             // An earlier file failed; its error is the one reported.
-            _ => Err(CliError {
-                message: "an earlier snapshot could not be read".into(),
-                causes: vec![],
-            }),
+            _ => Err(CliError::with_causes("an earlier snapshot could not be read", vec![])),
         }
     }
 }
@@ -189,13 +186,13 @@ pub fn check_same_session(comparer: &Comparer) -> Result<(), CliError> {
         } else {
             continue;
         };
-        return Err(CliError {
-            message: format!("`{label}` does not look like the same process as the snapshot before it"),
-            causes: vec![
+        return Err(CliError::with_causes(
+            format!("`{label}` does not look like the same process as the snapshot before it"),
+            vec![
                 why,
                 "objects are matched by id, and ids are stable only across snapshots of one process taken in one inspector session".into(),
             ],
-        });
+        ));
     }
     Ok(())
 }

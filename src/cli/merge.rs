@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::run::{exit_status, write_file};
 use super::{CliError, EXIT_ERROR};
 use crate::report::merge::{ShardReport, merge};
-use crate::report::style::Paint;
+use crate::style::Paint;
 
 /// Merges `reports`, writes `json` and `junit`, prints the whole run's report; returns the
 /// exit status.

@@ -8,9 +8,9 @@ mod merge;
 mod run;
 mod test;
 
-pub(crate) use run::{StderrProgress, load_plan, shard_line};
+pub use crate::app::CliError;
+use crate::app::print;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,8 +19,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::analysis::HeapSummary;
 use crate::analysis::compare::{Comparer, Thresholds};
 use crate::report::diff::{DiffReport, Verdict};
-use crate::report::style::Paint;
 use crate::report::summary;
+use crate::style::Paint;
 
 /// Retainer paths are cut after this many steps (the rest are counted).
 const MAX_PATH_STEPS: usize = 8;
@@ -244,19 +244,6 @@ struct DiffArgs {
     format: Format,
 }
 
-/// Something that stopped leakcheck from doing its job: a message and its causes.
-#[derive(Debug)]
-pub struct CliError {
-    message: String,
-    causes: Vec<String>,
-}
-
-impl CliError {
-    pub(crate) fn new(message: impl Into<String>, cause: impl std::fmt::Display) -> CliError {
-        CliError { message: message.into(), causes: vec![cause.to_string()] }
-    }
-}
-
 /// Runs leakcheck with the process's arguments and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -265,18 +252,6 @@ pub fn main() -> ExitCode {
         Err(err) => {
             err.print();
             ExitCode::from(EXIT_ERROR)
-        }
-    }
-}
-
-impl CliError {
-    /// Writes the error to stderr: `error: MESSAGE`, then a `cause:` line per cause.
-    pub fn print(&self) {
-        let mut stderr = anstream::stderr();
-        let paint = Paint::for_stdout();
-        let _ = writeln!(stderr, "{} {}", paint.red_bold("error:"), self.message);
-        for cause in &self.causes {
-            let _ = writeln!(stderr, "  {} {cause}", paint.bold("cause:"));
         }
     }
 }
@@ -358,14 +333,4 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
         Verdict::Leak => EXIT_FOUND,
         Verdict::Ambiguous | Verdict::NoLeak => EXIT_OK,
     })
-}
-
-/// Writes to standard output; a closed pipe (`| head`) ends quietly.
-pub(crate) fn print(text: &str) -> Result<(), CliError> {
-    let mut out = anstream::stdout();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::new("could not write the report", e)),
-    }
 }

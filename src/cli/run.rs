@@ -1,23 +1,19 @@
 //! `leakcheck run`: spec → plan → runner → reports and exit status, with progress on stderr
 //! (a live bar on a terminal, one line per phase in a CI log).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::Arc;
 
 use super::{CliError, EXIT_ERROR, EXIT_FOUND, EXIT_OK};
+use crate::app::{StderrProgress, load_spec_and_plan, print, shard_line};
 use crate::leakspec::Spec;
-use crate::plan::{self, Overrides, Plan};
+use crate::model::{Outcome, RunReport};
+use crate::plan::{self, Overrides};
 use crate::record;
-use crate::report::format::{bytes, thousands};
-use crate::report::run::{Outcome, RunReport};
-use crate::report::style::Paint;
-use crate::runner::progress::{Event, Progress};
+use crate::runner::progress::Progress;
 use crate::runner::{RunOptions, run_plan};
 use crate::shard::{Shard, ShardRun};
+use crate::style::Paint;
 
 /// The resolved arguments of `leakcheck run`.
 pub struct RunArgs {
@@ -34,26 +30,6 @@ pub struct RunArgs {
     pub lock: record::Mode,
 }
 
-/// Reads the spec and resolves it with the command line's overrides: the plan every command
-/// that runs targets starts from.
-pub(crate) fn load_plan(spec: &std::path::Path, overrides: &Overrides) -> Result<Plan, CliError> {
-    load_spec_and_plan(spec, overrides).map(|(_, plan)| plan)
-}
-
-/// [`load_plan`], with the spec it came from.
-fn load_spec_and_plan(
-    spec: &std::path::Path,
-    overrides: &Overrides,
-) -> Result<(Spec, Plan), CliError> {
-    let invalid = |cause: String| CliError {
-        message: format!("`{}` is not a valid spec", spec.display()),
-        causes: vec![cause.trim_end().to_owned()],
-    };
-    let loaded = Spec::load(spec).map_err(|errors| invalid(errors.to_string()))?;
-    let plan = plan::plan(&loaded, overrides).map_err(|e| invalid(e.to_string()))?;
-    Ok((loaded, plan))
-}
-
 /// Runs the spec and returns the exit status.
 pub fn run(args: RunArgs) -> Result<u8, CliError> {
     let (spec, plan) = load_spec_and_plan(&args.spec, &args.overrides)?;
@@ -66,7 +42,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     let (mut plan, shard) = match args.shard {
         Some(shard) => {
             let (plan, run) = shard.select(plan);
-            super::print(&shard_line(&run, &plan))?;
+            print(&shard_line(&run, &plan))?;
             (plan, Some(run))
         }
         None => (plan, None),
@@ -78,7 +54,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     if plan.targets.is_empty() {
         // Still write the reports: merge-reports needs every shard's, empty or not.
         let report = RunReport {
-            format: crate::report::run::RUN_FORMAT,
+            format: crate::model::RUN_FORMAT,
             spec: plan.spec_path.clone(),
             ..RunReport::default()
         };
@@ -96,7 +72,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     let progress: Arc<dyn Progress> = if args.quiet {
         Arc::new(crate::runner::progress::Silent)
     } else {
-        Arc::new(StderrProgress::new())
+        Arc::new(StderrProgress::auto())
     };
     let options = RunOptions {
         keep_snapshots: args.keep_snapshots.clone(),
@@ -115,7 +91,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     if args.lock != record::Mode::Compare {
         write_lock(lock.unwrap_or_default(), &lock_path, &plan, &spec, &report, args.quiet)?;
     }
-    super::print(&report.to_text(Paint::for_stdout()))?;
+    print(&report.to_text(Paint::for_stdout()))?;
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
         github(&report, &plan, &args.spec)?;
     }
@@ -127,7 +103,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
 
 /// The working folder and program of every target that will start: found, or an error naming
 /// the target, its line in the spec, and what is missing.
-fn preflight(plan: &Plan) -> Result<(), CliError> {
+fn preflight(plan: &plan::Plan) -> Result<(), CliError> {
     let mut causes = Vec::new();
     for t in &plan.targets {
         if t.routes.iter().all(|r| r.ignored.is_ignored()) {
@@ -202,20 +178,6 @@ pub fn exit_status(report: &RunReport) -> u8 {
     status
 }
 
-/// The first line of a sharded run: which targets it runs, or that it has none (a pass).
-pub(crate) fn shard_line(run: &ShardRun, plan: &Plan) -> String {
-    let of = crate::report::format::plural(run.plan_targets as u64, "target");
-    if plan.targets.is_empty() {
-        return format!(
-            "shard {}: no targets fall in this shard ({of} in {} shards); nothing to run, which passes\n",
-            run.shard(),
-            run.total
-        );
-    }
-    let names: Vec<&str> = plan.targets.iter().map(|t| t.name.as_str()).collect();
-    format!("shard {}: {} of {of}: {}\n", run.shard(), names.len(), names.join(", "))
-}
-
 fn write_reports(
     report: &RunReport,
     shard: Option<&ShardRun>,
@@ -255,7 +217,7 @@ fn github(report: &RunReport, plan: &plan::Plan, spec: &std::path::Path) -> Resu
             spec.strip_prefix(ws).ok().map(|p| p.display().to_string())
         })
         .unwrap_or_else(|| spec.display().to_string());
-    super::print(&github::annotations(report, plan, &file))?;
+    print(&github::annotations(report, plan, &file))?;
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         use std::io::Write;
         let path = PathBuf::from(path);
@@ -301,7 +263,7 @@ fn write_lock(
         if update.dropped > 0 {
             parts.push(format!(
                 "dropped {} of routes no longer in the spec",
-                crate::report::format::plural(update.dropped as u64, "record")
+                crate::format::plural(update.dropped as u64, "record")
             ));
         }
         if parts.is_empty() {
@@ -310,120 +272,4 @@ fn write_lock(
         eprintln!("{}: {}", path.display(), parts.join("; "));
     }
     Ok(())
-}
-
-/// Progress on stderr: a bar with the current phase on a terminal; in a CI log (or a pipe),
-/// one line per phase and none per request.
-pub(crate) struct StderrProgress {
-    bar: Option<ProgressBar>,
-    last_load: Mutex<(String, u64)>,
-}
-
-impl StderrProgress {
-    /// One line per phase, never a bar: for output shared with other writers.
-    pub(crate) fn lines() -> StderrProgress {
-        StderrProgress { bar: None, last_load: Mutex::new((String::new(), 0)) }
-    }
-
-    fn new() -> StderrProgress {
-        let live = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-        let bar = live.then(|| {
-            let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{bar:25}] {pos}/{len}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        StderrProgress { bar, last_load: Mutex::new((String::new(), 0)) }
-    }
-
-    fn line(&self, text: String) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
-        }
-    }
-}
-
-impl Drop for StderrProgress {
-    fn drop(&mut self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl Progress for StderrProgress {
-    fn event(&self, event: &Event<'_>) {
-        match *event {
-            Event::Starting { target } => {
-                self.line(format!("{target}: starting"));
-                if let Some(bar) = &self.bar {
-                    bar.set_message(format!("{target}: starting"));
-                }
-            }
-            Event::Ready { target, pid, after } => {
-                self.line(format!("{target}: ready after {:.1} s (pid {pid})", after.as_secs_f64()))
-            }
-            Event::Load { target, route, rung, done, total } => {
-                if let Some(bar) = &self.bar {
-                    let mut last = self.last_load.lock().expect("no panics while held");
-                    let phase = match rung {
-                        None => format!("{target} › {route}: warm-up"),
-                        Some(r) => format!("{target} › {route}: rung {r}"),
-                    };
-                    if last.0 != phase || last.1 != total {
-                        bar.set_message(phase.clone());
-                        bar.set_length(total);
-                        *last = (phase, total);
-                    }
-                    bar.set_position(done);
-                } else if done == total {
-                    let phase = match rung {
-                        None => "warm-up".to_owned(),
-                        Some(r) => format!("rung {r}"),
-                    };
-                    eprintln!("{target} › {route}: {phase}: {} requests sent", thousands(total));
-                }
-            }
-            Event::Snapshot { target, route, rung } => {
-                if let Some(bar) = &self.bar {
-                    bar.set_message(format!("{target} › {route}: heap snapshot {rung}"));
-                }
-            }
-            Event::SnapshotDone { target, route, rung, bytes: size, nodes, v8_time } => {
-                self.line(format!(
-                    "{target} › {route}: snapshot {rung}: {} nodes, {} in {:.1} s",
-                    thousands(nodes),
-                    bytes(size),
-                    v8_time.as_secs_f64()
-                ));
-            }
-            Event::ExtraRung { target, route, why } => self.line(format!(
-                "{target} › {route}: unclear ({}), taking another rung",
-                why.join(", ")
-            )),
-            Event::RouteDone { target, route, outcome } => {
-                let word = match outcome {
-                    Outcome::Pass => "pass",
-                    Outcome::Fail => "FAIL",
-                    Outcome::Error => "ERROR",
-                    Outcome::Skipped => "skipped",
-                };
-                self.line(format!("{target} › {route}: {word}"));
-            }
-            Event::Stopped { target, how, after, escaped } => {
-                self.line(format!("{target}: {how} in {:.1} s", after.as_secs_f64()));
-                for (pid, command) in escaped {
-                    self.line(format!(
-                        "{target}: pid {pid} `{}` had left the target's process group and was still running: killed",
-                        crate::report::format::printable(command)
-                    ));
-                }
-            }
-        }
-    }
 }

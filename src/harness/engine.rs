@@ -17,8 +17,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use futures_util::FutureExt;
 
 use crate::launch::{StopSignal, StopSignals};
+use crate::model::{Outcome, TargetReport};
 use crate::plan::{Plan, TargetPlan};
-use crate::report::run::{Outcome, TargetReport};
 use crate::runner::progress::{Event, Progress};
 use crate::runner::{RunOptions, run_target};
 
@@ -177,7 +177,7 @@ fn panicked(target: &TargetPlan, panic: Box<dyn std::any::Any + Send>) -> Target
         routes: target
             .routes
             .iter()
-            .map(|r| crate::report::run::RouteReport::skipped(&r.name, &r.method, &r.path, &why))
+            .map(|r| crate::model::RouteReport::skipped(&r.name, &r.method, &r.path, &why))
             .collect(),
         error: Some(why),
         ..TargetReport::default()

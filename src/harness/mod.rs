@@ -41,13 +41,13 @@ use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 
-use crate::cli::CliError;
+use crate::app::CliError;
 use crate::launch::StopSignal;
 use crate::leakspec::Ignored;
+use crate::model::{Outcome, RunReport, TargetReport};
 use crate::plan::{Overrides, Plan, RoutePlan, TargetPlan};
-use crate::report::run::{Outcome, RunReport, TargetReport};
-use crate::report::style::Paint;
 use crate::shard::Shard;
+use crate::style::Paint;
 use engine::{Engine, Slot, Slots, Verdict};
 
 /// What the harness runs, besides libtest's own flags.
@@ -105,12 +105,12 @@ pub fn main(spec: impl AsRef<Path>) -> ExitCode {
 
 /// Runs the routes of `options.spec` as trials under libtest's `args`.
 pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
-    let plan = crate::cli::load_plan(&options.spec, &Overrides::default())?;
+    let plan = crate::app::load_plan(&options.spec, &Overrides::default())?;
     let plan = match options.shard {
         Some(shard) => {
             let (plan, run) = shard.select(plan);
             // On stderr: stdout may be libtest's JSON.
-            eprint!("{}", crate::cli::shard_line(&run, &plan));
+            eprint!("{}", crate::app::shard_line(&run, &plan));
             plan
         }
         None => plan,
@@ -144,7 +144,7 @@ pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
         true => None,
         false => {
             let progress: Arc<dyn crate::runner::progress::Progress> = match args.nocapture {
-                true => Arc::new(crate::cli::StderrProgress::lines()),
+                true => Arc::new(crate::app::StderrProgress::lines()),
                 false => Arc::new(crate::runner::progress::Silent),
             };
             let threads = args.test_threads.unwrap_or_else(|| {
@@ -160,7 +160,7 @@ pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
     let conclusion = libtest_mimic::run(args, trials);
     let (targets, signal) = engine.map(Engine::finish).unwrap_or_default();
     let report = RunReport {
-        format: crate::report::run::RUN_FORMAT,
+        format: crate::model::RUN_FORMAT,
         spec: plan.spec_path.clone(),
         targets,
         interrupted: signal.map(|s| format!("stopped by {}", s.name())),
@@ -271,7 +271,7 @@ pub(crate) fn parse_libtest(args: Vec<OsString>) -> Arguments {
 pub(crate) fn print_help(what: &str) -> ! {
     use clap::CommandFactory;
     let libtest = Arguments::command().render_help();
-    let _ = crate::cli::print(&format!(
+    let _ = crate::app::print(&format!(
         "Runs the routes of a leakspec.toml as tests named TARGET::ROUTE ({what}).\n\n\
          leakcheck's options:\n      --spec <FILE>   The spec (default: leakspec.toml)\n      \
          --shard <K/N>   Only the K-th of N parts of the targets\n      \

@@ -132,7 +132,31 @@ pub struct HeapUsage {
     pub used: u64,
     /// Bytes the heap has reserved.
     pub total: u64,
+    /// Bytes of ArrayBuffer backing stores (`backingStorageSize`), outside the heap: newer V8
+    /// only (Deno 2, workerd); Node 20 does not send it.
+    pub backing_storage: Option<u64>,
 }
+
+/// The process's own view of its memory: Node's and Deno's `process.memoryUsage()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessMemoryUsage {
+    /// Resident set size of the whole process.
+    pub rss: u64,
+    /// V8 heap used.
+    pub heap_used: u64,
+    /// Memory of C++ objects bound to JavaScript objects, managed by V8 (Node: includes
+    /// `arrayBuffers`; Deno: does not).
+    pub external: u64,
+    /// ArrayBuffer and SharedArrayBuffer backing stores (Node; Deno always says 0).
+    #[serde(default)]
+    pub array_buffers: u64,
+}
+
+/// What [`Inspector::process_memory_usage`] evaluates: `null` where there is no
+/// `process.memoryUsage` (workerd without `nodejs_compat`, browsers).
+const MEMORY_USAGE: &str = "(typeof process === 'object' && process !== null && \
+    typeof process.memoryUsage === 'function') ? process.memoryUsage() : null";
 
 /// Events delivered to one subscriber, in arrival order. Ends (`recv` returns `None`) when the
 /// connection closes. Dropping it unsubscribes.
@@ -322,7 +346,35 @@ impl Inspector {
                 InspectorError::Unexpected(format!("Runtime.getHeapUsage without {name}: {reply}"))
             })
         };
-        Ok(HeapUsage { used: field("usedSize")?, total: field("totalSize")? })
+        Ok(HeapUsage {
+            used: field("usedSize")?,
+            total: field("totalSize")?,
+            backing_storage: reply["backingStorageSize"].as_f64().map(|v| v as u64),
+        })
+    }
+
+    /// `process.memoryUsage()` through `Runtime.evaluate`, in the target's main context.
+    /// `Ok(None)` when the runtime has none: no `process.memoryUsage` function, no context to
+    /// evaluate in (workerd outside a request: "Cannot find default execution context"), or
+    /// figures that cannot be real (an RSS of 0).
+    pub async fn process_memory_usage(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<ProcessMemoryUsage>, InspectorError> {
+        let value = match self.evaluate(MEMORY_USAGE, timeout).await {
+            Ok(value) => value,
+            Err(InspectorError::Protocol { .. } | InspectorError::Unexpected(_)) => {
+                return Ok(None);
+            }
+            Err(other) => return Err(other),
+        };
+        if value.is_null() {
+            return Ok(None);
+        }
+        let usage: ProcessMemoryUsage = serde_json::from_value(value.clone()).map_err(|e| {
+            InspectorError::Unexpected(format!("process.memoryUsage() returned {value}: {e}"))
+        })?;
+        Ok((usage.rss > 0).then_some(usage))
     }
 
     /// `Runtime.evaluate` of `expression` with `returnByValue`, returning the value. A thrown

@@ -131,8 +131,8 @@ impl StopSignals {
 ///
 /// A second signal means the user insists: the task kills the groups again (targets launched
 /// since) and exits the process at once with that signal's exit status, without waiting for
-/// the reports. The same signal again within [`REPEAT_WINDOW`] of the first is not a second
-/// request but the first one delivered twice, and only kills the groups again: a terminal's
+/// the reports. The same signal again within `REPEAT_WINDOW` (1 s) of the first is not a
+/// second request but the first one delivered twice, and only kills the groups again: a terminal's
 /// Ctrl-C reaches every process of the foreground group, so leakcheck gets it both from the
 /// terminal and from a wrapper that passes signals on (npx, the npm package's launcher).
 /// Must be called from within a tokio runtime; from then on these signals no longer end the

@@ -1,7 +1,7 @@
 //! Recorded regression budgets: `leakspec.lock`, the figures each route measured (growth per
 //! request by class, heap growth, peak heap), written by `leakcheck run --record` / `--bless`
 //! next to the spec and committed like an insta snapshot. Later runs hold each route against
-//! its record ([`check`]).
+//! its record ([`crate::judge::lock`]).
 //!
 //! The file is deterministic and made for review: sorted by target and route, figures rounded
 //! to three significant digits (rates to 0.1 B), no timestamps, a version line.
@@ -23,18 +23,16 @@
 //! assert_eq!(back, lock);
 //! ```
 
-pub mod check;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use crate::format::{bytes, bytes_rate, signed_bytes};
+use crate::model::lock::Baseline;
+pub use crate::model::lock::Recorded;
+use crate::model::{Outcome, RunReport};
 use crate::plan::Plan;
-use crate::report::format::{bytes, bytes_rate, signed_bytes};
-use crate::report::run::{Outcome, RunReport};
-use crate::runner::verdict::RouteVerdict;
-use check::Baseline;
 
 /// Version of the lock format; bumped on any incompatible change.
 pub const LOCK_VERSION: u32 = 1;
@@ -48,64 +46,6 @@ pub const LOCK_VERSION: u32 = 1;
 /// ```
 pub fn lock_path(spec: &Path) -> PathBuf {
     spec.with_extension("lock")
-}
-
-/// What one route measured, as recorded: rounded, so that the file changes only when a figure
-/// does.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Recorded {
-    /// Requests measured after the baseline (heap growth is over these).
-    pub requests: u64,
-    /// Linear growth of all leaking classes together (or, when no class grows linearly, of the
-    /// fastest growing holder), bytes per request; 0 for a clean route.
-    pub bytes_per_request: f64,
-    /// Heap (sum of self sizes) from the baseline snapshot to the last one, bytes.
-    pub heap_growth: i64,
-    /// Highest V8 heap use sampled while requests ran, bytes.
-    pub peak_heap: Option<u64>,
-    /// Bytes per request of each class growing linearly (the classes above the noise floor).
-    pub classes: BTreeMap<String, f64>,
-}
-
-impl Recorded {
-    /// The figures of a judged route, rounded as the lock keeps them.
-    pub fn measure(verdict: &RouteVerdict, requests: u64, peak_heap: Option<u64>) -> Recorded {
-        // The report's growth per request: the leaking classes together, or, when no class
-        // grows linearly, the fastest growing holder.
-        let rate = match verdict.holders.first() {
-            Some(h) if verdict.leaks.is_empty() => h.fit.per_step,
-            _ => verdict.bytes_per_request,
-        };
-        Recorded {
-            requests,
-            bytes_per_request: round_rate(rate),
-            heap_growth: round_sig(verdict.heap.1 as f64 - verdict.heap.0 as f64) as i64,
-            peak_heap: peak_heap.map(|p| round_sig(p as f64) as u64),
-            classes: verdict
-                .leaks
-                .iter()
-                .map(|l| (l.class.clone(), round_rate(l.bytes_per_request)))
-                .collect(),
-        }
-    }
-}
-
-/// Three significant digits: 155,128 → 155,000.
-fn round_sig(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return 0.0;
-    }
-    let digits = x.abs().log10().floor() as i32;
-    let scale = 10f64.powi(digits - 2);
-    let r = (x / scale).round() * scale;
-    // Whole numbers above 100 stay whole (no 155000.00000000003).
-    if digits >= 2 { r.round() } else { r }
-}
-
-/// A rate to three significant digits and at most one decimal: 32.27 → 32.3, 1234.5 → 1230.
-fn round_rate(x: f64) -> f64 {
-    let r = (round_sig(x) * 10.0).round() / 10.0;
-    if r == 0.0 { 0.0 } else { r }
 }
 
 /// The recorded figures of every route, keyed by (target, route).
@@ -367,6 +307,7 @@ pub fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::lock::{round_rate, round_sig};
 
     pub(crate) fn sample() -> Lock {
         let mut lock = Lock::default();

@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use super::format::{bytes, bytes_rate, count_rate, plural, signed, signed_bytes, thousands};
-use super::style::Paint;
 use crate::analysis::RetainerPath;
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder, is_runtime_class};
 use crate::analysis::growth::Trend;
+use crate::format::{bytes, bytes_rate, count_rate, plural, signed, signed_bytes, thousands};
+use crate::style::Paint;
 
 /// Version of the JSON document; bumped on any incompatible change.
 pub const DIFF_FORMAT: &str = "leakcheck-diff/1";

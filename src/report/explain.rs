@@ -3,10 +3,10 @@
 //! and errors with the tail of the target's stderr. The terminal report, the JUnit failure
 //! texts and the test harness all use it.
 
-use super::format::{bytes, bytes_rate, count_rate, plural, printable, signed_bytes, thousands};
-use super::run::{RouteReport, TargetReport};
-use super::style::Paint;
-use crate::runner::verdict::{Failure, Leak};
+use crate::format::{bytes, bytes_rate, count_rate, plural, printable, signed_bytes, thousands};
+use crate::model::verdict::{Failure, Leak};
+use crate::model::{RouteReport, TargetReport};
+use crate::style::Paint;
 
 /// The full explanation of a route: leaks with holders and paths, budgets, projection, load
 /// problems, errors with the target's stderr.

@@ -11,11 +11,13 @@
 //! assert_eq!(escape_property("api › chat: {id, prompt}"), "api › chat%3A {id%2C prompt}");
 //! ```
 
-use super::format::{bytes_rate, plural, signed_bytes, thousands};
-use super::run::{Outcome, RouteReport, RunReport, TargetReport, failure_message};
-use super::style::Paint;
+use super::lock::status_word;
+use super::run::failure_message;
+use crate::format::{bytes_rate, plural, signed_bytes, thousands};
+use crate::model::lock::{LockCheck, Status};
+use crate::model::{Outcome, RouteReport, RunReport, TargetReport};
 use crate::plan::Plan;
-use crate::record::check::{LockCheck, Status, status_word};
+use crate::style::Paint;
 
 /// Escapes a message (the text after `::`).
 pub fn escape_data(text: &str) -> String {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::run::RunReport;
+use crate::model::RunReport;
 use crate::shard::ShardRun;
 
 /// Why shard reports could not be merged. Every message names the file(s) at fault.
@@ -127,8 +127,8 @@ pub fn merge(mut reports: Vec<ShardReport>) -> Result<RunReport, MergeError> {
         reports.sort_by_key(|r| r.shard.as_ref().map(|s| s.index));
     }
 
-    let mut merged = RunReport { format: super::run::RUN_FORMAT, spec, ..RunReport::default() };
-    let mut placed: Vec<(usize, &Path, super::run::TargetReport)> = Vec::new();
+    let mut merged = RunReport { format: crate::model::RUN_FORMAT, spec, ..RunReport::default() };
+    let mut placed: Vec<(usize, &Path, crate::model::TargetReport)> = Vec::new();
     let mut interrupted = Vec::new();
     for r in &reports {
         for (i, target) in r.report.targets.iter().enumerate() {
@@ -225,7 +225,7 @@ fn check_shards(reports: &[ShardReport]) -> Result<(), MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::run::{Outcome, RouteReport, TargetReport};
+    use crate::model::{Outcome, RouteReport, TargetReport};
 
     fn target(name: &str, outcome: Outcome) -> TargetReport {
         let mut route = RouteReport::skipped("r", "GET", "/", "");
@@ -235,7 +235,7 @@ mod tests {
 
     fn shard(index: usize, total: usize, targets: &[(&str, usize)], of: usize) -> ShardReport {
         let report = RunReport {
-            format: super::super::run::RUN_FORMAT,
+            format: crate::model::RUN_FORMAT,
             spec: "leakspec.toml".into(),
             targets: targets.iter().map(|(n, _)| target(n, Outcome::Pass)).collect(),
             ..RunReport::default()

@@ -2,9 +2,8 @@
 
 pub mod diff;
 mod explain;
-pub mod format;
 pub mod github;
+mod lock;
 pub mod merge;
 pub mod run;
-pub mod style;
 pub mod summary;

@@ -2,237 +2,14 @@
 //! line per route, then an explanation of each failure), as versioned JSON, and as JUnit XML
 //! (one `<testsuite>` per target, one `<testcase>` per route) for CI systems.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::explain::{explain_route, stderr_block};
-use super::format::{bytes, bytes_rate, plural, thousands};
-use super::style::Paint;
-use crate::leakspec::Runtime;
-use crate::load::LoadStats;
-use crate::record::check::Status as LockStatus;
-use crate::runner::verdict::{Failure, RouteVerdict};
-
-/// Version of the JSON document; bumped on any incompatible change.
-pub const RUN_FORMAT: &str = "leakcheck-run/1";
-
-/// `&'static str` under another name, so that serde's derive does not take the field for a
-/// string borrowed from its input (it reads it with [`run_format`]).
-type StaticName = &'static str;
-
-/// The whole run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct RunReport {
-    /// Always [`RUN_FORMAT`]; a document with another format is not read.
-    #[serde(deserialize_with = "run_format")]
-    pub format: StaticName,
-    /// The spec file the run followed.
-    pub spec: PathBuf,
-    /// One entry per target, in the spec's order.
-    pub targets: Vec<TargetReport>,
-    /// Set when the run was cut short (Ctrl-C, SIGTERM): what was measured until then is here.
-    pub interrupted: Option<String>,
-    /// Wall time of the run.
-    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
-    pub elapsed: Duration,
-    /// leakcheck's own peak memory (resident set) over the run, where the system tells it.
-    pub peak_rss: Option<u64>,
-}
-
-/// One target (one service process).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct TargetReport {
-    /// The target's name.
-    pub name: String,
-    /// What ran it: `node`, `deno`, `workerd` or `wrangler`.
-    pub runtime: Runtime,
-    /// Why the target could not be measured at all (never ready, no inspector ...).
-    pub error: Option<String>,
-    /// The routes, in the spec's order; routes not reached are marked as such.
-    pub routes: Vec<RouteReport>,
-    /// How the process ended, if it ended on its own during the run.
-    pub exit: Option<String>,
-    /// The last lines the process wrote to stderr, when something went wrong.
-    pub stderr_tail: Option<String>,
-    /// Processes the target started outside its process group (daemons, detached children)
-    /// still running after its shutdown; leakcheck killed them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub escaped: Vec<Escaped>,
-}
-
-/// A process a target left running outside its process group.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Escaped {
-    /// Its process id.
-    pub pid: u32,
-    /// Its command line.
-    pub command: String,
-}
-
-/// The outcome of one route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Nothing grows beyond the budget.
-    Pass,
-    /// A leak or a budget was exceeded.
-    Fail,
-    /// The route could not be measured: the target crashed, a snapshot failed ...
-    Error,
-    /// Not run (an earlier failure of the target, a filter, an interruption).
-    Skipped,
-}
-
-/// One rung: the state after a number of requests.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Rung {
-    /// Requests sent on the route before this snapshot (0 for the baseline).
-    pub requests: u64,
-    /// V8 heap used after GC (`Runtime.getHeapUsage`).
-    pub heap_used: u64,
-    /// Nodes in the snapshot.
-    pub nodes: u64,
-    /// Snapshot size, in bytes of JSON.
-    pub snapshot_bytes: u64,
-    /// Time V8 took to produce the snapshot (first chunk to last).
-    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
-    pub snapshot_time: Duration,
-    /// Where the snapshot was kept, if it was.
-    pub kept: Option<PathBuf>,
-    /// Memory of its compact graph and analysis in leakcheck.
-    pub graph_bytes: u64,
-    /// Memory of its compact graph alone.
-    #[serde(default)]
-    pub compact_graph_bytes: u64,
-    /// leakcheck's resident memory once the snapshot had streamed in (graph built, not yet
-    /// analysed): the graph, what the comparison keeps of earlier rungs, and the process.
-    #[serde(default)]
-    pub rss_after_streaming: Option<u64>,
-}
-
-/// One route's measurements and verdict.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RouteReport {
-    /// The route's name.
-    pub name: String,
-    /// HTTP method.
-    pub method: String,
-    /// Path requested.
-    pub path: String,
-    /// Request headers as sent, with secrets (authorization, cookies, API keys) redacted.
-    pub headers: Vec<(String, String)>,
-    /// The outcome.
-    pub outcome: Outcome,
-    /// What went wrong when the outcome is `error`; why the route was not run when it is
-    /// `skipped`.
-    pub error: Option<String>,
-    /// Skipped because the spec marks the route `ignored` (`error` says `ignored` or
-    /// `ignored: REASON`); written only when true.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub ignored: bool,
-    /// The verdict, when snapshots could be compared.
-    pub verdict: Option<RouteVerdict>,
-    /// Every snapshot taken, in order.
-    pub rungs: Vec<Rung>,
-    /// Requests sent during warm-up.
-    pub warmup: u64,
-    /// The load's statistics over all rungs (warm-up excluded).
-    pub load: LoadStats,
-    /// Highest V8 heap use seen while the load ran (sampled).
-    pub peak_heap: Option<u64>,
-    /// The burst at the route's concurrency that measured the peak, when the route has a
-    /// `max_peak_heap` budget.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub burst: Option<Burst>,
-    /// Time spent by V8 producing snapshots, sending requests, and by leakcheck itself.
-    pub timings: Timings,
-    /// The spec line of the route, for annotations.
-    pub line: Option<usize>,
-}
-
-/// A burst of requests all in flight at once, sampled closely for the heap's peak.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
-pub struct Burst {
-    /// Requests in flight at once (the route's concurrency).
-    pub concurrency: usize,
-    /// Requests sent.
-    pub requests: u64,
-    /// Highest V8 heap use sampled during the burst.
-    pub peak_heap: u64,
-}
-
-/// Where a route's time went.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Timings {
-    /// Wall time of the route.
-    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
-    pub wall: Duration,
-    /// Time in `takeHeapSnapshot` (V8's own cost).
-    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
-    pub snapshots: Duration,
-    /// Time sending requests (warm-up included).
-    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
-    pub requests: Duration,
-    /// Time in forced garbage collections.
-    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
-    pub gc: Duration,
-    /// leakcheck's own time after each snapshot's last chunk (the parse's tail, analysis,
-    /// digest) and comparing: what a run costs beyond what V8 and the service spend.
-    #[serde(serialize_with = "secs", deserialize_with = "secs_from")]
-    pub analysis: Duration,
-}
-
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
-}
-
-/// Reads back a duration written as seconds.
-pub(crate) fn secs_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let secs = f64::deserialize(d)?;
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| serde::de::Error::custom(format!("{secs} is not a duration in seconds")))
-}
-
-/// Accepts only [`RUN_FORMAT`], so that a report of another version is refused by name rather
-/// than half read.
-fn run_format<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
-    let format = String::deserialize(d)?;
-    if format == RUN_FORMAT {
-        Ok(RUN_FORMAT)
-    } else {
-        Err(serde::de::Error::custom(format!("format `{format}` is not `{RUN_FORMAT}`")))
-    }
-}
-
-impl RouteReport {
-    /// A route that was not run.
-    pub fn skipped(name: &str, method: &str, path: &str, why: &str) -> RouteReport {
-        RouteReport {
-            name: name.to_owned(),
-            method: method.to_owned(),
-            path: path.to_owned(),
-            headers: Vec::new(),
-            outcome: Outcome::Skipped,
-            error: Some(why.to_owned()),
-            ignored: false,
-            verdict: None,
-            rungs: Vec::new(),
-            warmup: 0,
-            load: LoadStats::default(),
-            peak_heap: None,
-            burst: None,
-            timings: Timings::default(),
-            line: None,
-        }
-    }
-
-    /// Requests sent after the baseline.
-    pub fn requests(&self) -> u64 {
-        self.rungs.last().map_or(0, |r| r.requests)
-    }
-}
+use crate::format::{bytes, bytes_rate, plural, thousands};
+use crate::model::lock::Status as LockStatus;
+use crate::model::verdict::Failure;
+use crate::model::{Outcome, RouteReport, RunReport, TargetReport};
+use crate::style::Paint;
 
 impl TargetReport {
     /// What `leakcheck run`'s report prints for one of this target's routes when it fails: a
@@ -269,31 +46,6 @@ impl TargetReport {
 }
 
 impl RunReport {
-    /// Reads a report written by [`RunReport::to_json`] (the `--json` of `leakcheck run`).
-    /// Durations come back rounded to the millisecond, as written.
-    pub fn from_json(text: &str) -> Result<RunReport, serde_json::Error> {
-        serde_json::from_str(text)
-    }
-
-    /// Counts of routes by outcome: (passed, failed, errors, skipped).
-    pub fn counts(&self) -> (usize, usize, usize, usize) {
-        let mut c = (0, 0, 0, 0);
-        for t in &self.targets {
-            if t.error.is_some() && t.routes.is_empty() {
-                c.2 += 1;
-            }
-            for r in &t.routes {
-                match r.outcome {
-                    Outcome::Pass => c.0 += 1,
-                    Outcome::Fail => c.1 += 1,
-                    Outcome::Error => c.2 += 1,
-                    Outcome::Skipped => c.3 += 1,
-                }
-            }
-        }
-        c
-    }
-
     /// The lock file's name (`leakspec.lock` next to `leakspec.toml`), as reports say it.
     pub fn lock_name(&self) -> String {
         crate::record::lock_path(&self.spec)
@@ -416,7 +168,7 @@ impl RunReport {
                     t.name
                 );
                 for e in &t.escaped {
-                    out += &format!("  pid {} `{}`\n", e.pid, super::format::printable(&e.command));
+                    out += &format!("  pid {} `{}`\n", e.pid, crate::format::printable(&e.command));
                 }
             }
         }
@@ -551,7 +303,7 @@ fn summary_line(r: &RouteReport) -> String {
             let line = format!("{growth:<18}  {heap:<26}  {} requests", thousands(r.requests()));
             match v.lock.as_ref().map(|l| l.status) {
                 None | Some(LockStatus::Within) => line,
-                Some(status) => format!("{line}  ({})", crate::record::check::status_word(status)),
+                Some(status) => format!("{line}  ({})", super::lock::status_word(status)),
             }
         }
     }
@@ -569,7 +321,7 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                         classes
                             .iter()
                             .take(4)
-                            .map(|c| super::format::printable(c).into_owned())
+                            .map(|c| crate::format::printable(c).into_owned())
                             .collect::<Vec<_>>()
                             .join(", "),
                         bytes_rate(*bytes_per_request)
@@ -577,7 +329,7 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                     Failure::GrowingHolder { holder, bytes_per_request } => {
                         format!(
                             "{} grows by {} per request",
-                            super::format::printable(holder),
+                            crate::format::printable(holder),
                             bytes_rate(*bytes_per_request)
                         )
                     }
@@ -611,10 +363,11 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::record::Recorded;
-    use crate::record::check::{LockCheck, Status};
-    use crate::runner::verdict::tests::compare;
-    use crate::runner::verdict::{Limits, judge};
+    use crate::judge::budgets::tests::compare;
+    use crate::judge::budgets::{Limits, judge};
+    use crate::model::lock::{LockCheck, Recorded, Status};
+    use crate::model::verdict::RouteVerdict;
+    use crate::model::{LoadStats, RUN_FORMAT, Rung, Timings};
 
     fn route(name: &str, outcome: Outcome, verdict: Option<RouteVerdict>) -> RouteReport {
         RouteReport {
@@ -664,7 +417,7 @@ pub(crate) mod tests {
             classes: [("Job".to_owned(), 16.0)].into(),
         };
         let now = Recorded::measure(&leak, 200, Some(4_400_000));
-        let check = crate::record::check::compare(&recorded, &now, Default::default());
+        let check = crate::judge::lock::compare(&recorded, &now, Default::default());
         leak.failures.push(Failure::Regression { summary: check.summary() });
         leak.lock = Some(check);
         let mut clean = judge(&compare([50, 50, 50]), &Limits::default(), None);

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use super::format::{bytes, plural, thousands};
-use super::style::Paint;
 use crate::analysis::HeapSummary;
+use crate::format::{bytes, plural, thousands};
+use crate::style::Paint;
 
 /// Version of the JSON document; bumped on any incompatible change.
 pub const SUMMARY_FORMAT: &str = "leakcheck-summary/1";

@@ -1,7 +1,7 @@
 //! Running a plan: for each target, start it under the inspector, keep one inspector session
 //! for its whole life (node ids are only stable within one), and for each route in turn: warm
 //! up, snapshot the baseline, then rungs of N requests each followed by a snapshot, with extra
-//! rungs while the verdict is unclear; compare, judge, report.
+//! rungs while the verdict is unclear; compare, and hand the measurements to [`crate::judge`].
 //!
 //! A target that crashes is reported on the route it crashed in, with its exit status and
 //! stderr; its remaining routes are skipped and the other targets still run. A stop signal
@@ -9,7 +9,6 @@
 
 pub mod progress;
 pub mod snapshot;
-pub mod verdict;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,10 +21,9 @@ use crate::inspector::Inspector;
 use crate::launch::{self, LaunchSpec, StopSignals, Target};
 use crate::leakspec::Runtime;
 use crate::load::{self, LoadStats, RequestTemplate};
+use crate::model::{Burst, Outcome, RouteReport, RunReport, Rung, TargetReport, Timings};
 use crate::plan::{Plan, RoutePlan, TargetPlan};
-use crate::report::run::{Burst, Outcome, RouteReport, RunReport, Rung, TargetReport, Timings};
 use progress::{Event, Progress};
-use verdict::{Limits, Peak, judge};
 
 /// How the run treats snapshot files and reports progress.
 pub struct RunOptions {
@@ -53,7 +51,7 @@ const GC_NUDGE_AFTER: Duration = Duration::from_millis(200);
 pub async fn run_plan(plan: &Plan, options: &RunOptions, stop: &mut StopSignals) -> RunReport {
     let started = Instant::now();
     let mut report = RunReport {
-        format: crate::report::run::RUN_FORMAT,
+        format: crate::model::RUN_FORMAT,
         spec: plan.spec_path.clone(),
         ..RunReport::default()
     };
@@ -295,8 +293,8 @@ fn ended_message(run: &RouteRun<'_>, target: &mut Target) -> String {
     format!(
         "the target {how} during {} ({} of {} requests answered)",
         run.phase,
-        crate::report::format::thousands(run.report.load.ok),
-        crate::report::format::thousands(run.report.load.sent)
+        crate::format::thousands(run.report.load.ok),
+        crate::format::thousands(run.report.load.sent)
     )
 }
 
@@ -381,16 +379,7 @@ async fn run_route(
     run.report.timings.wall = started.elapsed();
     match result {
         Ok(comparison) => {
-            let peak = match (run.report.burst, run.report.peak_heap) {
-                (Some(b), during) => Some(Peak {
-                    heap: b.peak_heap.max(during.unwrap_or(0)),
-                    concurrency: b.concurrency,
-                }),
-                (None, Some(heap)) => Some(Peak { heap, concurrency: route.concurrency }),
-                (None, None) => None,
-            };
-            let mut v = judge(&comparison, &limits(route), peak);
-            crate::record::check::hold(&mut v, route, run.report.requests(), run.report.peak_heap);
+            let v = crate::judge::route(&comparison, route, &run.report);
             run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
             run.report.verdict = Some(v);
         }
@@ -413,19 +402,6 @@ async fn run_route(
         let _ = std::fs::remove_dir(&options.failure_snapshots);
     }
     run.report
-}
-
-fn limits(route: &RoutePlan) -> Limits {
-    let b = &route.budget;
-    Limits {
-        max_bytes_per_request: b.max_bytes_per_request.map(|v| v.bytes()),
-        max_objects_per_request: b.max_objects_per_request.map(|v| v.objects()),
-        max_heap_growth: b.max_heap_growth.map(|s| s.bytes()),
-        memory_limit: b.memory_limit.map(|s| s.bytes()),
-        requests_to_limit: b.requests_to_limit,
-        max_peak_heap: b.max_peak_heap.map(|s| s.bytes()),
-        ignore: b.ignore.clone(),
-    }
 }
 
 /// A name safe as one path component.
@@ -665,8 +641,8 @@ impl RouteRun<'_> {
         Err(format!(
             "the target {how} during {} ({} of {} requests answered)",
             self.phase,
-            crate::report::format::thousands(stats.ok),
-            crate::report::format::thousands(stats.sent)
+            crate::format::thousands(stats.ok),
+            crate::format::thousands(stats.sent)
         ))
     }
     async fn snapshot(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::report::run::Outcome;
+use crate::model::Outcome;
 
 /// A step of the run.
 #[derive(Clone, Debug)]

@@ -7,212 +7,10 @@
 //! `max_bytes_per_request` or `max_objects_per_request` for the route (written budgets always
 //! hold). A class growing that the lock does not record still fails as a leak.
 
-use serde::{Deserialize, Serialize};
-
-use super::Recorded;
 use crate::leakspec::RegressionTolerance;
+use crate::model::lock::{Baseline, Change, Figure, LockCheck, Recorded, Status, Unit};
+use crate::model::verdict::{Failure, RouteVerdict};
 use crate::plan::RoutePlan;
-use crate::report::format::{bytes, bytes_rate, signed_bytes};
-use crate::report::style::Paint;
-use crate::runner::verdict::{Failure, RouteVerdict};
-
-/// What a route is held against, set on the plan from the lock and the flags.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum Baseline {
-    /// There is no lock: nothing to compare.
-    #[default]
-    None,
-    /// The lock exists but does not record this route.
-    NotRecorded,
-    /// The route's record.
-    Recorded(Box<Recorded>),
-    /// This run records the route (`--record` for a route not yet recorded, `--bless` for
-    /// every route); `previous` is what the lock held before, shown as a diff.
-    Record {
-        /// The record being replaced.
-        previous: Option<Box<Recorded>>,
-    },
-}
-
-/// How a route compares with its record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Every figure within the tolerance of its record.
-    Within,
-    /// A figure rose past its record by more than the tolerance: the route fails.
-    Regressed,
-    /// A figure fell below its record by more than the tolerance (or a recorded class stopped
-    /// growing), and none regressed: `--bless` would record the gain.
-    Improved,
-    /// The lock has no record of the route.
-    NotRecorded,
-    /// This run recorded the route for the first time.
-    Recorded,
-    /// This run replaced the route's record (`--bless`).
-    Blessed,
-}
-
-/// What changed in one figure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Change {
-    /// Within the tolerance.
-    Same,
-    /// Above the allowed value.
-    Regressed,
-    /// Below the record by more than the tolerance.
-    Improved,
-    /// A class growing that the record does not have (within the tolerance if not regressed).
-    New,
-    /// A recorded class that no longer grows.
-    Gone,
-}
-
-/// The unit of a figure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unit {
-    /// Bytes per request.
-    BytesPerRequest,
-    /// Bytes.
-    Bytes,
-    /// A change in bytes, shown with its sign.
-    Growth,
-}
-
-/// One row of the diff: a figure recorded against measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Figure {
-    /// `growth per request`, `heap growth`, `peak heap` or `class KEY`.
-    pub name: String,
-    /// Its unit.
-    pub unit: Unit,
-    /// The recorded value (heap growth scaled to the requests measured this time).
-    pub recorded: Option<f64>,
-    /// The measured value (rounded as the lock would keep it).
-    pub measured: Option<f64>,
-    /// The highest measured value that passes.
-    pub allowed: Option<f64>,
-    /// The verdict on this figure.
-    pub change: Change,
-}
-
-/// A route compared with `leakspec.lock`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LockCheck {
-    /// The outcome of the comparison.
-    pub status: Status,
-    /// The tolerance used, as written (`25% + 32B`).
-    pub tolerance: String,
-    /// Recorded against measured, figure by figure (empty when there was no record).
-    pub figures: Vec<Figure>,
-}
-
-impl LockCheck {
-    /// The figures that regressed.
-    pub fn regressed(&self) -> impl Iterator<Item = &Figure> {
-        self.figures.iter().filter(|f| f.change == Change::Regressed)
-    }
-
-    /// One line for messages: `growth per request 80 B → 350 B (allowed 132 B); class
-    /// `Receipt` new at 270 B`.
-    pub fn summary(&self) -> String {
-        let shown: Vec<&Figure> = match self.status {
-            Status::Regressed => self.regressed().collect(),
-            _ => self.figures.iter().filter(|f| f.change != Change::Same).collect(),
-        };
-        shown
-            .iter()
-            .map(|f| {
-                let allowed = match (self.status, f.allowed) {
-                    (Status::Regressed, Some(a)) => format!(" (allowed {})", value(f.unit, a)),
-                    _ => String::new(),
-                };
-                match (f.recorded, f.measured) {
-                    (None, Some(m)) => format!("{} new at {}{allowed}", f.name, value(f.unit, m)),
-                    (Some(r), None) if f.change == Change::Gone => {
-                        format!("{} no longer grows (was {})", f.name, value(f.unit, r))
-                    }
-                    (r, m) => format!(
-                        "{} {} → {}{allowed}",
-                        f.name,
-                        r.map_or("—".into(), |v| value(f.unit, v)),
-                        m.map_or("—".into(), |v| value(f.unit, v)),
-                    ),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// The diff as a table, indented for a report, headed by what it compares.
-    pub fn to_text(&self, lock_name: &str, paint: Paint) -> String {
-        let head = match self.status {
-            Status::Within => format!("within the figures recorded in {lock_name}"),
-            Status::Regressed => format!("{} against {lock_name}", paint.red_bold("REGRESSION")),
-            Status::Improved => format!(
-                "{} on {lock_name}: run `leakcheck run --bless` to record the gain",
-                paint.green("improved")
-            ),
-            Status::NotRecorded => {
-                format!("not recorded in {lock_name}: `leakcheck run --record` records it")
-            }
-            Status::Recorded => format!("recorded in {lock_name}"),
-            Status::Blessed => format!("blessed: these figures replace the record in {lock_name}"),
-        };
-        let mut out = format!("  {head} (tolerance {})\n", self.tolerance);
-        if self.figures.is_empty() {
-            return out;
-        }
-        let name_w = self.figures.iter().map(|f| f.name.chars().count()).max().unwrap_or(0);
-        let cell = |f: &Figure, v: Option<f64>| v.map_or("—".to_owned(), |v| value(f.unit, v));
-        out += &paint.dim(&format!(
-            "    {:<name_w$}  {:>12}  {:>12}  {:>12}",
-            "", "recorded", "measured", "allowed"
-        ));
-        out.push('\n');
-        for f in &self.figures {
-            let change = match f.change {
-                Change::Same => String::new(),
-                Change::Regressed => paint.red_bold("regressed"),
-                Change::Improved => paint.green("improved"),
-                Change::New => "new".to_owned(),
-                Change::Gone => paint.green("gone"),
-            };
-            let row = format!(
-                "    {:<name_w$}  {:>12}  {:>12}  {:>12}  {change}",
-                f.name,
-                cell(f, f.recorded),
-                cell(f, f.measured),
-                cell(f, f.allowed)
-            );
-            out += row.trim_end();
-            out.push('\n');
-        }
-        out
-    }
-}
-
-/// The status in a word or two, for one-line summaries.
-pub fn status_word(status: Status) -> &'static str {
-    match status {
-        Status::Within => "within the record",
-        Status::Regressed => "regressed",
-        Status::Improved => "improved",
-        Status::NotRecorded => "not recorded",
-        Status::Recorded => "recorded",
-        Status::Blessed => "blessed",
-    }
-}
-
-fn value(unit: Unit, v: f64) -> String {
-    match unit {
-        Unit::BytesPerRequest => format!("{}/req", bytes_rate(v)),
-        Unit::Growth => signed_bytes(v as i64),
-        Unit::Bytes => bytes(v.max(0.0) as u64),
-    }
-}
 
 /// Compares measured figures with a record.
 pub fn compare(record: &Recorded, now: &Recorded, tolerance: RegressionTolerance) -> LockCheck {
@@ -365,8 +163,8 @@ fn accept_recorded_growth(v: &mut RouteVerdict, record: &Recorded, tolerance: Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::verdict::tests::compare as rungs;
-    use crate::runner::verdict::{Limits, judge};
+    use crate::judge::budgets::tests::compare as rungs;
+    use crate::judge::budgets::{Limits, judge};
     use std::collections::BTreeMap;
 
     fn plan_route(baseline: Baseline) -> RoutePlan {
@@ -495,22 +293,5 @@ mod tests {
         assert_eq!(compare(&rec, &now, RegressionTolerance::DEFAULT).status, Status::Within);
         let worse = Recorded { heap_growth: 400_000, ..rec.clone() };
         assert_eq!(compare(&rec, &worse, RegressionTolerance::DEFAULT).status, Status::Regressed);
-    }
-
-    #[test]
-    fn diff_text() {
-        let rec = Recorded {
-            peak_heap: Some(5_000_000),
-            ..record(64.0, &[("Job", 64.0), ("(string)", 32.0)])
-        };
-        let now = Recorded {
-            requests: 200,
-            bytes_per_request: 350.0,
-            heap_growth: 70_000,
-            peak_heap: Some(6_000_000),
-            classes: [("Job".to_owned(), 64.0), ("Receipt".to_owned(), 286.0)].into(),
-        };
-        let check = compare(&rec, &now, RegressionTolerance::DEFAULT);
-        insta::assert_snapshot!(check.to_text("leakspec.lock", Paint::PLAIN));
     }
 }

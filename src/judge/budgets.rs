@@ -1,5 +1,6 @@
-//! A route's verdict: the comparison of its snapshots held against its budget. Pure, so it is
-//! tested without starting anything.
+//! A route judged against its budgets: the comparison of its snapshots and the heap's peak under
+//! load held against the limits resolved from the spec. Pure, so it is tested without starting
+//! anything.
 //!
 //! A route fails when something grows linearly with the requests above the budget (by default,
 //! above the classifier's noise floor), when the heap grows more than `max_heap_growth`, or
@@ -7,11 +8,12 @@
 //! or when the heap peaks above `max_peak_heap` while requests run at the route's concurrency
 //! (memory held per request in flight, which is not a leak but kills a Worker just the same).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::analysis::compare::{ClassGrowth, Comparison, Holder};
 use crate::analysis::growth::Trend;
-use crate::analysis::paths::RetainerPath;
+use crate::model::verdict::{Failure, Leak, LeakHolder, Projection, RouteVerdict};
+use crate::plan::RoutePlan;
 
 /// The budget of one route, resolved from the spec (route > target > defaults).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -32,103 +34,6 @@ pub struct Limits {
     pub ignore: Vec<String>,
 }
 
-/// Why a route failed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Failure {
-    /// Classes grow linearly with requests, above the budget.
-    LinearGrowth {
-        /// The classes, largest growth first.
-        classes: Vec<String>,
-        /// Their bytes per request together.
-        bytes_per_request: f64,
-        /// The largest objects-per-request rate among them.
-        objects_per_request: f64,
-    },
-    /// Persistent objects' retained data grows linearly though no single class does.
-    GrowingHolder {
-        /// The holder's name (variable or property) or class.
-        holder: String,
-        /// Its growth in bytes per request.
-        bytes_per_request: f64,
-    },
-    /// The heap grew more than `max_heap_growth`.
-    HeapGrowth {
-        /// Growth from the baseline to the last snapshot.
-        grew: u64,
-        /// The budget.
-        limit: u64,
-    },
-    /// The heap peaked above `max_peak_heap` while requests ran: too much held per request
-    /// in flight, even if it is all freed afterwards.
-    PeakHeap {
-        /// The highest heap use sampled.
-        peak: u64,
-        /// The budget.
-        limit: u64,
-        /// Requests in flight at once when it was measured.
-        concurrency: usize,
-    },
-    /// At the measured rate the process reaches `memory_limit` too soon.
-    ReachesLimit {
-        /// Projected requests until the limit.
-        requests: u64,
-        /// The fewest allowed (`requests_to_limit`).
-        allowed: u64,
-    },
-    /// A figure rose past its record in `leakspec.lock` by more than the tolerance (the diff
-    /// is in [`RouteVerdict::lock`]).
-    Regression {
-        /// The figures that regressed, recorded → measured.
-        summary: String,
-    },
-}
-
-/// One leaking class, explained.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Leak {
-    /// The class key.
-    pub class: String,
-    /// Objects added per request (0 when only the bytes grow, e.g. a string getting longer).
-    pub objects_per_request: f64,
-    /// Bytes added per request.
-    pub bytes_per_request: f64,
-    /// Objects of the class at the baseline and at the last snapshot.
-    pub objects: (u64, u64),
-    /// Self bytes of the class at the baseline and at the last snapshot.
-    pub bytes: (u64, u64),
-    /// Where the new objects live: up to three holders, each with its culprit and one path.
-    pub holders: Vec<LeakHolder>,
-}
-
-/// A group of leaked objects under one persistent holder.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LeakHolder {
-    /// The variable or property holding them, when the path names one.
-    pub culprit: Option<String>,
-    /// The holder's class and id, e.g. `Map @100281`.
-    pub holder: Option<String>,
-    /// Objects of the class under this holder.
-    pub objects: u64,
-    /// Their bytes.
-    pub bytes: u64,
-    /// A pattern recognised on the path (timers, listeners).
-    pub hint: Option<String>,
-    /// The retainer path of one of them.
-    pub path: Option<RetainerPath>,
-}
-
-/// How long until the memory limit, at the measured rate.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Projection {
-    /// The limit.
-    pub limit: u64,
-    /// Bytes per request the projection uses.
-    pub bytes_per_request: f64,
-    /// Requests until the limit from the last snapshot; `None` when nothing grows.
-    pub requests: Option<u64>,
-}
-
 /// The highest heap use sampled while requests ran, and at what concurrency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Peak {
@@ -138,27 +43,18 @@ pub struct Peak {
     pub concurrency: usize,
 }
 
-/// The verdict on one route.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RouteVerdict {
-    /// True when no failure was found.
-    pub pass: bool,
-    /// Why it failed (empty when it passed).
-    pub failures: Vec<Failure>,
-    /// Linear growth of all leaking classes together, bytes per request.
-    pub bytes_per_request: f64,
-    /// Heap (sum of self sizes) at the baseline and at the last snapshot.
-    pub heap: (u64, u64),
-    /// The leaking classes, explained.
-    pub leaks: Vec<Leak>,
-    /// Growing holders (persistent objects whose retained data grows linearly).
-    pub holders: Vec<Holder>,
-    /// Requests until the memory limit, when one is set.
-    pub projection: Option<Projection>,
-    /// Classes still growing unevenly after the last rung (not counted as leaks).
-    pub unsure: Vec<String>,
-    /// The comparison with `leakspec.lock`, when there is one (see [`crate::record`]).
-    pub lock: Option<crate::record::check::LockCheck>,
+/// The limits of a route, from its budget (route > target > defaults, resolved by the plan).
+pub fn limits(route: &RoutePlan) -> Limits {
+    let b = &route.budget;
+    Limits {
+        max_bytes_per_request: b.max_bytes_per_request.map(|v| v.bytes()),
+        max_objects_per_request: b.max_objects_per_request.map(|v| v.objects()),
+        max_heap_growth: b.max_heap_growth.map(|s| s.bytes()),
+        memory_limit: b.memory_limit.map(|s| s.bytes()),
+        requests_to_limit: b.requests_to_limit,
+        max_peak_heap: b.max_peak_heap.map(|s| s.bytes()),
+        ignore: b.ignore.clone(),
+    }
 }
 
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against

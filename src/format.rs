@@ -5,7 +5,7 @@
 /// `20.0 MiB`.
 ///
 /// ```
-/// use leakcheck::report::format::bytes;
+/// use leakcheck::format::bytes;
 /// assert_eq!(bytes(512), "512 B");
 /// assert_eq!(bytes(1536), "1.5 KiB");
 /// assert_eq!(bytes(20 * 1024 * 1024), "20.0 MiB");
@@ -60,7 +60,7 @@ pub fn count_rate(rate: f64) -> String {
 /// An integer with thousands separators: `12,345`.
 ///
 /// ```
-/// use leakcheck::report::format::thousands;
+/// use leakcheck::format::thousands;
 /// assert_eq!(thousands(1234567), "1,234,567");
 /// assert_eq!(thousands(12), "12");
 /// ```
@@ -88,7 +88,7 @@ pub fn signed(n: i64) -> String {
 /// `1 snapshot`, `3 snapshots`, `2 classes`.
 ///
 /// ```
-/// use leakcheck::report::format::plural;
+/// use leakcheck::format::plural;
 /// assert_eq!(plural(1, "snapshot"), "1 snapshot");
 /// assert_eq!(plural(3, "snapshot"), "3 snapshots");
 /// assert_eq!(plural(2, "class"), "2 classes");

@@ -116,7 +116,7 @@ fn preflight(plan: &plan::Plan) -> Result<(), CliError> {
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(CliError { message: "a target cannot be started; nothing was run".into(), causes })
+        Err(CliError::with_causes("a target cannot be started; nothing was run", causes))
     }
 }
 

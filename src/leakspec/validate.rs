@@ -83,7 +83,7 @@ impl Cx<'_> {
             if key == "requests" || key == "warmup" {
                 error.help = Some(format!(
                     "{} requests would take hours; a leak shows in thousands",
-                    crate::report::format::thousands(n as u64)
+                    crate::format::thousands(n as u64)
                 ));
             }
             None

@@ -206,7 +206,7 @@ impl DiffReport {
         out += &format!(
             "{} {}: {}+{} per {unit}\n",
             paint.red_bold("LEAK"),
-            paint.bold(&super::format::printable(&class.key)),
+            paint.bold(&crate::format::printable(&class.key)),
             count_rate_text,
             bytes_rate(class.bytes_fit.per_step),
         );
@@ -281,7 +281,7 @@ impl DiffReport {
             return "No class changed.\n".into();
         }
         let shown: Vec<String> =
-            rows.iter().map(|c| super::format::printable(&c.key).into_owned()).collect();
+            rows.iter().map(|c| crate::format::printable(&c.key).into_owned()).collect();
         let key_w = shown.iter().map(|k| k.chars().count().min(48)).max().unwrap_or(5).max(5);
         let mut out = paint.bold("Classes that changed most (first to last snapshot):\n");
         out += &paint.dim(&format!(

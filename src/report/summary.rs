@@ -68,7 +68,7 @@ pub fn to_text(summary: &HeapSummary, paint: Paint) -> String {
         "class", "count", "shallow size", "retained", "distance"
     ));
     for c in &summary.classes {
-        let shown = super::format::printable(&c.class);
+        let shown = crate::format::printable(&c.class);
         let key: String = if shown.chars().count() > 50 {
             shown.chars().take(49).chain(['…']).collect()
         } else {

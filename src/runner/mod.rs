@@ -270,7 +270,7 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     report.escaped = ended
         .escaped
         .into_iter()
-        .map(|(pid, command)| crate::report::run::Escaped { pid, command })
+        .map(|(pid, command)| crate::model::Escaped { pid, command })
         .collect();
     report
 }

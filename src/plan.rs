@@ -36,6 +36,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use crate::leakspec::traffic::{Flow, Traffic};
 use crate::leakspec::{
     Budget, ByteSize, Header, Ignored, PORT_PLACEHOLDER, Route, Runtime, Settings, Spec, SpecError,
     Target, Worker,
@@ -125,6 +126,8 @@ pub struct TargetPlan {
     pub ready: Readiness,
     /// Waits of this target.
     pub timeouts: Timeouts,
+    /// `[[target.setup]]`: run once after the target is ready, before the first route.
+    pub setup: Option<Flow>,
     /// Routes, in spec order (at least one).
     pub routes: Vec<RoutePlan>,
     /// 1-based line of the `[[target]]` header in the spec.
@@ -166,6 +169,9 @@ pub struct RoutePlan {
     pub headers: Vec<Header>,
     /// Request body.
     pub body: Option<String>,
+    /// What one iteration does (a plain route is a flow of one step); a `data` file's path
+    /// is absolute here.
+    pub traffic: Traffic,
     /// Whether the route is left out of the run (reported skipped, with the reason): the
     /// route's `ignored`, else its target's; [`Ignored::No`] with `--include-ignored`.
     pub ignored: Ignored,
@@ -291,7 +297,7 @@ pub fn plan(spec: &Spec, overrides: &Overrides) -> Result<Plan, SpecError> {
                 .routes
                 .iter()
                 .filter(|route| route_selected(target, route))
-                .map(|route| route_plan(&spec.defaults, target, route, overrides))
+                .map(|route| route_plan(&spec.dir, &spec.defaults, target, route, overrides))
                 .collect();
             target_plan(spec, target, routes)
         })
@@ -358,6 +364,7 @@ fn target_plan(spec: &Spec, target: &Target, routes: Vec<RoutePlan>) -> TargetPl
                 .or(d.shutdown_timeout)
                 .unwrap_or(defaults::SHUTDOWN_TIMEOUT),
         },
+        setup: target.setup.clone(),
         routes,
         line: target.line,
         column: target.column,
@@ -365,6 +372,7 @@ fn target_plan(spec: &Spec, target: &Target, routes: Vec<RoutePlan>) -> TargetPl
 }
 
 fn route_plan(
+    spec_dir: &Path,
     spec_defaults: &Settings,
     target: &Target,
     route: &Route,
@@ -387,6 +395,13 @@ fn route_plan(
         path: route.path.clone(),
         headers: route.headers.clone(),
         body: route.body.clone(),
+        traffic: {
+            let mut traffic = route.traffic.clone();
+            if let Traffic::Flow(Flow { data: Some(data), .. }) = &mut traffic {
+                data.path = normalize(&spec_dir.join(&data.path));
+            }
+            traffic
+        },
         ignored: match overrides.include_ignored {
             true => Ignored::No,
             false => route.ignored.clone().or_else(|| target.ignored.clone()).unwrap_or_default(),

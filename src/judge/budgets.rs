@@ -57,6 +57,20 @@ pub fn limits(route: &RoutePlan) -> Limits {
     }
 }
 
+/// Fails `verdict` when iterations of its load failed: bad traffic measures nothing.
+pub fn hold_failed_requests(verdict: &mut RouteVerdict, load: &crate::model::LoadStats) {
+    if load.failed() == 0 {
+        return;
+    }
+    verdict.failures.push(Failure::FailedRequests {
+        failed: load.failed(),
+        sent: load.sent,
+        statuses: load.statuses.clone(),
+        first_error: load.first_error.clone(),
+    });
+    verdict.pass = false;
+}
+
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against
 /// a route's limits.
 pub fn judge(comparison: &Comparison, limits: &Limits, peak: Option<Peak>) -> RouteVerdict {

@@ -28,5 +28,6 @@ pub fn route(comparison: &Comparison, route: &RoutePlan, measured: &RouteReport)
     };
     let mut v = judge(comparison, &limits(route), peak);
     lock::hold(&mut v, route, measured.requests(), measured.peak_heap);
+    budgets::hold_failed_requests(&mut v, &measured.load);
     v
 }

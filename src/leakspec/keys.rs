@@ -20,6 +20,9 @@ pub(crate) enum Table {
     TargetBudget,
     Route,
     RouteBudget,
+    Step,
+    Setup,
+    Load,
 }
 
 /// What a key's value must be.
@@ -39,6 +42,10 @@ pub(crate) enum Kind {
     Tolerance,
     /// `true`/`false`, or a reason (`ignored`).
     FlagOrReason,
+    /// `true` or `false`.
+    Bool,
+    /// A status, a status string, or an array of them (`expect_status`).
+    Status,
     /// A string.
     Str,
     /// An array of strings.
@@ -64,8 +71,24 @@ const BUDGET_KEYS: &[(&str, Kind)] = &[
     ("regression_tolerance", Tolerance),
 ];
 
+const STEP_KEYS: &[(&str, Kind)] = &[
+    ("name", Str),
+    ("method", Str),
+    ("path", Str),
+    ("headers", StrTable),
+    ("body", Str),
+    ("capture", StrTable),
+    ("abort", Str),
+    ("expect_status", Status),
+    ("websocket", Str),
+    ("send", StrArray),
+    ("receive", Count),
+    ("sse", Str),
+    ("events", Count),
+];
+
 impl Table {
-    const ALL: [Table; 7] = [
+    const ALL: [Table; 10] = [
         Table::Root,
         Table::Defaults,
         Table::DefaultsBudget,
@@ -73,6 +96,9 @@ impl Table {
         Table::TargetBudget,
         Table::Route,
         Table::RouteBudget,
+        Table::Step,
+        Table::Setup,
+        Table::Load,
     ];
 
     /// How the table is written in the file.
@@ -85,6 +111,9 @@ impl Table {
             Table::TargetBudget => "[target.budget]",
             Table::Route => "[[target.route]]",
             Table::RouteBudget => "[target.route.budget]",
+            Table::Step => "[[target.route.step]]",
+            Table::Setup => "[[target.setup]]",
+            Table::Load => "`load`",
         }
     }
 
@@ -131,6 +160,7 @@ impl Table {
                 ("snapshot_timeout", Duration),
                 ("shutdown_timeout", Duration),
                 ("budget", Table(Table::TargetBudget)),
+                ("setup", Tables(Table::Setup)),
                 ("route", Tables(Table::Route)),
             ],
             Table::Route => &[
@@ -139,6 +169,17 @@ impl Table {
                 ("path", Str),
                 ("headers", StrTable),
                 ("body", Str),
+                ("websocket", Str),
+                ("send", StrArray),
+                ("receive", Count),
+                ("sse", Str),
+                ("events", Count),
+                ("abort", Str),
+                ("expect_status", Status),
+                ("data", Str),
+                ("cookies", Bool),
+                ("step", Tables(Table::Step)),
+                ("load", Table(Table::Load)),
                 ("ignored", FlagOrReason),
                 ("warmup", Count),
                 ("requests", Count),
@@ -149,6 +190,8 @@ impl Table {
                 ("budget", Table(Table::RouteBudget)),
             ],
             Table::DefaultsBudget | Table::TargetBudget | Table::RouteBudget => BUDGET_KEYS,
+            Table::Step | Table::Setup => STEP_KEYS,
+            Table::Load => &[("command", StrArray)],
         }
     }
 
@@ -157,7 +200,10 @@ impl Table {
             Table::Target => {
                 &[("name", "name = \"api\""), ("command", "command = [\"node\", \"server.js\"]")]
             }
-            Table::Route => &[("name", "name = \"chat\""), ("path", "path = \"/api/chat\"")],
+            Table::Route => &[("name", "name = \"chat\"")],
+            Table::Load => {
+                &[("command", "command = [\"node\", \"load.js\", \"{requests}\", \"{url}\"]")]
+            }
             _ => &[],
         }
     }
@@ -171,7 +217,8 @@ impl Table {
         match self {
             Table::Root | Table::Defaults => Table::DefaultsBudget,
             Table::Target => Table::TargetBudget,
-            Table::Route => Table::RouteBudget,
+            Table::Route | Table::Step | Table::Load => Table::RouteBudget,
+            Table::Setup => Table::TargetBudget,
             Table::DefaultsBudget => Table::Defaults,
             Table::TargetBudget => Table::Target,
             Table::RouteBudget => Table::Route,
@@ -221,6 +268,27 @@ fn check_table(
                 .with_help(format!("add e.g. `{example}`")),
             );
         }
+    }
+    let one_of: &[&str] = match table {
+        Table::Route => &["path", "websocket", "sse", "step", "load"],
+        Table::Step | Table::Setup => &["path", "websocket", "sse"],
+        _ => &[],
+    };
+    if !one_of.is_empty() && !one_of.iter().any(|k| value.contains_key(*k)) {
+        let header_end = source.text[span.clone()].find('\n').map_or(span.end, |i| span.start + i);
+        let others = if table == Table::Route {
+            "a `websocket` or `sse` path, `[[target.route.step]]`s or a `load` command"
+        } else {
+            "a `websocket` or `sse` path"
+        };
+        errors.push(
+            SpecError::at(
+                source,
+                span.start..header_end,
+                format!("missing key `path` in {}", table.header()),
+            )
+            .with_help(format!("add e.g. `path = \"/api/chat\"`, or {others}")),
+        );
     }
 }
 
@@ -287,7 +355,30 @@ fn check_value(
         | (Size, DeValue::String(_) | DeValue::Integer(_))
         | (Rate, DeValue::String(_) | DeValue::Integer(_) | DeValue::Float(_))
         | (Duration | Str | Tolerance, DeValue::String(_))
-        | (FlagOrReason, DeValue::Boolean(_) | DeValue::String(_)) => {}
+        | (FlagOrReason | Bool, DeValue::Boolean(_))
+        | (FlagOrReason, DeValue::String(_))
+        | (Status, DeValue::Integer(_) | DeValue::String(_)) => {}
+        (Bool, _) => errors.push(wrong("`true` or `false`")),
+        (Status, DeValue::Array(items)) => {
+            if items.is_empty() {
+                errors.push(
+                    wrong("a status or a non-empty list")
+                        .with_help(format!("leave `{key}` out for the default (2xx and 3xx)")),
+                );
+            }
+            for item in items.iter() {
+                if !matches!(item.get_ref(), DeValue::Integer(_) | DeValue::String(_)) {
+                    errors.push(SpecError::at(
+                        source,
+                        item.span(),
+                        format!("`{key}` must hold statuses, found {}", article(item.get_ref())),
+                    ));
+                }
+            }
+        }
+        (Status, _) => errors.push(wrong("a status").with_help(format!(
+            "write e.g. `{key} = 200`, `{key} = \"2xx\"` or `{key} = [200, 404]`"
+        ))),
         (Count, DeValue::String(s)) if s.trim().parse::<i64>().is_ok() => errors.push(
             wrong("a whole number").with_help(format!("remove the quotes: `{key} = {}`", s.trim())),
         ),

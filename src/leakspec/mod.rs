@@ -31,10 +31,14 @@
 //! The JSON Schema of the format, for editors, is [`json_schema`] (committed as
 //! `leakspec.schema.json`).
 
+pub mod data;
 mod error;
+mod flows;
 mod keys;
 mod model;
 mod raw;
+pub mod template;
+pub mod traffic;
 mod units;
 mod validate;
 
@@ -63,6 +67,7 @@ impl Spec {
         if let Ok(dir) = std::path::absolute(&spec.dir) {
             spec.dir = dir;
         }
+        data::check_files(&spec, &Source { path, text: &text }).map_err(SpecErrors::new)?;
         Ok(spec)
     }
 
@@ -206,6 +211,9 @@ mod tests {
             (Table::Target, Some("Target")),
             (Table::Route, Some("Route")),
             (Table::TargetBudget, Some("Budget")),
+            (Table::Step, Some("Step")),
+            (Table::Setup, Some("Step")),
+            (Table::Load, Some("Load")),
         ] {
             let mut keys: Vec<String> = table.keys().iter().map(|(k, _)| k.to_string()).collect();
             keys.sort();

@@ -250,6 +250,8 @@ pub struct Target {
     pub ignored: Option<Ignored>,
     /// Settings written on the target.
     pub settings: Settings,
+    /// `[[target.setup]]`: steps run once after the target is ready, before any route.
+    pub setup: Option<super::traffic::Flow>,
     /// `[[target.route]]` tables, in file order (at least one).
     pub routes: Vec<Route>,
     /// 1-based line of the `[[target]]` header.
@@ -258,19 +260,23 @@ pub struct Target {
     pub column: usize,
 }
 
-/// A `[[target.route]]`: one request, sent over and over.
+/// A `[[target.route]]`: what one iteration of load sends, over and over.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// Name, unique within the target.
     pub name: String,
-    /// HTTP method, upper-cased when it is a standard one; `None` when not written.
+    /// HTTP method, upper-cased when it is a standard one; `None` when not written. For
+    /// other shapes, what reports show in its place: `WS`, `SSE`, `FLOW`, `LOAD`.
     pub method: Option<String>,
-    /// Path starting with `/`, query allowed.
+    /// Path starting with `/`, query allowed, placeholders as written; for a flow its steps
+    /// (`POST /login → GET /me`), for a load command the command.
     pub path: String,
-    /// Request headers, sorted by name.
+    /// Request headers of a one-request route, sorted by name (placeholders as written).
     pub headers: Vec<Header>,
-    /// Request body.
+    /// Request body of a one-request route (placeholders as written).
     pub body: Option<String>,
+    /// What one iteration does, fully: steps, templates, captures, or the load command.
+    pub traffic: super::traffic::Traffic,
     /// `ignored` as written on the route; `None` when not written.
     pub ignored: Option<Ignored>,
     /// Settings written on the route.

@@ -181,13 +181,19 @@ pub(crate) struct RawTarget {
     /// Pass/fail limits for this target's routes, merged key by key over [defaults.budget].
     #[serde(default)]
     pub budget: RawBudget,
+    /// Steps run once after the target is ready, before any route (log in, create
+    /// fixtures): `[[target.setup]]`. Their captures are available to every route.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawStep>")]
+    pub setup: Vec<S<RawStep>>,
     /// A route to load: `[[target.route]]`, once per route.
     #[serde(default)]
     #[schemars(with = "Vec<RawRoute>", length(min = 1))]
     pub route: Vec<S<RawRoute>>,
 }
 
-/// One HTTP request, sent over and over, whose memory cost is measured.
+/// What one iteration of load does, sent over and over while its memory cost is measured: one
+/// HTTP request (`path`), a WebSocket or SSE cycle, a flow of steps, or your own load command.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields, rename = "Route")]
 pub(crate) struct RawRoute {
@@ -199,17 +205,71 @@ pub(crate) struct RawRoute {
     #[schemars(with = "Option<String>")]
     pub method: Option<S<String>>,
     /// Request path, starting with `/`, query string allowed; appended to the target's `url`.
-    #[schemars(with = "String", regex(pattern = r"^/"))]
-    pub path: S<String>,
-    /// Request headers. Values of `authorization`, `cookie`, `proxy-authorization` and
-    /// `x-api-key` never appear in reports.
+    /// May hold per-request values: `{seq}`, `{uuid}`, `{rand:A..B}`, `{row.COLUMN}`. A route
+    /// has a `path`, a `websocket`, an `sse`, `[[target.route.step]]`s or a `load` command.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^/"))]
+    pub path: Option<S<String>>,
+    /// Request headers (values may hold per-request values). Values of `authorization`,
+    /// `cookie`, `proxy-authorization` and `x-api-key` never appear in reports.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
     pub headers: BTreeMap<S<String>, S<String>>,
-    /// Request body, sent as is.
+    /// Request body (may hold per-request values; in a JSON body they are escaped so it stays
+    /// valid JSON).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub body: Option<S<String>>,
+    /// A WebSocket connection cycle per iteration: connect to this path, send `send`, wait for
+    /// `receive` messages, close.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^/"))]
+    pub websocket: Option<S<String>>,
+    /// With `websocket`: text messages to send after the handshake, in order.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub send: Option<S<Vec<S<String>>>>,
+    /// With `websocket`: messages to wait for (within `request_timeout`) before closing
+    /// (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 0))]
+    pub receive: Option<S<i64>>,
+    /// A Server-Sent Events cycle per iteration: GET this path, read `events` events, close.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^/"))]
+    pub sse: Option<S<String>>,
+    /// With `sse`: events to read before closing (default 1).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 0))]
+    pub events: Option<S<i64>>,
+    /// Close the connection early: "first-byte" (as the response starts) or "after:50ms".
+    #[serde(default)]
+    #[schemars(schema_with = "abort_schema")]
+    pub abort: Option<S<String>>,
+    /// Statuses that count as success (default 2xx and 3xx; 101 for a WebSocket handshake):
+    /// a status, a class or a range, or a list of them, e.g. `[200, "3xx"]`.
+    #[serde(default)]
+    #[schemars(schema_with = "status_schema")]
+    pub expect_status: Option<S<RawStatus>>,
+    /// A CSV file with a header row (relative to the spec's folder): `{row.COLUMN}` takes the
+    /// iteration's row, rows cycled.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub data: Option<S<String>>,
+    /// A cookie jar per iteration: cookies a step's response sets are sent by later steps of
+    /// the same iteration (default false).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub cookies: Option<S<bool>>,
+    /// A flow: `[[target.route.step]]`, run in order as one iteration.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawStep>")]
+    pub step: Vec<S<RawStep>>,
+    /// Your own load: `load = { command = ["npx", "autocannon", "-a", "{requests}", "{url}/api"] }`,
+    /// run for the warm-up and each rung.
+    #[serde(default)]
+    #[schemars(with = "Option<RawLoad>")]
+    pub load: Option<S<RawLoad>>,
     /// Leave this route out of runs unless asked for (`leakcheck run --include-ignored`,
     /// `leakcheck test --ignored`), like `#[ignore]`: `true`, or the reason, e.g. "leaks until
     /// issue 42 is fixed". `false` runs it even when its target is ignored.
@@ -243,6 +303,141 @@ pub(crate) struct RawRoute {
     /// Pass/fail limits for this route, merged key by key over the target's and [defaults]'.
     #[serde(default)]
     pub budget: RawBudget,
+}
+
+/// One step of a flow (`[[target.route.step]]`) or of a target's `[[target.setup]]`: an HTTP
+/// request (`path`), a WebSocket cycle (`websocket`) or an SSE read (`sse`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Step")]
+pub(crate) struct RawStep {
+    /// Name of the step in messages (default "step N").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub name: Option<S<String>>,
+    /// HTTP method (default "GET").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub method: Option<S<String>>,
+    /// Request path (may hold `{seq}`, `{uuid}`, `{rand:A..B}`, `{row.COLUMN}` and captured
+    /// `{NAME}`s).
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^/"))]
+    pub path: Option<S<String>>,
+    /// Request headers (values may hold placeholders).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub headers: BTreeMap<S<String>, S<String>>,
+    /// Request body (may hold placeholders; JSON bodies stay valid JSON).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub body: Option<S<String>>,
+    /// Values for later steps: `{ token = "json:$.token", csrf = "header:x-csrf-token", sid =
+    /// "cookie:sid" }`. A capture that matches nothing fails the iteration.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub capture: BTreeMap<S<String>, S<String>>,
+    /// Close the connection early: "first-byte" or "after:50ms".
+    #[serde(default)]
+    #[schemars(schema_with = "abort_schema")]
+    pub abort: Option<S<String>>,
+    /// Statuses that count as success (default 2xx and 3xx; 101 for a WebSocket handshake).
+    #[serde(default)]
+    #[schemars(schema_with = "status_schema")]
+    pub expect_status: Option<S<RawStatus>>,
+    /// A WebSocket connection cycle: connect to this path, send `send`, wait for `receive`
+    /// messages, close.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^/"))]
+    pub websocket: Option<S<String>>,
+    /// With `websocket`: text messages to send, in order (may hold placeholders).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub send: Option<S<Vec<S<String>>>>,
+    /// With `websocket`: messages to wait for before closing (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 0))]
+    pub receive: Option<S<i64>>,
+    /// A Server-Sent Events read: GET this path, read `events` events, close.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^/"))]
+    pub sse: Option<S<String>>,
+    /// With `sse`: events to read before closing (default 1).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 0))]
+    pub events: Option<S<i64>>,
+}
+
+/// `load = { command = [...] }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Load")]
+pub(crate) struct RawLoad {
+    /// The program and its arguments, run without a shell in the target's `cwd`; `{requests}`
+    /// (the iterations to send) and `{url}` (the target's base URL) are filled in, and set as
+    /// `LEAKCHECK_REQUESTS` and `LEAKCHECK_URL` in its environment. A non-zero exit fails the
+    /// route.
+    #[schemars(with = "Vec<String>", length(min = 1))]
+    pub command: S<Vec<S<String>>>,
+}
+
+/// `expect_status` as written: a status, a string (`"2xx"`, `"200-204"`), or a list of them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawStatus {
+    Code(i64),
+    Text(String),
+    List(Vec<RawStatus>),
+}
+
+impl<'de> Deserialize<'de> for RawStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawStatus;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a status such as 200 or \"2xx\", or a list of them")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawStatus, E> {
+                Ok(RawStatus::Code(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawStatus, E> {
+                Ok(RawStatus::Code(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawStatus, E> {
+                Ok(RawStatus::Text(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawStatus, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<RawStatus>()? {
+                    items.push(item);
+                }
+                Ok(RawStatus::List(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn status_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "integer", "minimum": 100, "maximum": 599 },
+            { "type": "string", "pattern": r"^\s*([1-5]xx|[1-5][0-9][0-9](-[1-5][0-9][0-9])?)\s*$", "examples": ["2xx", "200-204"] },
+            { "type": "array", "items": { "anyOf": [
+                { "type": "integer", "minimum": 100, "maximum": 599 },
+                { "type": "string", "pattern": r"^\s*([1-5]xx|[1-5][0-9][0-9](-[1-5][0-9][0-9])?)\s*$" }
+            ] }, "minItems": 1 }
+        ]
+    })
+}
+
+fn abort_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": r"^\s*(first-byte|after:\s*([0-9]+\s*[a-zµ]+\s*)+)$",
+        "examples": ["first-byte", "after:50ms"]
+    })
 }
 
 /// Pass/fail limits. All optional; without any, a route fails on linear growth above the noise

@@ -11,7 +11,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{Source, SpecError, did_you_mean};
-use super::model::{Budget, Header, Ignored, Route, Runtime, Settings, Spec, Target, Worker};
+use super::model::{Budget, Ignored, Route, Runtime, Settings, Spec, Target, Worker};
 use super::raw::{
     RawBudget, RawDefaults, RawIgnored, RawRate, RawRoute, RawSize, RawSpec, RawTarget,
 };
@@ -32,35 +32,39 @@ pub const MAX_CONCURRENCY: u64 = 10_000;
 /// The most load intervals (`rungs`, `max_rungs` and their flags).
 pub const MAX_RUNGS: u64 = 50;
 
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     source: Source<'a>,
     errors: Vec<SpecError>,
 }
 
 impl Cx<'_> {
-    fn error(&mut self, span: Range<usize>, message: impl Into<String>) -> &mut SpecError {
+    pub(super) fn error(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> &mut SpecError {
         let error = SpecError::at(&self.source, span, message);
         self.errors.push(error);
         self.errors.last_mut().expect("just pushed")
     }
 
-    fn line(&self, offset: usize) -> usize {
+    pub(super) fn line(&self, offset: usize) -> usize {
         self.source.text[..offset.min(self.source.text.len())].matches('\n').count() + 1
     }
 
     /// 1-based column (in characters) of a byte offset.
-    fn column(&self, offset: usize) -> usize {
+    pub(super) fn column(&self, offset: usize) -> usize {
         let before = &self.source.text[..offset.min(self.source.text.len())];
         before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1
     }
 
     /// The span of a table's header line (`[[target]]`), for errors about the whole table.
-    fn header(&self, span: Range<usize>) -> Range<usize> {
+    pub(super) fn header(&self, span: Range<usize>) -> Range<usize> {
         let text = &self.source.text[span.clone()];
         span.start..text.find('\n').map_or(span.end, |i| span.start + i)
     }
 
-    fn count(
+    pub(super) fn count(
         &mut self,
         value: Option<&Spanned<i64>>,
         key: &str,
@@ -208,9 +212,56 @@ impl Cx<'_> {
         }
     }
 
+    /// A method as written: upper-cased when standard, checked to be one word otherwise.
+    pub(super) fn method(&mut self, method: &Spanned<String>) -> String {
+        let text = method.get_ref();
+        let upper = text.to_ascii_uppercase();
+        if METHODS.contains(&upper.as_str()) {
+            return upper;
+        }
+        if !is_token(text) {
+            self.error(method.span(), format!("`{text}` is not an HTTP method")).help =
+                Some(match did_you_mean(&upper, METHODS.iter().copied()) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => "a method is one word of letters, e.g. `GET` or `POST`".into(),
+                });
+        }
+        text.clone()
+    }
+
+    /// A route's or step's `path`, `websocket` or `sse`: starts with `/`, no spaces.
+    pub(super) fn check_path_text(&mut self, path: &Spanned<String>, key: &str) {
+        let text = path.get_ref();
+        if !text.starts_with('/') {
+            let error =
+                self.error(path.span(), format!("`{key}` must start with `/`, found `{text}`"));
+            error.help = Some(
+                if text.starts_with("http://")
+                    || text.starts_with("https://")
+                    || text.starts_with("ws://")
+                {
+                    "give the path only; the target's `url` says where the service is".into()
+                } else {
+                    format!("write `{key} = \"/{}\"`", text.trim_start_matches('/'))
+                },
+            );
+        } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.error(path.span(), format!("`{key}` can't hold spaces or control characters"))
+                .help = Some("percent-encode them, e.g. `%20` for a space".into());
+        }
+    }
+
+    /// The span of `needle` inside the value at `span`, or all of it.
+    pub(super) fn sub_span_str(&self, span: Range<usize>, needle: &str) -> Range<usize> {
+        match self.source.text[span.clone()].find(needle) {
+            Some(at) => span.start + at..span.start + at + needle.len(),
+            None => span,
+        }
+    }
+
     /// The span of `needle` inside a string value, or the whole value when escapes make the
     /// source differ from the string.
-    fn sub_span(&self, value: &Spanned<String>, needle: &str) -> Range<usize> {
+    pub(super) fn sub_span(&self, value: &Spanned<String>, needle: &str) -> Range<usize> {
         let span = value.span();
         match self.source.text[span.clone()].find(needle) {
             Some(at) => span.start + at..span.start + at + needle.len(),
@@ -634,9 +685,10 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
         cx.error(header, format!("target `{name}` has no routes")).help =
             Some("add a `[[target.route]]` with a `name` and a `path`".into());
     }
+    let (setup, setup_vars) = super::flows::setup(cx, raw);
     let mut routes: Vec<Route> = Vec::new();
     for raw_route in &raw.route {
-        let route = route(cx, raw_route);
+        let route = route(cx, raw_route, &setup_vars);
         if let Some(first) = routes.iter().find(|r| r.name == route.name) {
             let first = first.line;
             cx.error(
@@ -659,6 +711,7 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
         ready,
         ignored,
         settings,
+        setup,
         routes,
         line,
         column: cx.column(spanned.span().start),
@@ -743,53 +796,17 @@ fn check_path(cx: &mut Cx<'_>, path: &Spanned<String>, key: &str) {
 }
 
 /// `tchar` from RFC 9110: the characters of a method or a header name.
-fn is_token(text: &str) -> bool {
+pub(super) fn is_token(text: &str) -> bool {
     !text.is_empty()
         && text.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"];
 
-fn route(cx: &mut Cx<'_>, spanned: &Spanned<RawRoute>) -> Route {
+fn route(cx: &mut Cx<'_>, spanned: &Spanned<RawRoute>, setup_vars: &[String]) -> Route {
     let raw = spanned.get_ref();
     let name = cx.name(&raw.name, "route");
-    let method = raw.method.as_ref().map(|method| {
-        let text = method.get_ref();
-        let upper = text.to_ascii_uppercase();
-        if METHODS.contains(&upper.as_str()) {
-            upper
-        } else {
-            if !is_token(text) {
-                cx.error(method.span(), format!("`{text}` is not an HTTP method")).help =
-                    Some(match did_you_mean(&upper, METHODS.iter().copied()) {
-                        Some(m) => format!("did you mean `{m}`?"),
-                        None => "a method is one word of letters, e.g. `GET` or `POST`".into(),
-                    });
-            }
-            text.clone()
-        }
-    });
-    check_path(cx, &raw.path, "path");
-
-    let mut headers: Vec<Header> = Vec::new();
-    for (key, value) in &raw.headers {
-        let name = key.get_ref();
-        if !is_token(name) {
-            cx.error(key.span(), format!("`{name}` is not a valid header name"));
-        } else if name.eq_ignore_ascii_case("content-length") {
-            cx.error(key.span(), "`content-length` is set from `body`").help =
-                Some("remove it".into());
-        } else if let Some(first) = headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)) {
-            let first = first.name.clone();
-            cx.error(key.span(), format!("header `{name}` is set twice (also as `{first}`)"))
-                .help = Some("header names are case-insensitive; keep one".into());
-        }
-        if value.get_ref().contains(['\r', '\n', '\0']) {
-            cx.error(value.span(), format!("header `{name}` holds a line break or NUL"));
-        }
-        cx.placeholders(value, false);
-        headers.push(Header { name: name.clone(), value: value.get_ref().clone() });
-    }
+    let traffic = super::flows::route(cx, spanned, setup_vars);
 
     let settings = settings(
         cx,
@@ -807,10 +824,11 @@ fn route(cx: &mut Cx<'_>, spanned: &Spanned<RawRoute>) -> Route {
 
     Route {
         name,
-        method,
-        path: raw.path.get_ref().clone(),
-        headers,
-        body: raw.body.as_ref().map(|b| b.get_ref().clone()),
+        method: traffic.method,
+        path: traffic.path,
+        headers: traffic.headers,
+        body: traffic.body,
+        traffic: traffic.traffic,
         ignored: cx.ignored(raw.ignored.as_ref()),
         settings,
         line: cx.line(spanned.span().start),

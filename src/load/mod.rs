@@ -1,12 +1,25 @@
-//! The request driver: sends N copies of one request with a fixed number in flight, consumes
-//! every response body (a service that streams must finish its work), and counts what came
-//! back. Loopback only, so no TLS, one pooled keep-alive client per target.
+//! The load driver: runs N iterations of a route with a fixed number in flight, consumes every
+//! response body (a service that streams must finish its work), and counts what came back.
+//! An iteration is one request (a plain route: a prebuilt request sent as is, the fast path),
+//! or a flow of steps with per-request values, captures, aborts and WebSocket/SSE cycles
+//! ([`flow`]), or a run of the user's own load command ([`command`]). Loopback only, so no
+//! TLS, one pooled keep-alive client per target.
+
+mod abort;
+pub mod command;
+mod connections;
+pub mod flow;
+pub mod render;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod histogram;
+
+use crate::leakspec::traffic::StatusSet;
+pub use crate::model::{CommandRun, StepStats};
+pub use flow::{Captured, Driver};
 
 /// One request, ready to send many times.
 #[derive(Clone, Debug)]
@@ -21,6 +34,22 @@ pub struct RequestTemplate {
     pub body: Option<bytes::Bytes>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Statuses that count as success.
+    pub expect: StatusSet,
+}
+
+/// What one iteration of a route does, for [`drive_work`].
+#[derive(Clone, Debug)]
+pub enum Work {
+    /// The same request every time (the fast path).
+    Plain(RequestTemplate),
+    /// A compiled flow; iteration `i` of this batch has `{seq}` = `first_seq + i`.
+    Flow {
+        /// The compiled flow.
+        driver: Arc<Driver>,
+        /// `{seq}` of the batch's first iteration.
+        first_seq: u64,
+    },
 }
 
 pub use crate::model::LoadStats;
@@ -47,11 +76,25 @@ pub async fn drive(
     drive_until(client, request, count, concurrency, progress, std::future::pending()).await.0
 }
 
-/// [`drive`], stopped early when `stop` resolves (the target died, a signal came): requests in
-/// flight are abandoned and the counts so far are returned, with `true`.
+/// [`drive_until`] for one request.
 pub async fn drive_until(
     client: &reqwest::Client,
     request: &RequestTemplate,
+    count: u64,
+    concurrency: usize,
+    progress: Arc<dyn Fn(u64) + Send + Sync>,
+    stop: impl std::future::Future<Output = ()>,
+) -> (LoadStats, bool) {
+    let work = Work::Plain(request.clone());
+    drive_work(client, &work, count, concurrency, progress, stop).await
+}
+
+/// Runs `count` iterations of `work` with `concurrency` in flight, stopped early when `stop`
+/// resolves (the target died, a signal came): iterations in flight are abandoned and the
+/// counts so far are returned, with `true`.
+pub async fn drive_work(
+    client: &reqwest::Client,
+    work: &Work,
     count: u64,
     concurrency: usize,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
@@ -66,16 +109,35 @@ pub async fn drive_until(
     let workers = (concurrency.max(1) as u64).min(count.max(1)) as usize;
     // Dropping the set aborts its tasks: nothing keeps sending after a stop.
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let (client, request) = (client.clone(), request.clone());
+    for worker in 0..workers {
+        let (client, work) = (client.clone(), work.clone());
         let (next, done, answered, progress, latencies) =
             (next.clone(), done.clone(), answered.clone(), progress.clone(), latencies.clone());
         tasks.spawn(async move {
             let mut stats = LoadStats::default();
-            while next.fetch_add(1, Ordering::Relaxed) < count {
+            let mut rng = render::Rng::new(worker as u64);
+            if let Work::Flow { driver, .. } = &work
+                && (driver.steps.len() > 1 || !driver.is_http())
+            {
+                stats.steps = driver
+                    .steps
+                    .iter()
+                    .map(|s| StepStats { name: s.name.clone(), ..StepStats::default() })
+                    .collect();
+            }
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
                 let sent_at = Instant::now();
                 let ok_before = stats.ok;
-                send_one(&client, &request, &mut stats).await;
+                match &work {
+                    Work::Plain(request) => send_one(&client, request, &mut stats).await,
+                    Work::Flow { driver, first_seq } => {
+                        iterate(&client, driver, first_seq + i, &mut rng, &mut stats).await
+                    }
+                }
                 latencies.record(sent_at.elapsed());
                 answered.fetch_add(stats.ok - ok_before, Ordering::Relaxed);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
@@ -138,23 +200,128 @@ async fn send_one(client: &reqwest::Client, request: &RequestTemplate, stats: &m
             Err(e) => return transport_error(stats, e),
         }
     }
-    if status.is_success() || status.is_redirection() {
+    if request.expect.accepts(status.as_u16()) {
         stats.ok += 1;
     } else {
         *stats.statuses.entry(status.as_u16()).or_default() += 1;
     }
 }
 
+/// Runs one iteration of `driver` (`{seq}` 0): the target's setup. Returns what it captured
+/// when it succeeded, and its counts.
+pub async fn run_once(client: &reqwest::Client, driver: &Driver) -> (Option<Captured>, LoadStats) {
+    let mut rng = render::Rng::new(0);
+    let mut stats = LoadStats {
+        steps: driver
+            .steps
+            .iter()
+            .map(|s| StepStats { name: s.name.clone(), ..StepStats::default() })
+            .collect(),
+        ..LoadStats::default()
+    };
+    let mut it = driver.iteration(0, &mut rng);
+    let mut done_steps = 0;
+    let mut bytes = 0;
+    let result = driver.run(client, &mut it, &mut rng, &mut done_steps, &mut bytes).await;
+    stats.sent = 1;
+    match result {
+        Ok(()) => {
+            stats.ok = 1;
+            (Some(driver.captured(&it)), stats)
+        }
+        Err((i, error)) => {
+            let step = &driver.steps[i];
+            stats.first_error = Some(match error {
+                flow::StepError::Status(code) => format!(
+                    "step `{}` ({}): status {code} (expected {})",
+                    step.name,
+                    step.describe(),
+                    step.expect
+                ),
+                flow::StepError::Other(message) => {
+                    format!("step `{}` ({}): {message}", step.name, step.describe())
+                }
+            });
+            (None, stats)
+        }
+    }
+}
+
+/// One iteration of a flow, counted in `stats` (and per step).
+async fn iterate(
+    client: &reqwest::Client,
+    driver: &Driver,
+    seq: u64,
+    rng: &mut render::Rng,
+    stats: &mut LoadStats,
+) {
+    stats.sent += 1;
+    let mut it = driver.iteration(seq, rng);
+    let mut done_steps = 0;
+    let mut bytes = 0;
+    let result = driver.run(client, &mut it, rng, &mut done_steps, &mut bytes).await;
+    stats.body_bytes += bytes;
+    let steps = &mut stats.steps;
+    let attempted = match &result {
+        Ok(()) => done_steps,
+        Err((i, _)) => i + 1,
+    };
+    for (i, step) in steps.iter_mut().enumerate().take(attempted) {
+        step.sent += 1;
+        if i < done_steps {
+            step.ok += 1;
+        }
+    }
+    let Err((i, error)) = result else {
+        stats.ok += 1;
+        return;
+    };
+    let step = &driver.steps[i];
+    let name = if driver.steps.len() > 1 {
+        format!("step `{}` ({}): ", step.name, step.describe())
+    } else {
+        String::new()
+    };
+    match error {
+        flow::StepError::Status(code) => {
+            *stats.statuses.entry(code).or_default() += 1;
+            if let Some(s) = steps.get_mut(i) {
+                *s.statuses.entry(code).or_default() += 1;
+            }
+            if stats.first_error.is_none() && !name.is_empty() {
+                stats.first_error = Some(format!("{name}status {code} (expected {})", step.expect));
+            }
+        }
+        flow::StepError::Other(message) => {
+            stats.transport_errors += 1;
+            if let Some(s) = steps.get_mut(i) {
+                s.errors += 1;
+                if s.first_error.is_none() {
+                    s.first_error = Some(message.clone());
+                }
+            }
+            if stats.first_error.is_none() {
+                stats.first_error = Some(format!("{name}{message}"));
+            }
+        }
+    }
+}
+
+/// An error with its chain of causes, as one line.
+pub(crate) fn error_text(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 fn transport_error(stats: &mut LoadStats, error: reqwest::Error) {
     stats.transport_errors += 1;
     if stats.first_error.is_none() {
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            text = format!("{text}: {cause}");
-            source = cause.source();
-        }
-        stats.first_error = Some(text);
+        stats.first_error = Some(error_text(&error));
     }
 }
 
@@ -200,6 +367,7 @@ mod tests {
             headers: Default::default(),
             body: None,
             timeout: Duration::from_secs(5),
+            expect: StatusSet::success(),
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::leakspec::Runtime;
-pub use load::LoadStats;
+pub use load::{CommandRun, LoadStats, StepStats};
 pub use lock::{Baseline, Change, Figure, LockCheck, Recorded, Status, Unit};
 pub use verdict::{Failure, Leak, LeakHolder, Projection, RouteVerdict};
 
@@ -230,9 +230,19 @@ impl RouteReport {
         }
     }
 
-    /// Requests sent after the baseline.
+    /// Requests sent after the baseline (iterations, for a flow).
     pub fn requests(&self) -> u64 {
         self.rungs.last().map_or(0, |r| r.requests)
+    }
+
+    /// What one unit of load is called in reports: "iteration" for a flow, a connection
+    /// cycle or a load command (`method` FLOW, WS, SSE or LOAD), else "request".
+    pub fn unit(&self) -> &'static str {
+        if ["FLOW", "WS", "SSE", "LOAD"].contains(&self.method.as_str()) {
+            "iteration"
+        } else {
+            "request"
+        }
     }
 }
 

@@ -53,6 +53,18 @@ pub enum Failure {
         /// The fewest allowed (`requests_to_limit`).
         allowed: u64,
     },
+    /// Iterations failed (an unexpected status, no response, a capture that matched nothing):
+    /// traffic that does not do what the spec says measures nothing, so it can't pass.
+    FailedRequests {
+        /// Iterations that failed.
+        failed: u64,
+        /// Iterations sent.
+        sent: u64,
+        /// Unexpected statuses, by status code.
+        statuses: std::collections::BTreeMap<u16, u64>,
+        /// The first failure, as text (naming the step in a flow).
+        first_error: Option<String>,
+    },
     /// A figure rose past its record in `leakspec.lock` by more than the tolerance (the diff
     /// is in [`RouteVerdict::lock`]).
     Regression {

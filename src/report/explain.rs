@@ -23,15 +23,16 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
     }
     if let Some(v) = &r.verdict {
         for leak in &v.leaks {
-            out += &leak_text(leak, paint);
+            out += &leak_text(leak, paint, r.unit());
         }
         for h in &v.holders {
             out += &format!(
-                "  growing holder {}{} @{}: retains +{} per request\n",
+                "  growing holder {}{} @{}: retains +{} per {}\n",
                 h.culprit.as_ref().map_or(String::new(), |c| format!("`{}` ", printable(c))),
                 printable(&h.class),
                 h.node.id,
-                bytes_rate(h.fit.per_step)
+                bytes_rate(h.fit.per_step),
+                r.unit()
             );
         }
         for f in &v.failures {
@@ -49,6 +50,17 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
                         bytes(*peak),
                         plural(*concurrency as u64, "request"),
                         bytes(*limit)
+                    );
+                }
+                Failure::FailedRequests { failed, sent, statuses, first_error } => {
+                    out += &format!(
+                        "  {}: bad traffic measures nothing\n",
+                        crate::report::run::failed_requests(
+                            *failed,
+                            *sent,
+                            statuses,
+                            first_error.as_deref()
+                        )
                     );
                 }
                 // Said with the projection below.
@@ -80,11 +92,11 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
             };
         }
         out += &format!(
-            "  heap {} → {} ({}) over {} requests",
+            "  heap {} → {} ({}) over {}",
             bytes(v.heap.0),
             bytes(v.heap.1),
             signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
-            thousands(r.requests())
+            plural(r.requests(), r.unit())
         );
         if let Some(peak) = r.peak_heap {
             out += &format!(", peak {} during load", bytes(peak));
@@ -99,16 +111,32 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
         let mut what: Vec<String> =
             r.load.statuses.iter().map(|(code, n)| format!("{} × {code}", thousands(*n))).collect();
         if r.load.transport_errors > 0 {
-            what.push(format!("{} without a response", thousands(r.load.transport_errors)));
+            let how =
+                if r.unit() == "iteration" { "failing otherwise" } else { "without a response" };
+            what.push(format!("{} {how}", thousands(r.load.transport_errors)));
         }
         out += &format!(
-            "  {} of {} requests failed: {}\n",
+            "  {} of {} failed: {}\n",
             thousands(r.load.failed()),
-            thousands(r.load.sent),
+            plural(r.load.sent, r.unit()),
             what.join(", ")
         );
         if let Some(e) = &r.load.first_error {
             out += &format!("    first error: {e}\n");
+        }
+        for step in r.load.steps.iter().filter(|s| s.ok < s.sent) {
+            out += &format!(
+                "    step `{}`: {} of {} succeeded\n",
+                step.name,
+                thousands(step.ok),
+                thousands(step.sent)
+            );
+        }
+        if let Some(command) = &r.load.command {
+            out += &format!("    the load command {}: {}\n", command.exit, command.argv.join(" "));
+            for line in command.output_tail.lines() {
+                out += &format!("      | {line}\n");
+            }
         }
     }
     let kept: Vec<String> =
@@ -120,7 +148,7 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
     out
 }
 
-fn leak_text(leak: &Leak, paint: Paint) -> String {
+fn leak_text(leak: &Leak, paint: Paint, unit: &str) -> String {
     let mut out = String::new();
     let count = if leak.objects_per_request > 0.0 {
         let rate = count_rate(leak.objects_per_request);
@@ -129,7 +157,7 @@ fn leak_text(leak: &Leak, paint: Paint) -> String {
         String::new()
     };
     out += &format!(
-        "  {} {}: {count}+{} per request ({} → {} objects, {} → {})\n",
+        "  {} {}: {count}+{} per {unit} ({} → {} objects, {} → {})\n",
         paint.red_bold("LEAK"),
         paint.bold(&printable(&leak.class)),
         bytes_rate(leak.bytes_per_request),

@@ -295,12 +295,12 @@ fn summary_line(r: &RouteReport) -> String {
         (None, _) => r.error.as_deref().map(first_line).unwrap_or("no verdict").to_owned(),
         (Some(v), _) => {
             let growth = if v.bytes_per_request > 0.0 {
-                format!("+{}/request", bytes_rate(v.bytes_per_request))
+                format!("+{}/{}", bytes_rate(v.bytes_per_request), r.unit())
             } else {
                 "no linear growth".to_owned()
             };
             let heap = format!("heap {} → {}", bytes(v.heap.0), bytes(v.heap.1));
-            let line = format!("{growth:<18}  {heap:<26}  {} requests", thousands(r.requests()));
+            let line = format!("{growth:<18}  {heap:<26}  {}", plural(r.requests(), r.unit()));
             match v.lock.as_ref().map(|l| l.status) {
                 None | Some(LockStatus::Within) => line,
                 Some(status) => format!("{line}  ({})", super::lock::status_word(status)),
@@ -352,12 +352,34 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                     Failure::Regression { summary } => {
                         format!("regression against the recorded figures: {summary}")
                     }
+                    Failure::FailedRequests { failed, sent, statuses, first_error } => {
+                        failed_requests(*failed, *sent, statuses, first_error.as_deref())
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
         _ => r.error.as_deref().map(|e| first_line(e).to_owned()),
     }
+}
+
+/// "3 of 500 iterations failed (401 ×3): step `use` (GET): status 401 (expected 2xx, 3xx)".
+pub(crate) fn failed_requests(
+    failed: u64,
+    sent: u64,
+    statuses: &std::collections::BTreeMap<u16, u64>,
+    first_error: Option<&str>,
+) -> String {
+    let mut text = format!("{} of {} failed", thousands(failed), plural(sent, "iteration"));
+    if !statuses.is_empty() {
+        let counts: Vec<String> =
+            statuses.iter().map(|(code, n)| format!("{code} ×{}", thousands(*n))).collect();
+        text += &format!(" ({})", counts.join(", "));
+    }
+    if let Some(e) = first_error {
+        text += &format!(": {}", first_line(e));
+    }
+    text
 }
 
 #[cfg(test)]

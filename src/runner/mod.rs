@@ -20,7 +20,8 @@ use crate::analysis::growth::Trend;
 use crate::inspector::Inspector;
 use crate::launch::{self, LaunchSpec, StopSignals, Target};
 use crate::leakspec::Runtime;
-use crate::load::{self, LoadStats, RequestTemplate};
+use crate::leakspec::traffic::{StatusSet, Traffic};
+use crate::load::{self, Captured, Driver, LoadStats, RequestTemplate, Work};
 use crate::model::{Burst, Outcome, RouteReport, RunReport, Rung, TargetReport, Timings};
 use crate::plan::{Plan, RoutePlan, TargetPlan};
 use progress::{Event, Progress};
@@ -195,6 +196,20 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
 
     let concurrency = t.routes.iter().map(|r| r.concurrency).max().unwrap_or(1);
     let client = load::client(concurrency);
+    let setup = match &t.setup {
+        Some(flow) => match run_setup(flow, target.base_url(), &client, t).await {
+            Ok(captured) => captured,
+            Err(error) => {
+                let tail = target.stderr_tail();
+                if let Some(session) = inspector.take() {
+                    session.close().await;
+                }
+                target.shutdown().await;
+                return fail(report, format!("the target's setup failed: {error}"), Some(tail));
+            }
+        },
+        None => Captured::new(),
+    };
     let mut dead = false;
     for route in &t.routes {
         if route.ignored.is_ignored() {
@@ -216,7 +231,8 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
             continue;
         }
         let session = inspector.as_ref().expect("open while the target lives");
-        let r = run_route(t, route, &mut target, session, &client, options, stop.clone()).await;
+        let r =
+            run_route(t, route, &mut target, session, &client, &setup, options, stop.clone()).await;
         // After a stop signal leakcheck killed the target itself: that is no crash.
         if r.outcome == Outcome::Error && stop.get().is_none() && target.has_ended() {
             dead = true;
@@ -275,6 +291,26 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     report
 }
 
+/// Runs the target's `[[target.setup]]` steps once; returns what they captured.
+async fn run_setup(
+    flow: &crate::leakspec::traffic::Flow,
+    base_url: &str,
+    client: &reqwest::Client,
+    t: &TargetPlan,
+) -> Result<Captured, String> {
+    let timeout =
+        t.routes.iter().map(|r| r.request_timeout).max().unwrap_or(Duration::from_secs(10));
+    let driver = Driver::new(flow, base_url, timeout, &Captured::new())?;
+    let (captured, stats) = load::run_once(client, &driver).await;
+    match captured {
+        Some(captured) => Ok(captured),
+        None => Err(stats.first_error.unwrap_or_else(|| {
+            let statuses: Vec<String> = stats.statuses.keys().map(u16::to_string).collect();
+            format!("status {}", statuses.join(", "))
+        })),
+    }
+}
+
 fn describe_exit(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
@@ -306,17 +342,25 @@ struct RouteRun<'a> {
     comparer: Comparer,
     last: Option<snapshot::Taken>,
     sent: u64,
+    /// `{seq}` of the next iteration: warm-up, rungs and burst never repeat one.
+    seq: u64,
+    /// The target's setup captures.
+    setup: &'a Captured,
+    /// The target's base URL (for a load command's `{url}`).
+    base_url: String,
     dir: PathBuf,
     /// What the route is doing, for messages: "warm-up", "the load of rung 2", ...
     phase: String,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_route(
     t: &TargetPlan,
     route: &RoutePlan,
     target: &mut Target,
     inspector: &Inspector,
     client: &reqwest::Client,
+    setup: &Captured,
     options: &RunOptions,
     mut stop: StopSignals,
 ) -> RouteReport {
@@ -352,6 +396,9 @@ async fn run_route(
         comparer: Comparer::new(),
         last: None,
         sent: 0,
+        seq: 0,
+        setup,
+        base_url: String::new(),
         dir,
         phase: String::from("start"),
     };
@@ -419,7 +466,8 @@ impl RouteRun<'_> {
         client: &reqwest::Client,
         options: &RunOptions,
     ) -> Result<Comparison, String> {
-        let request = self.request(target.base_url())?;
+        self.base_url = target.base_url().to_owned();
+        let request = self.traffic(target.base_url())?;
         let progress = options.progress.as_ref();
         let (tname, rname) = (self.t.name.as_str(), self.route.name.as_str());
 
@@ -468,6 +516,25 @@ impl RouteRun<'_> {
         }
     }
 
+    /// What each iteration does: the prebuilt request of a plain route (the fast path), a
+    /// compiled flow, or the load command.
+    fn traffic(&self, base_url: &str) -> Result<RouteLoad, String> {
+        match &self.route.traffic {
+            Traffic::Command(command) => Ok(RouteLoad::Command(command.argv.clone())),
+            Traffic::Flow(flow) if flow.is_plain() => {
+                let mut request = self.request(base_url)?;
+                if let Some(expect) = &flow.steps[0].expect_status {
+                    request.expect = expect.clone();
+                }
+                Ok(RouteLoad::Work(Work::Plain(request)))
+            }
+            Traffic::Flow(flow) => {
+                let driver = Driver::new(flow, base_url, self.route.request_timeout, self.setup)?;
+                Ok(RouteLoad::Work(Work::Flow { driver: Arc::new(driver), first_seq: 0 }))
+            }
+        }
+    }
+
     fn request(&self, base_url: &str) -> Result<RequestTemplate, String> {
         let method = reqwest::Method::from_bytes(self.route.method.as_bytes())
             .map_err(|_| format!("`{}` is not an HTTP method", self.route.method))?;
@@ -485,6 +552,7 @@ impl RouteRun<'_> {
             headers,
             body: self.route.body.clone().map(bytes::Bytes::from),
             timeout: self.route.request_timeout,
+            expect: StatusSet::success(),
         })
     }
 
@@ -494,7 +562,7 @@ impl RouteRun<'_> {
     #[allow(clippy::too_many_arguments)]
     async fn load(
         &mut self,
-        request: &RequestTemplate,
+        request: &RouteLoad,
         count: u64,
         rung: Option<usize>,
         client: &reqwest::Client,
@@ -521,7 +589,7 @@ impl RouteRun<'_> {
     #[allow(clippy::too_many_arguments)]
     async fn load_sampled(
         &mut self,
-        request: &RequestTemplate,
+        request: &RouteLoad,
         count: u64,
         concurrency: usize,
         rung: Option<usize>,
@@ -551,8 +619,37 @@ impl RouteRun<'_> {
                 tokio::time::sleep(sample_every).await;
             }
         };
-        let driven =
-            load::drive_until(client, request, count, concurrency, report, watch.until_ended());
+        let first_seq = self.seq;
+        self.seq += count;
+        let driven = async {
+            match request {
+                RouteLoad::Work(Work::Flow { driver, .. }) => {
+                    let work = Work::Flow { driver: driver.clone(), first_seq };
+                    load::drive_work(client, &work, count, concurrency, report, watch.until_ended())
+                        .await
+                }
+                RouteLoad::Work(work) => {
+                    load::drive_work(client, work, count, concurrency, report, watch.until_ended())
+                        .await
+                }
+                RouteLoad::Command(argv) => {
+                    let url = self.base_url.clone();
+                    let port = reqwest::Url::parse(&url).ok().and_then(|u| u.port()).unwrap_or(0);
+                    report(0);
+                    let ran = load::command::run(
+                        argv,
+                        count,
+                        &url,
+                        port,
+                        &self.t.cwd,
+                        watch.until_ended(),
+                    )
+                    .await;
+                    report(count);
+                    ran
+                }
+            }
+        };
         let (stats, _stopped) = tokio::select! {
             done = driven => done,
             _ = sampler => unreachable!("the sampler loops until the load is done"),
@@ -566,7 +663,7 @@ impl RouteRun<'_> {
     /// question (a Worker's isolate has 128 MiB for all of them), not a leak.
     async fn burst(
         &mut self,
-        request: &RequestTemplate,
+        request: &RouteLoad,
         client: &reqwest::Client,
         inspector: &Inspector,
         options: &RunOptions,
@@ -718,6 +815,14 @@ impl RouteRun<'_> {
         c.fill_paths(|node| last.analysis.retainer_path(&last.graph, node, PATH_STEPS));
         c
     }
+}
+
+/// What a route's iterations run.
+enum RouteLoad {
+    /// leakcheck's own driver.
+    Work(Work),
+    /// The user's load command (argv with placeholders).
+    Command(Vec<String>),
 }
 
 /// Program-data classes (and holders) growing unevenly: another rung would settle them. V8's

@@ -41,11 +41,19 @@ function byKey(key) {
 
 /**
  * Which C library this Linux machine runs: "glibc", "musl", or null when it cannot tell.
- * Node's own diagnostic report names the glibc it runs on (glibc builds of Node only) and the
- * shared objects it loaded; a musl system's /usr/bin/ldd is a script or link naming musl.
+ * /usr/bin/ldd says it first and cheaply (glibc's is a script of the GNU C Library, musl's a
+ * link to or script naming musl); otherwise Node's own diagnostic report names the glibc it
+ * runs on (glibc builds of Node only) and the shared objects it loaded (~40 ms).
  */
 function detectLibc() {
   if (process.platform !== "linux") return null;
+  try {
+    const ldd = fs.readFileSync("/usr/bin/ldd", "latin1");
+    if (ldd.includes("musl")) return "musl";
+    if (ldd.includes("GNU C Library")) return "glibc";
+  } catch {
+    // No ldd: ask Node.
+  }
   try {
     if (process.report) {
       // Collecting network interfaces can take seconds on some hosts; nothing here needs them.
@@ -57,12 +65,7 @@ function detectLibc() {
       if (objects.some((o) => /(^|\/)(ld-musl-|libc\.musl-)/.test(o))) return "musl";
     }
   } catch {
-    // A report is a diagnostic nicety; fall through to the file check.
-  }
-  try {
-    if (fs.readFileSync("/usr/bin/ldd", "latin1").includes("musl")) return "musl";
-  } catch {
-    // No ldd: cannot tell.
+    // A report is a diagnostic nicety: cannot tell.
   }
   return null;
 }

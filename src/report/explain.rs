@@ -52,17 +52,8 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
                         bytes(*limit)
                     );
                 }
-                Failure::FailedRequests { failed, sent, statuses, first_error } => {
-                    out += &format!(
-                        "  {}: bad traffic measures nothing\n",
-                        crate::report::run::failed_requests(
-                            *failed,
-                            *sent,
-                            statuses,
-                            first_error.as_deref()
-                        )
-                    );
-                }
+                // Said with the load's failures below.
+                Failure::FailedRequests { .. } => {}
                 // Said with the projection below.
                 Failure::ReachesLimit { .. } => {}
                 _ => {}

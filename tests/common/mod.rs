@@ -256,6 +256,30 @@ pub fn run_command(spec: &Path, dir: &Path, tag: &str) -> Command {
     cmd
 }
 
+/// Takes a spawned child's piped stderr and stdout: stderr line by line as it comes (a test
+/// waits for a progress line before it signals), stdout whole once the child closes it.
+pub fn capture_output(
+    child: &mut std::process::Child,
+) -> (std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Read};
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = child.stdout.take().expect("stdout is piped");
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    (lines, stdout)
+}
+
 /// The JSON (parsed) and JUnit reports in `dir`, where [`run_command`] has them written.
 pub fn read_reports(dir: &Path) -> (Option<Value>, Option<String>) {
     let json = std::fs::read_to_string(dir.join("report.json")).ok().map(|text| {

@@ -51,9 +51,11 @@ pub async fn take(
         let digest = Digest::build(label, &graph, &analysis.classes, &analysis.dominators, basis);
         Ok::<_, String>((graph, analysis, digest, rss))
     });
-    // The text goes to `sN.heapsnapshot.partial` and takes its name only once complete; the
-    // guard removes the partial file on every other way out (an error, a timeout, the future
-    // dropped by an interrupt), so no truncated or empty snapshot is ever left to open.
+    // The text goes to `sN.heapsnapshot.<pid>.partial` and takes its name only once complete;
+    // the guard removes the partial file on every other way out (an error, a timeout, the
+    // future dropped by an interrupt), so no truncated or empty snapshot is ever left to open.
+    // The pid keeps two runs sharing a folder (two test processes on one route) from removing
+    // each other's file mid-write.
     let mut partial = None;
     let mut writer = match &file {
         Some(path) => {
@@ -116,7 +118,7 @@ struct Partial {
 impl Partial {
     fn new(file: &std::path::Path) -> Partial {
         let mut name = file.file_name().unwrap_or_default().to_os_string();
-        name.push(PARTIAL_SUFFIX);
+        name.push(format!(".{}{PARTIAL_SUFFIX}", std::process::id()));
         Partial { path: file.with_file_name(name), done: false }
     }
 
@@ -141,7 +143,8 @@ impl Drop for Partial {
 const PARTIAL_SUFFIX: &str = ".partial";
 
 /// Removes what an earlier run left in a route's snapshot folder (`sN.heapsnapshot`, and a
-/// `.partial` one a killed run may have left), so that every snapshot there is from this run.
+/// `.partial` one a killed run left), so that every snapshot there is from this run. A partial
+/// file of a leakcheck still running (its pid alive, not ours) is being written and stays.
 /// Other files are left alone.
 pub fn clear_route_folder(dir: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -150,15 +153,34 @@ pub fn clear_route_folder(dir: &std::path::Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let stem = name.strip_suffix(PARTIAL_SUFFIX).unwrap_or(name);
+        let (stem, writer) = match name.strip_suffix(PARTIAL_SUFFIX) {
+            // `sN.heapsnapshot.<pid>.partial`, or the older `sN.heapsnapshot.partial`.
+            Some(rest) => match rest.rsplit_once('.') {
+                Some((stem, pid)) if pid.bytes().all(|b| b.is_ascii_digit()) => {
+                    (stem, pid.parse::<u32>().ok())
+                }
+                _ => (rest, None),
+            },
+            None => (name, None),
+        };
         let ours = stem
             .strip_prefix('s')
             .and_then(|rest| rest.strip_suffix(".heapsnapshot"))
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if ours {
+        let being_written = writer.is_some_and(|pid| pid != std::process::id() && alive(pid));
+        if ours && !being_written {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// Whether a process with this pid exists (signal 0: checked, nothing sent).
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 #[cfg(test)]
@@ -173,6 +195,9 @@ mod tests {
             "s0.heapsnapshot",
             "s12.heapsnapshot",
             "s3.heapsnapshot.partial",
+            "s4.heapsnapshot.4294967295.partial",
+            &format!("s5.heapsnapshot.{}.partial", std::process::id())[..],
+            "s6.heapsnapshot.1.partial",
             "notes.txt",
             "s.heapsnapshot",
             "sx.heapsnapshot",
@@ -186,7 +211,11 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(left, ["notes.txt", "s.heapsnapshot", "sx.heapsnapshot"]);
+        // pid 1 is alive: that run is still writing its s6.
+        assert_eq!(
+            left,
+            ["notes.txt", "s.heapsnapshot", "s6.heapsnapshot.1.partial", "sx.heapsnapshot"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

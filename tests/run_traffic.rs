@@ -60,8 +60,8 @@ fn check(target: &str, routes: &[(&str, Expect)]) -> SpecRun {
 /// A cache keyed by the user id grows by one profile per distinct user. `{seq}` in the path
 /// asks for a new user each time: FAIL. The same cache with one fixed id holds one profile,
 /// made during the warm-up: PASS, though the route leaks in production. The LRU twin stays
-/// at 64 profiles. A load command (a node script, as a user's own k6 or autocannon script
-/// would be) that varies the id finds the same leak.
+/// at 64 profiles. A load command that varies the id finds the same leak: a node script, as a
+/// user's own k6 script would be, and autocannon through npx with an id per request (`-I`).
 #[test]
 fn a_cache_keyed_by_a_request_value_leaks_only_when_the_value_varies() {
     require_node!();
@@ -72,6 +72,7 @@ fn a_cache_keyed_by_a_request_value_leaks_only_when_the_value_varies() {
             ("profile-v2", Pass),
             ("profile-fixed", Pass),
             ("profile-command", Fail("Profile", "profileCache")),
+            ("profile-autocannon", Fail("Profile", "profileCache")),
         ],
     );
     let command = &run.route("accounts", "profile-command")["load"]["command"];
@@ -82,6 +83,9 @@ fn a_cache_keyed_by_a_request_value_leaks_only_when_the_value_varies() {
         command["argv"][3].as_str().unwrap_or("").starts_with("http://127.0.0.1:"),
         "{command}"
     );
+    let command = &run.route("accounts", "profile-autocannon")["load"]["command"];
+    assert_eq!(command["exit"], "exited with status 0", "{command}");
+    assert_eq!(command["argv"][6], "300", "{{requests}} is the rung's count: {command}");
 }
 
 /// Per-session state that logout should free: every iteration logs in (a user per row of
@@ -231,6 +235,7 @@ fn leakcheck_test_lists_and_filters_every_shape_by_kind() {
             "accounts::export-abort-v2",
             "accounts::export-full",
             "[load] accounts::profile-command",
+            "[load] accounts::profile-autocannon",
             "[websocket] live-hub::chat",
             "[websocket] live-hub::chat-v2",
             "[sse] live-hub::feed",

@@ -60,8 +60,8 @@ fn check(target: &str, routes: &[(&str, Expect)]) -> SpecRun {
 /// A cache keyed by the user id grows by one profile per distinct user. `{seq}` in the path
 /// asks for a new user each time: FAIL. The same cache with one fixed id holds one profile,
 /// made during the warm-up: PASS, though the route leaks in production. The LRU twin stays
-/// at 64 profiles. A load command (a node script, as a user's own k6 or autocannon script
-/// would be) that varies the id finds the same leak.
+/// at 64 profiles. A load command that varies the id finds the same leak: a node script, as a
+/// user's own k6 script would be, and autocannon through npx with an id per request (`-I`).
 #[test]
 fn a_cache_keyed_by_a_request_value_leaks_only_when_the_value_varies() {
     require_node!();
@@ -72,6 +72,7 @@ fn a_cache_keyed_by_a_request_value_leaks_only_when_the_value_varies() {
             ("profile-v2", Pass),
             ("profile-fixed", Pass),
             ("profile-command", Fail("Profile", "profileCache")),
+            ("profile-autocannon", Fail("Profile", "profileCache")),
         ],
     );
     let command = &run.route("accounts", "profile-command")["load"]["command"];
@@ -82,6 +83,9 @@ fn a_cache_keyed_by_a_request_value_leaks_only_when_the_value_varies() {
         command["argv"][3].as_str().unwrap_or("").starts_with("http://127.0.0.1:"),
         "{command}"
     );
+    let command = &run.route("accounts", "profile-autocannon")["load"]["command"];
+    assert_eq!(command["exit"], "exited with status 0", "{command}");
+    assert_eq!(command["argv"][6], "300", "{{requests}} is the rung's count: {command}");
 }
 
 /// Per-session state that logout should free: every iteration logs in (a user per row of
@@ -179,4 +183,96 @@ fn traffic_that_fails_fails_the_route_naming_the_step() {
     // Each says so in the terminal too.
     let out = run.stdout();
     assert!(out.contains("matched nothing"), "{out}");
+}
+
+/// `leakcheck test` on the same specs: every shape is a test named `TARGET::ROUTE`, marked
+/// with its kind (`[flow]`, `[websocket]`, `[sse]`, `[load]`; a route of one request has none),
+/// so `--list` says what each is and a filter picks a kind as it picks a name. Only the routes
+/// left after filtering run, and a failing flow's message names the step.
+#[test]
+fn leakcheck_test_lists_and_filters_every_shape_by_kind() {
+    let tag = common::unique_tag("traffic-test");
+    let test = |spec_name: &str, args: &[&str]| {
+        let dir = tempfile::Builder::new().prefix("leakcheck-traffic-test-").tempdir().unwrap();
+        let out = common::leakcheck()
+            .current_dir(dir.path())
+            .env(common::TAG_VAR, &tag)
+            .env("CI", "1")
+            .arg("test")
+            .arg("--spec")
+            .arg(spec(spec_name))
+            .args(args)
+            .output()
+            .expect("leakcheck starts");
+        common::assert_nothing_left(&tag, &format!("leakcheck test {spec_name} {args:?}"));
+        let text = format!(
+            "status {:?}\n--- stdout\n{}--- stderr\n{}",
+            out.status.code(),
+            common::stdout(&out),
+            common::stderr(&out)
+        );
+        (out, text)
+    };
+
+    // `--list` starts nothing, so it needs no node.
+    let (list, text) = test("traffic", &["--list"]);
+    assert_eq!(common::code(&list), 0, "{text}");
+    let listed: Vec<String> = common::stdout(&list)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "accounts::profile",
+            "accounts::profile-v2",
+            "accounts::profile-fixed",
+            "[flow] accounts::session",
+            "[flow] accounts::session-v2",
+            "accounts::login-fixed",
+            "accounts::export-abort",
+            "accounts::export-abort-v2",
+            "accounts::export-full",
+            "[load] accounts::profile-command",
+            "[load] accounts::profile-autocannon",
+            "[websocket] live-hub::chat",
+            "[websocket] live-hub::chat-v2",
+            "[sse] live-hub::feed",
+            "[sse] live-hub::feed-v2",
+            "live-hub::rooms",
+        ],
+        "{text}"
+    );
+    let (list, text) = test("traffic", &["--list", "sse"]);
+    let listed: Vec<&str> = text.lines().filter(|l| l.ends_with(": test")).collect();
+    assert_eq!(listed, ["[sse] live-hub::feed: test", "[sse] live-hub::feed-v2: test"], "{text}");
+    assert_eq!(common::code(&list), 0, "{text}");
+
+    require_node!();
+    // Only the flows: the load command's route is filtered out and never runs.
+    let (flows, text) = test("traffic-errors", &["flow", "--nocapture"]);
+    assert_eq!(common::code(&flows), 1, "{text}");
+    let stdout = common::stdout(&flows);
+    let outcome = |name: &str| {
+        stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("test ")?.split_once(" ... "))
+            .find(|(trial, _)| trial.trim_end() == name)
+            .map(|(_, outcome)| outcome.to_owned())
+    };
+    assert_eq!(outcome("[flow] accounts::capture-miss").as_deref(), Some("FAILED"), "{text}");
+    assert_eq!(outcome("[flow] accounts::status-mismatch").as_deref(), Some("FAILED"), "{text}");
+    assert_eq!(outcome("[load] accounts::command-fails"), None, "{text}");
+    assert!(stdout.contains("0 passed; 2 failed; 0 ignored; 0 measured; 1 filtered out"), "{text}");
+    assert!(!common::stderr(&flows).contains("command-fails"), "a filtered-out route ran:\n{text}");
+    // The failure message is the route's explanation: it names the step that failed.
+    let message = stdout
+        .split("---- accounts::status-mismatch ----\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no failure section\n{text}"));
+    assert!(
+        message.contains("step `logout` (POST /api/logout): status 403 (expected 204)"),
+        "{text}"
+    );
 }

@@ -520,3 +520,134 @@ fn unknown_allocations_mode_suggests_one() {
         format!("{TARGET}allocations = \"off\"\n\n[[target.route]]\nname = \"r\"\npath = \"/\"\n");
     assert!(Spec::parse(&ok, Path::new("leakspec.toml")).is_ok());
 }
+
+// Realistic traffic (issue 11): a placeholder nothing defines, a capture used before the step
+// that makes it, `{row.*}` without a data file, a step that says nothing to send, two shapes in
+// one route, malformed capture, abort and status strings, a load command's placeholder.
+case!(
+    traffic_unknown_and_early_placeholders,
+    format!(
+        "{TARGET}
+[[target.route]]
+name = \"session\"
+
+[[target.route.step]]
+name = \"me\"
+path = \"/api/me?user={{row.email}}\"
+headers = {{ authorization = \"Bearer {{token}}\" }}
+
+[[target.route.step]]
+name = \"login\"
+method = \"POST\"
+path = \"/api/login\"
+capture = {{ token = \"json:$.token\" }}
+
+[[target.route.step]]
+name = \"logout\"
+method = \"POST\"
+path = \"/api/logout/{{seqq}}\"
+headers = {{ authorization = \"Bearer {{tokne}}\" }}
+"
+    )
+);
+
+// Each of these stops at the shape check, so one spec each.
+case!(
+    traffic_flow_without_steps,
+    format!(
+        "{TARGET}
+[[target.route]]
+name = \"session\"
+step = []
+"
+    )
+);
+
+case!(
+    traffic_two_shapes_in_one_route,
+    format!(
+        "{TARGET}
+[[target.route]]
+name = \"feed\"
+path = \"/api/feed\"
+sse = \"/events\"
+"
+    )
+);
+
+case!(
+    traffic_step_that_sends_nothing,
+    format!(
+        "{TARGET}
+[[target.route]]
+name = \"session\"
+
+[[target.route.step]]
+name = \"nothing\"
+headers = {{ accept = \"application/json\" }}
+"
+    )
+);
+
+case!(
+    traffic_load_command_placeholder,
+    format!(
+        "{TARGET}
+[[target.route]]
+name = \"bulk\"
+load = {{ command = [\"npx\", \"autocannon\", \"-a\", \"{{reqests}}\", \"{{url}}/api\"] }}
+"
+    )
+);
+
+case!(
+    traffic_malformed_capture_abort_and_status,
+    format!(
+        "{TARGET}
+[[target.route]]
+name = \"login\"
+abort = \"later\"
+
+[[target.route.step]]
+method = \"POST\"
+path = \"/api/login\"
+capture = {{ token = \"xml:/session/token\", sid = \"cookie:\" }}
+expect_status = [\"6xx\", 99]
+abort = \"after:soon\"
+"
+    )
+);
+
+/// The errors `Spec::load` gives for a spec in a folder holding `files` (name, contents): the
+/// data files a route names are read then. The folder's path is replaced by `<dir>`.
+fn load_errors(spec: &str, files: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("leakspec.toml"), spec).unwrap();
+    for (name, contents) in files {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
+    match Spec::load(&dir.path().join("leakspec.toml")) {
+        Ok(_) => panic!("the spec was accepted:\n{spec}"),
+        Err(errors) => errors.to_string().replace(&dir.path().display().to_string(), "<dir>"),
+    }
+}
+
+#[test]
+fn traffic_data_files_missing_empty_or_without_the_column() {
+    let route = |name: &str, data: &str| {
+        format!(
+            "[[target.route]]\nname = \"{name}\"\ndata = \"{data}\"\nmethod = \"POST\"\npath = \"/api/login\"\nbody = '{{\"email\": \"{{row.email}}\"}}'\n"
+        )
+    };
+    let text = format!(
+        "{TARGET}\n{}\n{}\n{}\n{}",
+        route("missing", "users.csv"),
+        route("empty", "empty.csv"),
+        route("header-only", "header.csv"),
+        route("no-column", "names.csv"),
+    );
+    let files = [("empty.csv", ""), ("header.csv", "email\n"), ("names.csv", "name\nada\n")];
+    insta::with_settings!({ description => &text, omit_expression => true }, {
+        insta::assert_snapshot!(load_errors(&text, &files));
+    });
+}

@@ -101,7 +101,8 @@ enum Command {
     Diff(DiffArgs),
     /// Run the routes of a leakspec.toml as tests, with cargo test's flags.
     ///
-    /// Each route is a test named TARGET::ROUTE. Filters, --exact, --skip, --list, --ignored,
+    /// Each route is a test named TARGET::ROUTE ([flow], [websocket], [sse] or [load] before
+    /// it for routes that are more than one request per iteration). Filters, --exact, --skip, --list, --ignored,
     /// --include-ignored, --format pretty|terse|json and --test-threads work as with `cargo
     /// test -- ...` (routes marked `ignored` in the spec are ignored tests); only the targets
     /// of the routes left after filtering are started, each once for all its routes (in the

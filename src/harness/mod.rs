@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Each route is a trial named `TARGET::ROUTE`, so the flags of `cargo test -- ...` apply:
-//! a filter, `--exact`, `--skip`, `--list`, `--ignored`, `--include-ignored`,
+//! a filter (which also matches the kind a flow, a WebSocket or SSE cycle or a load command
+//! is marked with: `[flow] TARGET::ROUTE`), `--exact`, `--skip`, `--list`, `--ignored`, `--include-ignored`,
 //! `--format pretty|terse|json`, `--test-threads`. Routes the spec marks `ignored` (on the route
 //! or its target) are ignored tests, shown as `ignored (REASON)`; `--ignored` runs only them,
 //! `--include-ignored` all. Only the targets of the routes left after filtering are started;
@@ -44,6 +45,7 @@ use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 use crate::app::CliError;
 use crate::launch::StopSignal;
 use crate::leakspec::Ignored;
+use crate::leakspec::traffic::{Action, Traffic};
 use crate::model::{Outcome, RunReport, TargetReport};
 use crate::plan::{Overrides, Plan, RoutePlan, TargetPlan};
 use crate::shard::Shard;
@@ -126,7 +128,7 @@ pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
     for t in &plan.targets {
         for r in &t.routes {
             let (slot, route) = (slots[&t.name].clone(), r.name.clone());
-            let name = trial_name(t, r);
+            let (name, kind) = (trial_name(t, r), trial_kind(r));
             let trial = match &r.ignored {
                 // An ignored route libtest will not run. libtest-mimic 0.8 prints no reason
                 // for a trial flagged ignored up front, only for one that ignores itself when
@@ -135,9 +137,11 @@ pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
                 Ignored::Yes { reason } if !(args.ignored || args.include_ignored) => {
                     let reason = reason.clone();
                     Trial::ignorable_test(name, move || Ok(Completion::Ignored { reason }))
+                        .with_kind(kind)
                 }
                 // Flagged, so that `--ignored` keeps it and `--list --ignored` lists it.
                 ignored => Trial::test(name, move || outcome(&slot.wait(&route), &route, paint))
+                    .with_kind(kind)
                     .with_ignored_flag(ignored.is_ignored()),
             };
             trials.push(trial);
@@ -179,8 +183,9 @@ pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
 fn selection(plan: &Plan, args: &Arguments) -> Plan {
     // libtest's own decision, asked of a trial flagged as the spec says.
     let runs = |t: &TargetPlan, r: &RoutePlan| {
-        let probe =
-            Trial::test(trial_name(t, r), || Ok(())).with_ignored_flag(r.ignored.is_ignored());
+        let probe = Trial::test(trial_name(t, r), || Ok(()))
+            .with_kind(trial_kind(r))
+            .with_ignored_flag(r.ignored.is_ignored());
         !args.is_filtered_out(&probe) && !args.is_ignored(&probe)
     };
     let mut selected = plan.clone();
@@ -199,6 +204,28 @@ fn selection(plan: &Plan, args: &Arguments) -> Plan {
 /// `TARGET::ROUTE`.
 fn trial_name(target: &TargetPlan, route: &RoutePlan) -> String {
     format!("{}::{}", target.name, route.name)
+}
+
+/// The shape of a route's traffic when an iteration is more than one HTTP request: `flow`
+/// (steps, `[[target.route.step]]`), `websocket`, `sse` or `load` (a load command), after the
+/// spec key that gives the route that shape. libtest shows a trial's kind before its name
+/// (`[flow] accounts::session`) in its progress lines and in `--list`, and a filter matches
+/// it, so `leakcheck test flow` selects every flow; `--exact` takes the name with or without
+/// it (`cargo nextest run` passes what `--list` printed). A route of one HTTP request (with or
+/// without per-request values or `abort`) has no kind, so its name reads as before.
+fn trial_kind(route: &RoutePlan) -> &'static str {
+    let flow = match &route.traffic {
+        Traffic::Command(_) => return "load",
+        Traffic::Flow(flow) => flow,
+    };
+    match flow.steps.as_slice() {
+        [one] => match one.action {
+            Action::Http { .. } => "",
+            Action::WebSocket { .. } => "websocket",
+            Action::Sse { .. } => "sse",
+        },
+        _ => "flow",
+    }
 }
 
 /// A trial's outcome from what its route's target reported.
@@ -380,5 +407,91 @@ mod tests {
         );
         assert_eq!(selected(&["--include-ignored", "--exact", "batch::export"]), ["batch::export"]);
         assert!(selected(&["--exact", "batch::export"]).is_empty());
+    }
+
+    /// A spec with a route of every shape, as `leakcheck test` lists it.
+    fn traffic_plan() -> Plan {
+        let spec = crate::leakspec::Spec::parse(
+            r#"
+            [[target]]
+            name = "shop"
+            command = ["node", "shop.js"]
+
+            [[target.route]]
+            name = "item"
+            path = "/items/{seq}"
+            abort = "first-byte"
+
+            [[target.route]]
+            name = "checkout"
+            [[target.route.step]]
+            name = "login"
+            method = "POST"
+            path = "/login"
+            capture = { token = "json:$.token" }
+            [[target.route.step]]
+            path = "/cart"
+            headers = { authorization = "Bearer {token}" }
+
+            [[target.route]]
+            name = "chat"
+            websocket = "/ws"
+            send = ["hello"]
+            receive = 1
+
+            [[target.route]]
+            name = "feed"
+            sse = "/events"
+            events = 2
+
+            [[target.route]]
+            name = "bulk"
+            load = { command = ["npx", "autocannon", "-a", "{requests}", "{url}/items"] }
+
+            [[target.route]]
+            name = "one-step"
+            [[target.route.step]]
+            path = "/one"
+            "#,
+            Path::new("/srv/leakspec.toml"),
+        )
+        .unwrap();
+        crate::plan::plan(&spec, &Overrides::default()).unwrap()
+    }
+
+    /// `(kind, name)` of the trials libtest would run under `args`.
+    fn kinds(args: &[&str]) -> Vec<(&'static str, String)> {
+        let args = parse_libtest(args.iter().map(OsString::from).collect());
+        let selected = selection(&traffic_plan(), &args);
+        let trials = |t: &TargetPlan| -> Vec<(&'static str, String)> {
+            t.routes.iter().map(|r| (trial_kind(r), trial_name(t, r))).collect()
+        };
+        selected.targets.iter().flat_map(trials).collect()
+    }
+
+    #[test]
+    fn every_shape_of_traffic_is_a_trial_marked_with_its_kind() {
+        let kind = |k: &'static str, n: &str| (k, format!("shop::{n}"));
+        assert_eq!(
+            kinds(&[]),
+            [
+                kind("", "item"),
+                kind("flow", "checkout"),
+                kind("websocket", "chat"),
+                kind("sse", "feed"),
+                kind("load", "bulk"),
+                kind("", "one-step"),
+            ]
+        );
+        // A filter matches the kind as it matches the name.
+        assert_eq!(kinds(&["flow"]), [kind("flow", "checkout")]);
+        assert_eq!(kinds(&["websocket"]), [kind("websocket", "chat")]);
+        assert_eq!(kinds(&["--skip", "load"]).len(), 5);
+        assert_eq!(kinds(&["checkout"]), [kind("flow", "checkout")]);
+        // `--exact` takes the name alone, or as `--list` prints it (what nextest passes back).
+        assert_eq!(kinds(&["--exact", "shop::checkout"]), [kind("flow", "checkout")]);
+        assert_eq!(kinds(&["--exact", "[flow] shop::checkout"]), [kind("flow", "checkout")]);
+        assert_eq!(kinds(&["--exact", "[sse] shop::feed"]), [kind("sse", "feed")]);
+        assert!(kinds(&["--exact", "[flow] shop::feed"]).is_empty());
     }
 }

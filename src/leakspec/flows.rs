@@ -34,14 +34,15 @@ pub(super) fn setup(cx: &mut Cx<'_>, raw: &RawTarget) -> (Option<Flow>, Vec<Stri
     if raw.setup.is_empty() {
         return (None, Vec::new());
     }
-    let mut known = Vec::new();
+    let mut known = Known::default();
     let mut steps = Vec::new();
     for (i, spanned) in raw.setup.iter().enumerate() {
+        known.later = captured_from(&raw.setup[i..], i);
         if let Some(step) = step(cx, spanned, i, &mut known, false, None) {
             steps.push(step);
         }
     }
-    (Some(Flow { steps, data: None, cookies: false }), known)
+    (Some(Flow { steps, data: None, cookies: false }), known.now)
 }
 
 /// Validates the traffic keys of a route. `setup_vars` are the target's `setup` captures.
@@ -136,7 +137,7 @@ pub(super) fn route(
         };
     }
 
-    let mut known: Vec<String> = setup_vars.to_vec();
+    let mut known = Known { now: setup_vars.to_vec(), later: Vec::new() };
     let row = data.as_ref().map(|_| ());
     if !raw.step.is_empty() {
         for (key, span) in [
@@ -155,6 +156,7 @@ pub(super) fn route(
         }
         let mut steps = Vec::new();
         for (i, spanned) in raw.step.iter().enumerate() {
+            known.later = captured_from(&raw.step[i..], i);
             if let Some(mut s) = step(cx, spanned, i, &mut known, true, row) {
                 if s.expect_status.is_none() {
                     s.expect_status.clone_from(&route_status);
@@ -212,12 +214,35 @@ pub(super) fn route(
     }
 }
 
+/// The names a step's templates may use (`now`: captured by the setup or an earlier step), and,
+/// for the help of an error only, those this step or a later one captures, with the step.
+#[derive(Default)]
+struct Known {
+    now: Vec<String>,
+    later: Vec<(String, String)>,
+}
+
+/// What `steps` capture, each with how messages name its step (`first` is the index of
+/// `steps[0]` in its flow).
+fn captured_from(steps: &[Spanned<RawStep>], first: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let raw = step.get_ref();
+        let label = match &raw.name {
+            Some(n) if !n.get_ref().trim().is_empty() => format!("step `{}`", n.get_ref()),
+            _ => format!("step {}", first + i + 1),
+        };
+        out.extend(raw.capture.keys().map(|k| (k.get_ref().clone(), label.clone())));
+    }
+    out
+}
+
 /// Validates one step; `known` holds the capture names available so far and gets this step's.
 fn step(
     cx: &mut Cx<'_>,
     spanned: &Spanned<RawStep>,
     index: usize,
-    known: &mut Vec<String>,
+    known: &mut Known,
     in_route: bool,
     data: Option<()>,
 ) -> Option<Step> {
@@ -321,8 +346,8 @@ fn step(
             Ok(from) => captures.push(Capture { name: n.clone(), from }),
             Err((message, help)) => cx.error(value.span(), message).help = help,
         }
-        if !known.contains(n) {
-            known.push(n.clone());
+        if !known.now.contains(n) {
+            known.now.push(n.clone());
         }
     }
     Some(Step {
@@ -340,7 +365,7 @@ fn step(
 fn headers(
     cx: &mut Cx<'_>,
     raw: &BTreeMap<Spanned<String>, Spanned<String>>,
-    known: &[String],
+    known: &Known,
     data: Option<()>,
     in_route: bool,
 ) -> Vec<(String, Template)> {
@@ -371,7 +396,7 @@ fn headers(
 fn template(
     cx: &mut Cx<'_>,
     value: &Spanned<String>,
-    known: &[String],
+    known: &Known,
     data: Option<()>,
     in_route: bool,
 ) -> Template {
@@ -402,19 +427,28 @@ fn template(
                 let span = cx.sub_span(value, "{port}");
                 cx.error(span, "`{port}` is only replaced in `command`, `env` and `url`");
             }
-            Piece::Var(name) if !known.contains(name) => {
+            Piece::Var(name) if !known.now.contains(name) => {
                 let found = format!("{{{name}}}");
                 let span = cx.sub_span(value, &found);
                 let mut candidates: Vec<&str> = BUILTINS.to_vec();
-                candidates.extend(known.iter().map(String::as_str));
-                let help = match did_you_mean(name, candidates.iter().copied()) {
-                    Some(c) => format!("did you mean `{{{c}}}`?"),
-                    None if known.is_empty() => format!(
+                candidates.extend(known.now.iter().map(String::as_str));
+                let later = known.later.iter().find(|(n, _)| n == name);
+                let help = match (later, did_you_mean(name, candidates.iter().copied())) {
+                    (Some((_, step)), _) => format!(
+                        "`{name}` is captured by {step}, not by a step before this one: a step can use only what an earlier step captured"
+                    ),
+                    (None, Some(c)) => format!("did you mean `{{{c}}}`?"),
+                    (None, None) if known.now.is_empty() => format!(
                         "placeholders are `{{seq}}`, `{{uuid}}`, `{{rand:A..B}}`, `{{row.COLUMN}}` and the names an earlier step's `capture` sets; nothing captures `{name}`"
                     ),
-                    None => format!(
+                    (None, None) => format!(
                         "captured so far: {}; built in: `{{seq}}`, `{{uuid}}`, `{{rand:A..B}}`, `{{row.COLUMN}}`",
-                        known.iter().map(|k| format!("`{{{k}}}`")).collect::<Vec<_>>().join(", ")
+                        known
+                            .now
+                            .iter()
+                            .map(|k| format!("`{{{k}}}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 };
                 cx.error(span, format!("unknown placeholder `{found}`")).help = Some(help);

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod histogram;
+
 use crate::leakspec::traffic::StatusSet;
 pub use crate::model::{CommandRun, StepStats};
 pub use flow::{Captured, Driver};
@@ -102,16 +104,17 @@ pub async fn drive_work(
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let answered = Arc::new(AtomicU64::new(0));
+    // One fixed-size histogram for the batch: per-request state stays bounded whatever `count`.
+    let latencies = Arc::new(histogram::Histogram::default());
     let workers = (concurrency.max(1) as u64).min(count.max(1)) as usize;
     // Dropping the set aborts its tasks: nothing keeps sending after a stop.
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
         let (client, work) = (client.clone(), work.clone());
-        let (next, done, answered, progress) =
-            (next.clone(), done.clone(), answered.clone(), progress.clone());
+        let (next, done, answered, progress, latencies) =
+            (next.clone(), done.clone(), answered.clone(), progress.clone(), latencies.clone());
         tasks.spawn(async move {
             let mut stats = LoadStats::default();
-            let mut latencies = Vec::new();
             let mut rng = render::Rng::new(worker as u64);
             if let Work::Flow { driver, .. } = &work
                 && (driver.steps.len() > 1 || !driver.is_http())
@@ -135,20 +138,17 @@ pub async fn drive_work(
                         iterate(&client, driver, first_seq + i, &mut rng, &mut stats).await
                     }
                 }
-                latencies.push(sent_at.elapsed());
+                latencies.record(sent_at.elapsed());
                 answered.fetch_add(stats.ok - ok_before, Ordering::Relaxed);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             }
-            (stats, latencies)
+            stats
         });
     }
     let mut total = LoadStats::default();
-    let mut latencies = Vec::with_capacity(count as usize);
     let collect = async {
         while let Some(joined) = tasks.join_next().await {
-            let (stats, mut lat) = joined.expect("request tasks do not panic");
-            total.absorb(&stats);
-            latencies.append(&mut lat);
+            total.absorb(&joined.expect("request tasks do not panic"));
         }
     };
     let stopped = tokio::select! {
@@ -171,15 +171,8 @@ pub async fn drive_work(
         };
         return (partial, true);
     }
-    latencies.sort_unstable();
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    total.p50 = pick(0.5);
-    total.p99 = pick(0.99);
+    total.p50 = latencies.quantile(0.5);
+    total.p99 = latencies.quantile(0.99);
     total.elapsed = started.elapsed();
     (total, false)
 }

@@ -63,6 +63,19 @@ pub struct TargetReport {
     /// cannot give, and why (workerd and wrangler have no `process.memoryUsage()`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_note: Option<String>,
+    /// Processes the target started outside its process group (daemons, detached children)
+    /// still running after its shutdown; leakcheck killed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escaped: Vec<Escaped>,
+}
+
+/// A process a target left running outside its process group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escaped {
+    /// Its process id.
+    pub pid: u32,
+    /// Its command line.
+    pub command: String,
 }
 
 /// The outcome of one route.

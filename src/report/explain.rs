@@ -5,7 +5,7 @@
 
 use crate::analysis::allocations::AllocationSite;
 use crate::analysis::growth::{Fit, Trend};
-use crate::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
+use crate::format::{bytes, bytes_rate, count_rate, plural, printable, signed_bytes, thousands};
 use crate::model::causes::Cause;
 use crate::model::verdict::{Failure, Leak, RouteVerdict};
 use crate::model::{RouteReport, Rung, TargetReport};
@@ -36,8 +36,8 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
         for h in v.holders.iter().filter(|_| r.causes.is_empty()) {
             out += &format!(
                 "  growing holder {}{} @{}: retains +{} per {}\n",
-                h.culprit.as_ref().map_or(String::new(), |c| format!("`{c}` ")),
-                h.class,
+                h.culprit.as_ref().map_or(String::new(), |c| format!("`{}` ", printable(c))),
+                printable(&h.class),
                 h.node.id,
                 bytes_rate(h.fit.per_step),
                 r.unit()
@@ -402,7 +402,7 @@ fn leak_text(leak: &Leak, paint: Paint, unit: &str) -> String {
     out += &format!(
         "  {} {}: {count}+{} per {unit} ({} → {} objects, {} → {})\n",
         paint.red_bold("LEAK"),
-        paint.bold(&leak.class),
+        paint.bold(&printable(&leak.class)),
         bytes_rate(leak.bytes_per_request),
         thousands(leak.objects.0),
         thousands(leak.objects.1),
@@ -411,15 +411,15 @@ fn leak_text(leak: &Leak, paint: Paint, unit: &str) -> String {
     );
     for h in &leak.holders {
         let who = match (&h.culprit, &h.holder) {
-            (Some(c), Some(holder)) => format!("`{c}` ({holder})"),
-            (None, Some(holder)) => holder.clone(),
-            (Some(c), None) => format!("`{c}`"),
+            (Some(c), Some(holder)) => format!("`{}` ({})", printable(c), printable(holder)),
+            (None, Some(holder)) => printable(holder).into_owned(),
+            (Some(c), None) => format!("`{}`", printable(c)),
             (None, None) => "nothing reachable from the roots".into(),
         };
         out +=
             &format!("    held by {who} — {}, {}\n", plural(h.objects, "object"), bytes(h.bytes));
         if let Some(hint) = &h.hint {
-            out += &format!("      looks like: {hint}\n");
+            out += &format!("      looks like: {}\n", printable(hint));
         }
         if let Some(path) = &h.path {
             let mut short = path.clone();

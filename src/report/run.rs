@@ -161,6 +161,16 @@ impl RunReport {
                 out.push('\n');
                 out += &text;
             }
+            if !t.escaped.is_empty() {
+                out += &format!(
+                    "\n{} {}: processes it started outside its process group were still running after its shutdown; leakcheck killed them:\n",
+                    paint.yellow("Left running:"),
+                    t.name
+                );
+                for e in &t.escaped {
+                    out += &format!("  pid {} `{}`\n", e.pid, crate::format::printable(&e.command));
+                }
+            }
         }
         out += &self.lock_notes(paint);
         if let Some(why) = &self.interrupted {
@@ -331,11 +341,20 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                 .map(|f| match f {
                     Failure::LinearGrowth { classes, bytes_per_request, .. } => format!(
                         "linear growth of {} (+{} per request)",
-                        classes.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+                        classes
+                            .iter()
+                            .take(4)
+                            .map(|c| crate::format::printable(c).into_owned())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         bytes_rate(*bytes_per_request)
                     ),
                     Failure::GrowingHolder { holder, bytes_per_request } => {
-                        format!("{holder} grows by {} per request", bytes_rate(*bytes_per_request))
+                        format!(
+                            "{} grows by {} per request",
+                            crate::format::printable(holder),
+                            bytes_rate(*bytes_per_request)
+                        )
                     }
                     Failure::HeapGrowth { grew, limit } => {
                         format!("heap grew {} (budget {})", bytes(*grew), bytes(*limit))

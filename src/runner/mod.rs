@@ -261,7 +261,8 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
             stop.clone(),
         )
         .await;
-        if r.outcome == Outcome::Error && target.has_ended() {
+        // After a stop signal leakcheck killed the target itself: that is no crash.
+        if r.outcome == Outcome::Error && stop.get().is_none() && target.has_ended() {
             dead = true;
             // Node lingers after its program ends while a debugger is attached: let it go.
             if let Some(session) = inspector.take() {
@@ -285,6 +286,7 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         report.routes.push(line);
     }
     if report.exit.is_none()
+        && stop.get().is_none()
         && let Some(status) = target.try_exit_status()
     {
         report.exit = Some(describe_exit(status));
@@ -293,11 +295,31 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     if let Some(session) = inspector.take() {
         session.close().await;
     }
+    // The load's keep-alive connections go first: workerd (and a Node server that closes
+    // gracefully) waits for open connections to end after SIGTERM, which otherwise costs the
+    // whole shutdown timeout and a SIGKILL.
+    drop(client);
     let ended = target.shutdown().await;
+    let how = match ended.ending {
+        launch::Ending::AlreadyExited => "had already exited",
+        launch::Ending::Terminated => "ended on SIGTERM",
+        launch::Ending::Killed => "was killed (SIGKILL) after the shutdown timeout",
+    };
+    progress.event(&Event::Stopped {
+        target: &t.name,
+        how,
+        after: ended.elapsed,
+        escaped: &ended.escaped,
+    });
     if !ended.survivors.is_empty() {
         report.error =
             Some(format!("processes {:?} of the target survived SIGKILL", ended.survivors));
     }
+    report.escaped = ended
+        .escaped
+        .into_iter()
+        .map(|(pid, command)| crate::model::Escaped { pid, command })
+        .collect();
     report
 }
 
@@ -388,6 +410,8 @@ async fn run_route(
         .unwrap_or_else(|| options.failure_snapshots.clone())
         .join(file_name(&t.name))
         .join(file_name(&route.name));
+    // Snapshots of an earlier run (more rungs, another process) must not sit beside these.
+    snapshot::clear_route_folder(&dir);
     let mut run = RouteRun {
         t,
         route,
@@ -436,9 +460,14 @@ async fn run_route(
         } => Err(String::new()),
         signal = stop.received() => Err(format!("interrupted by {}", signal.name())),
     };
-    let result = match result {
-        Err(e) if e.is_empty() || watch.ended() => Err(ended_message(&run, target)),
-        other => other,
+    let result = match (result, stop.get()) {
+        // A stop signal kills the target at once, so whatever failed after it (a snapshot cut
+        // short, a load without answers) is the interruption, not the target's end.
+        (Err(_), Some(signal)) => {
+            Err(format!("interrupted by {} during {}", signal.name(), run.phase))
+        }
+        (Err(e), None) if e.is_empty() || watch.ended() => Err(ended_message(&run, target)),
+        (other, _) => other,
     };
     if !target.has_ended() {
         run.sites.abandon(inspector, t.timeouts.snapshot).await;

@@ -38,8 +38,8 @@ use std::time::Duration;
 
 use crate::leakspec::traffic::{Flow, Traffic};
 use crate::leakspec::{
-    Budget, ByteSize, Header, Ignored, PORT_PLACEHOLDER, Route, Runtime, Settings, Spec, SpecError,
-    Target, Worker,
+    Budget, ByteSize, Header, Ignored, PORT_PLACEHOLDER, Requests, Route, Runtime, Settings, Spec,
+    SpecError, Target, Worker,
 };
 
 /// The built-in defaults, used when neither flags, route, target nor `[defaults]` set a value.
@@ -50,6 +50,11 @@ pub mod defaults {
     pub const WARMUP: u64 = 50;
     /// Requests per rung.
     pub const REQUESTS: u64 = 500;
+    /// With `requests = "auto"`: requests per rung of the first, small series.
+    pub const AUTO_FIRST_REQUESTS: u64 = 100;
+    /// With `requests = "auto"` and no `sensitivity`: the detection limit to reach, bytes per
+    /// request (a few small objects a request; two string slots of a cache entry).
+    pub const AUTO_SENSITIVITY: f64 = 16.0;
     /// Requests in flight.
     pub const CONCURRENCY: usize = 4;
     /// Load intervals: 3 snapshots.
@@ -179,8 +184,11 @@ pub struct RoutePlan {
     pub ignored: Ignored,
     /// Requests before the baseline snapshot.
     pub warmup: u64,
-    /// Requests per rung (N).
+    /// Requests per rung (N); with `requests = "auto"`, those of the first series.
     pub requests: u64,
+    /// `requests = "auto"` (and no `--requests`): the runner grows the rungs until the
+    /// detection limit meets the route's sensitivity or a leak is proven.
+    pub requests_auto: bool,
     /// Requests in flight at once.
     pub concurrency: usize,
     /// Load intervals, each followed by a snapshot.
@@ -411,10 +419,13 @@ fn route_plan(
             false => route.ignored.clone().or_else(|| target.ignored.clone()).unwrap_or_default(),
         },
         warmup: overrides.warmup.or(pick(&levels, |s| s.warmup)).unwrap_or(defaults::WARMUP),
-        requests: overrides
-            .requests
-            .or(pick(&levels, |s| s.requests))
-            .unwrap_or(defaults::REQUESTS),
+        requests: match overrides.requests.map(Requests::Fixed).or(pick(&levels, |s| s.requests)) {
+            Some(Requests::Fixed(n)) => n,
+            Some(Requests::Auto) => defaults::AUTO_FIRST_REQUESTS,
+            None => defaults::REQUESTS,
+        },
+        requests_auto: overrides.requests.is_none()
+            && pick(&levels, |s| s.requests) == Some(Requests::Auto),
         concurrency: overrides
             .concurrency
             .or(pick(&levels, |s| s.concurrency))

@@ -65,3 +65,60 @@ fn limits_stopped_growth_and_time() {
     assert!(idle["bytes_per_minute"].as_f64().unwrap() > 0.0, "{}", pretty(sampled));
     assert_eq!(run.code(), 1, "{text}");
 }
+
+/// `requests = "auto"` (issue 13): a leak above the sensitivity that the first, small series
+/// cannot see is found by a larger one; a clean route reaches its sensitivity and says so; a
+/// sensitivity under the floor no run goes below is not a PASS.
+#[test]
+fn auto_sized_runs_meet_the_sensitivity_or_say_so() {
+    require_node!();
+    let run = run_spec(&spec("pricing-auto"), &[]);
+    let text = run.output_text();
+    let per_rung = |route: &Value| {
+        let rungs = route["rungs"].as_array().unwrap_or_else(|| panic!("{}", pretty(route)));
+        rungs[1]["requests"].as_u64().unwrap() - rungs[0]["requests"].as_u64().unwrap()
+    };
+
+    // 40 B per request: under the floor of a 100-request interval (4 KB of 8 KiB), found once
+    // the rungs grow toward the default sensitivity of 16 B.
+    let orders = run.route("leaky", "orders");
+    assert_eq!(orders["outcome"], "fail", "{}\n{text}", pretty(orders));
+    let kinds: Vec<&str> = orders["verdict"]["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"linear_growth") || kinds.contains(&"growing_holder"),
+        "{kinds:?}\n{}",
+        pretty(orders)
+    );
+    assert!(!kinds.contains(&"sensitivity_not_reached"), "{}", pretty(orders));
+    assert!(per_rung(orders) > 100, "{}", pretty(orders));
+    assert_eq!(orders["verdict"]["budget"]["sensitivity"], 16.0, "{}", pretty(orders));
+    let rate = orders["verdict"]["bytes_per_request"].as_f64().unwrap();
+    let holder = orders["verdict"]["holders"][0]["fit"]["per_step"].as_f64().unwrap_or(0.0);
+    assert!(rate.max(holder) > 16.0, "{rate} / {holder} B/request; {}", pretty(orders));
+
+    // A clean route reaches its 24 B: it passes, stating a limit at or under it, and the
+    // series before the one judged counted as warm-up.
+    let rates = run.route("clean", "rates");
+    assert_eq!(rates["outcome"], "pass", "{}\n{text}", pretty(rates));
+    let (bytes, _) = limit(rates);
+    assert!(bytes <= 24.0, "limit {bytes} B/request; {}", pretty(rates));
+    assert!(per_rung(rates) > 100, "{}", pretty(rates));
+    assert!(rates["warmup"].as_u64().unwrap() > 20, "{}", pretty(rates));
+
+    // 0.01 B per request: no run reaches it; the route does not pass, and says why.
+    let exact = run.route("clean", "exact");
+    assert_eq!(exact["outcome"], "fail", "{}\n{text}", pretty(exact));
+    let failure = &exact["verdict"]["failures"][0];
+    assert_eq!(failure["kind"], "sensitivity_not_reached", "{}", pretty(exact));
+    assert_eq!(failure["sensitivity"], 0.01, "{}", pretty(exact));
+    assert_eq!(failure["unreachable_below"], 2.0, "{}", pretty(exact));
+    assert!(failure["detection_limit"].as_f64().unwrap() > 0.01, "{}", pretty(exact));
+    assert!(text.contains("sensitivity not reached"), "{text}");
+    assert!(run.junit().contains("sensitivity not reached"), "{}", run.junit());
+    assert_eq!(run.code(), 1, "{text}");
+}

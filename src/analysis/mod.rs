@@ -17,6 +17,7 @@ pub mod noise;
 pub mod paths;
 mod retaining;
 pub mod runtime;
+pub mod sizing;
 pub mod stopped;
 pub mod summary;
 

@@ -106,6 +106,14 @@ impl Progress for StderrProgress {
                 "{target} › {route}: unclear ({}), taking another rung",
                 why.join(", ")
             )),
+            Event::Resize { target, route, limit, sensitivity, requests } => {
+                self.line(format!(
+                    "{target} › {route}: detection limit {}/request, sensitivity {}/request: a new series of {} per rung",
+                    crate::format::bytes_rate(limit),
+                    crate::format::bytes_rate(sensitivity),
+                    crate::format::plural(requests, "request")
+                ))
+            }
             Event::Idle { target, route, seconds } => self.line(format!(
                 "{target} › {route}: idle for {seconds:.1} s (growth with time, not requests?)"
             )),

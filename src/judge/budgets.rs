@@ -41,6 +41,10 @@ pub fn limits(route: &RoutePlan) -> Limits {
         max_external_per_request: b.max_external_per_request.map(|v| v.bytes()),
         max_rss_growth: b.max_rss_growth.map(|v| v.bytes()),
         max_idle_growth: b.max_idle_growth.map(|s| s.bytes()),
+        sensitivity: b
+            .sensitivity
+            .map(|v| v.bytes())
+            .or(route.requests_auto.then_some(crate::plan::defaults::AUTO_SENSITIVITY)),
         ignore: b.ignore.clone(),
     }
 }
@@ -55,6 +59,29 @@ pub fn hold_failed_requests(verdict: &mut RouteVerdict, load: &crate::model::Loa
         sent: load.sent,
         statuses: load.statuses.clone(),
         first_error: load.first_error.clone(),
+    });
+    verdict.pass = false;
+}
+
+/// Fails `verdict` when it proved no leak and its detection limit is above the route's
+/// `sensitivity`: a leak of that size could have slipped through. `requests_per_rung` are
+/// those of the series judged.
+pub fn hold_sensitivity(verdict: &mut RouteVerdict, limits: &Limits, requests_per_rung: u64) {
+    let Some(sensitivity) = limits.sensitivity else { return };
+    let limit = verdict.detection_limit.bytes_per_request;
+    let leak = verdict
+        .failures
+        .iter()
+        .any(|f| matches!(f, Failure::LinearGrowth { .. } | Failure::GrowingHolder { .. }));
+    if leak || limit <= sensitivity {
+        return;
+    }
+    let floor = crate::analysis::growth::NoiseFloor::BYTES.per_step;
+    verdict.failures.push(Failure::SensitivityNotReached {
+        sensitivity,
+        detection_limit: limit,
+        requests_per_rung,
+        unreachable_below: (sensitivity <= floor).then_some(floor),
     });
     verdict.pass = false;
 }

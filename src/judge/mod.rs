@@ -31,6 +31,11 @@ pub fn route(comparison: &Comparison, route: &RoutePlan, measured: &RouteReport)
     let limits = limits(route);
     let mut v = judge(comparison, &limits, peak);
     memory::judge_memory(&mut v, &memory::MemorySeries::of(&measured.rungs), &limits);
+    let per_rung = match measured.rungs.as_slice() {
+        [first, second, ..] => second.requests.saturating_sub(first.requests),
+        _ => route.requests,
+    };
+    budgets::hold_sensitivity(&mut v, &limits, per_rung);
     lock::hold(&mut v, route, measured.requests(), measured.peak_heap);
     budgets::hold_failed_requests(&mut v, &measured.load);
     v

@@ -30,6 +30,8 @@ pub(crate) enum Table {
 pub(crate) enum Kind {
     /// A whole number.
     Count,
+    /// A whole number or `"auto"` (`requests`).
+    CountOrAuto,
     /// Any number.
     Number,
     /// A size string or an integer of bytes.
@@ -70,6 +72,7 @@ const BUDGET_KEYS: &[(&str, Kind)] = &[
     ("max_external_per_request", Rate),
     ("max_rss_growth", Rate),
     ("max_idle_growth", Size),
+    ("sensitivity", Rate),
     ("ignore", StrArray),
     ("regression_tolerance", Tolerance),
 ];
@@ -128,7 +131,7 @@ impl Table {
             }
             Table::Defaults => &[
                 ("warmup", Count),
-                ("requests", Count),
+                ("requests", CountOrAuto),
                 ("concurrency", Count),
                 ("rungs", Count),
                 ("max_rungs", Count),
@@ -155,7 +158,7 @@ impl Table {
                 ("service", Str),
                 ("ignored", FlagOrReason),
                 ("warmup", Count),
-                ("requests", Count),
+                ("requests", CountOrAuto),
                 ("concurrency", Count),
                 ("rungs", Count),
                 ("max_rungs", Count),
@@ -187,7 +190,7 @@ impl Table {
                 ("load", Table(Table::Load)),
                 ("ignored", FlagOrReason),
                 ("warmup", Count),
-                ("requests", Count),
+                ("requests", CountOrAuto),
                 ("concurrency", Count),
                 ("rungs", Count),
                 ("max_rungs", Count),
@@ -356,7 +359,7 @@ fn check_value(
         )
     };
     match (kind, found) {
-        (Count, DeValue::Integer(_))
+        (Count | CountOrAuto, DeValue::Integer(_))
         | (Number, DeValue::Integer(_) | DeValue::Float(_))
         | (Size, DeValue::String(_) | DeValue::Integer(_))
         | (Rate, DeValue::String(_) | DeValue::Integer(_) | DeValue::Float(_))
@@ -389,6 +392,14 @@ fn check_value(
             wrong("a whole number").with_help(format!("remove the quotes: `{key} = {}`", s.trim())),
         ),
         (Count, _) => errors.push(wrong("a whole number")),
+        (CountOrAuto, DeValue::String(s)) if s.trim() == "auto" => {}
+        (CountOrAuto, DeValue::String(s)) if s.trim().parse::<i64>().is_ok() => errors.push(
+            wrong("a whole number or \"auto\"")
+                .with_help(format!("remove the quotes: `{key} = {}`", s.trim())),
+        ),
+        (CountOrAuto, _) => errors.push(wrong("a whole number or \"auto\"").with_help(format!(
+            "write e.g. `{key} = 500`, or `{key} = \"auto\"` to size the rungs until the detection limit meets `sensitivity`"
+        ))),
         (Number, _) => errors.push(wrong("a number")),
         (Size, _) => errors.push(
             wrong("a size").with_help(format!("write e.g. `{key} = \"5MiB\"` or `\"256B\"`")),

@@ -28,8 +28,8 @@ pub struct Spec {
 pub struct Settings {
     /// Requests sent before the baseline snapshot.
     pub warmup: Option<u64>,
-    /// Requests per rung (N).
-    pub requests: Option<u64>,
+    /// Requests per rung (N), or sized by the run (`"auto"`).
+    pub requests: Option<Requests>,
     /// Requests in flight at once.
     pub concurrency: Option<usize>,
     /// Load intervals, each followed by a snapshot.
@@ -48,6 +48,16 @@ pub struct Settings {
     pub shutdown_timeout: Option<Duration>,
     /// The budget written at this level.
     pub budget: Budget,
+}
+
+/// How many requests each rung sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requests {
+    /// This many, every rung.
+    Fixed(u64),
+    /// `"auto"`: start small and grow the rungs until the run's detection limit meets the
+    /// route's `sensitivity` or a leak is proven (see docs/detection.md).
+    Auto,
 }
 
 /// Pass/fail limits of a route. Every limit is optional; [`Budget::inherit`] merges levels.
@@ -72,6 +82,9 @@ pub struct Budget {
     /// Most the program's data may grow per minute with no requests (timers, polling,
     /// background jobs); without it, any growth with time above the noise floor fails.
     pub max_idle_growth: Option<ByteSize>,
+    /// The smallest leak per request that matters: a route whose detection limit is above it
+    /// and that proved no leak does not pass.
+    pub sensitivity: Option<BytesPerRequest>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
     /// How far the figures recorded in `leakspec.lock` may be exceeded.
@@ -114,6 +127,7 @@ impl Budget {
                 .or(parent.max_external_per_request),
             max_rss_growth: self.max_rss_growth.or(parent.max_rss_growth),
             max_idle_growth: self.max_idle_growth.or(parent.max_idle_growth),
+            sensitivity: self.sensitivity.or(parent.sensitivity),
             ignore,
             regression_tolerance: self.regression_tolerance.or(parent.regression_tolerance),
         }

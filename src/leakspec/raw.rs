@@ -36,10 +36,11 @@ pub(crate) struct RawDefaults {
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 0))]
     pub warmup: Option<S<i64>>,
-    /// N: requests per rung; snapshots are taken at baseline, after N, after 2N, ... (default 500).
+    /// N: requests per rung; snapshots are taken at baseline, after N, after 2N, ... (default 500);
+    /// or "auto": start small and grow N until the detection limit meets `sensitivity`.
     #[serde(default)]
-    #[schemars(with = "Option<u64>", range(min = 1))]
-    pub requests: Option<S<i64>>,
+    #[schemars(schema_with = "requests_schema")]
+    pub requests: Option<S<RawCount>>,
     /// Requests in flight at once (default 4).
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 1, max = 10000))]
@@ -151,10 +152,10 @@ pub(crate) struct RawTarget {
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 0))]
     pub warmup: Option<S<i64>>,
-    /// Requests per rung (overrides [defaults]).
+    /// Requests per rung (overrides [defaults]), or "auto".
     #[serde(default)]
-    #[schemars(with = "Option<u64>", range(min = 1))]
-    pub requests: Option<S<i64>>,
+    #[schemars(schema_with = "requests_schema")]
+    pub requests: Option<S<RawCount>>,
     /// Requests in flight at once (overrides [defaults]).
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 1, max = 10000))]
@@ -290,10 +291,10 @@ pub(crate) struct RawRoute {
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 0))]
     pub warmup: Option<S<i64>>,
-    /// Requests per rung (overrides the target and [defaults]).
+    /// Requests per rung (overrides the target and [defaults]), or "auto".
     #[serde(default)]
-    #[schemars(with = "Option<u64>", range(min = 1))]
-    pub requests: Option<S<i64>>,
+    #[schemars(schema_with = "requests_schema")]
+    pub requests: Option<S<RawCount>>,
     /// Requests in flight at once (overrides the target and [defaults]).
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 1, max = 10000))]
@@ -504,6 +505,12 @@ pub(crate) struct RawBudget {
     #[serde(default)]
     #[schemars(schema_with = "size_schema")]
     pub max_idle_growth: Option<S<RawSize>>,
+    /// The smallest leak that matters, per request, e.g. "16B": the route fails
+    /// (`sensitivity_not_reached`) unless its detection limit is at most this or a leak is
+    /// proven; `requests = "auto"` grows the rungs until it is met (default for "auto": 16B).
+    #[serde(default)]
+    #[schemars(schema_with = "rate_schema")]
+    pub sensitivity: Option<S<RawRate>>,
     /// Class keys never counted, e.g. ["(compiled code)"]; added to the lists of the enclosing
     /// levels.
     #[serde(default)]
@@ -531,6 +538,14 @@ pub(crate) enum RawSize {
 pub(crate) enum RawRate {
     Text(String),
     Bytes(f64),
+}
+
+/// `requests` as written: a whole number, or a string (only `"auto"` is valid; the shape
+/// check has said so already).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawCount {
+    Text(String),
+    Number(i64),
 }
 
 /// `ignored` as written: a flag, or a reason (which means `true`).
@@ -571,6 +586,9 @@ string_or_number!(RawRate, "a size such as \"256B\" or a number of bytes",
     visit_i64: i64 => |v: i64| RawRate::Bytes(v as f64),
     visit_u64: u64 => |v: u64| RawRate::Bytes(v as f64),
     visit_f64: f64 => RawRate::Bytes);
+string_or_number!(RawCount, "a whole number or \"auto\"",
+    visit_i64: i64 => RawCount::Number,
+    visit_u64: u64 => |v: u64| RawCount::Number(i64::try_from(v).unwrap_or(i64::MAX)));
 string_or_number!(RawIgnored, "true, false or a reason such as \"needs the staging database\"",
     visit_bool: bool => RawIgnored::Flag);
 
@@ -590,6 +608,15 @@ fn rate_schema(_: &mut SchemaGenerator) -> Schema {
         "anyOf": [
             { "type": "string", "pattern": SIZE_PATTERN, "examples": ["256B", "0.5KiB"] },
             { "type": "number", "minimum": 0 }
+        ]
+    })
+}
+
+fn requests_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "integer", "minimum": 1 },
+            { "type": "string", "const": "auto" }
         ]
     })
 }

@@ -11,9 +11,11 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{Source, SpecError, did_you_mean};
-use super::model::{Allocations, Budget, Ignored, Route, Runtime, Settings, Spec, Target, Worker};
+use super::model::{
+    Allocations, Budget, Ignored, Requests, Route, Runtime, Settings, Spec, Target, Worker,
+};
 use super::raw::{
-    RawBudget, RawDefaults, RawIgnored, RawRate, RawRoute, RawSize, RawSpec, RawTarget,
+    RawBudget, RawCount, RawDefaults, RawIgnored, RawRate, RawRoute, RawSize, RawSpec, RawTarget,
 };
 use super::units::{
     ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, parse_duration,
@@ -322,7 +324,7 @@ pub(crate) fn validate(
 #[derive(Default)]
 struct RawSettings<'a> {
     warmup: Option<&'a Spanned<i64>>,
-    requests: Option<&'a Spanned<i64>>,
+    requests: Option<&'a Spanned<RawCount>>,
     concurrency: Option<&'a Spanned<i64>>,
     rungs: Option<&'a Spanned<i64>>,
     max_rungs: Option<&'a Spanned<i64>>,
@@ -366,7 +368,7 @@ fn settings(cx: &mut Cx<'_>, raw: RawSettings<'_>) -> Settings {
     }
     Settings {
         warmup: cx.count(raw.warmup, "warmup", 0, MAX_REQUESTS as i64).map(|n| n as u64),
-        requests: cx.count(raw.requests, "requests", 1, MAX_REQUESTS as i64).map(|n| n as u64),
+        requests: raw.requests.and_then(|v| requests(cx, v)),
         concurrency: cx
             .count(raw.concurrency, "concurrency", 1, MAX_CONCURRENCY as i64)
             .map(|n| n as usize),
@@ -378,6 +380,25 @@ fn settings(cx: &mut Cx<'_>, raw: RawSettings<'_>) -> Settings {
         snapshot_timeout: cx.duration(raw.snapshot_timeout),
         shutdown_timeout: cx.duration(raw.shutdown_timeout),
         budget: raw.budget.map(|b| budget(cx, b)).unwrap_or_default(),
+    }
+}
+
+/// `requests`: a whole number in range, or `"auto"`.
+fn requests(cx: &mut Cx<'_>, value: &Spanned<RawCount>) -> Option<Requests> {
+    match value.get_ref() {
+        RawCount::Number(n) => {
+            let n = Spanned::new(value.span(), *n);
+            cx.count(Some(&n), "requests", 1, MAX_REQUESTS as i64)
+                .map(|n| Requests::Fixed(n as u64))
+        }
+        RawCount::Text(text) if text.trim() == "auto" => Some(Requests::Auto),
+        RawCount::Text(text) => {
+            cx.error(
+                value.span(),
+                format!("`requests` must be a whole number or \"auto\", found \"{text}\""),
+            );
+            None
+        }
     }
 }
 
@@ -410,6 +431,7 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
             .rate(raw.max_external_per_request.as_ref(), "max_external_per_request"),
         max_rss_growth: cx.rate(raw.max_rss_growth.as_ref(), "max_rss_growth"),
         max_idle_growth: cx.size(raw.max_idle_growth.as_ref(), "max_idle_growth"),
+        sensitivity: cx.rate(raw.sensitivity.as_ref(), "sensitivity"),
         ignore,
         regression_tolerance: raw
             .regression_tolerance

@@ -83,6 +83,21 @@ pub enum Failure {
         /// The first failure, as text (naming the step in a flow).
         first_error: Option<String>,
     },
+    /// No leak was proven, but the run's detection limit stayed above the route's
+    /// `sensitivity` (its own, or the default of `requests = "auto"`): a leak of that size
+    /// could have slipped through, so this is no PASS.
+    SensitivityNotReached {
+        /// The smallest leak that matters, bytes per request.
+        sensitivity: f64,
+        /// What the run can promise, bytes per request.
+        detection_limit: f64,
+        /// Requests per rung of the series judged.
+        requests_per_rung: u64,
+        /// The floor per request, when the sensitivity is at or below it: no run of any
+        /// length reaches it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unreachable_below: Option<f64>,
+    },
     /// A figure rose past its record in `leakspec.lock` by more than the tolerance (the diff
     /// is in [`RouteVerdict::lock`]).
     Regression {
@@ -231,6 +246,10 @@ pub struct Limits {
     pub max_rss_growth: Option<f64>,
     /// Growth of the program's data per minute tolerated with no requests.
     pub max_idle_growth: Option<u64>,
+    /// The smallest leak that matters, bytes per request: without a leak proven, a detection
+    /// limit above it fails the route.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<f64>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
 }

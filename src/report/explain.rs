@@ -74,6 +74,23 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
                         bytes_rate(*limit)
                     );
                 }
+                Failure::SensitivityNotReached {
+                    sensitivity,
+                    detection_limit,
+                    requests_per_rung,
+                    unreachable_below,
+                } => {
+                    out += &format!(
+                        "  {}: a leak that small could have slipped through, so this is no PASS\n",
+                        super::run::sensitivity_text(
+                            *sensitivity,
+                            *detection_limit,
+                            *requests_per_rung,
+                            *unreachable_below,
+                            r.unit(),
+                        )
+                    );
+                }
                 // Said with the load's failures below.
                 Failure::FailedRequests { .. } => {}
                 // Said with the projection below.

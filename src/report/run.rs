@@ -385,6 +385,18 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                     Failure::Regression { summary } => {
                         format!("regression against the recorded figures: {summary}")
                     }
+                    Failure::SensitivityNotReached {
+                        sensitivity,
+                        detection_limit,
+                        requests_per_rung,
+                        unreachable_below,
+                    } => sensitivity_text(
+                        *sensitivity,
+                        *detection_limit,
+                        *requests_per_rung,
+                        *unreachable_below,
+                        r.unit(),
+                    ),
                     Failure::FailedRequests { failed, sent, statuses, first_error } => {
                         failed_requests(*failed, *sent, statuses, first_error.as_deref())
                     }
@@ -394,6 +406,30 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
         ),
         _ => r.error.as_deref().map(|e| first_line(e).to_owned()),
     }
+}
+
+/// "sensitivity not reached: no linear growth above 41 B/request is all 400 requests per rung
+/// can promise; the sensitivity is 16 B/request".
+pub(crate) fn sensitivity_text(
+    sensitivity: f64,
+    limit: f64,
+    per_rung: u64,
+    unreachable_below: Option<f64>,
+    unit: &str,
+) -> String {
+    let mut text = format!(
+        "sensitivity not reached: no linear growth above {}/{unit} is all {} per rung can promise; the sensitivity is {}/{unit}",
+        bytes_rate(limit),
+        plural(per_rung, unit),
+        bytes_rate(sensitivity)
+    );
+    if let Some(floor) = unreachable_below {
+        text += &format!(
+            " (at or below the floor of {}/{unit}, which no run of any length goes under)",
+            bytes_rate(floor)
+        );
+    }
+    text
 }
 
 /// "3 of 500 iterations failed (401 ×3): step `use` (GET): status 401 (expected 2xx, 3xx)".

@@ -10,6 +10,7 @@
 mod allocations;
 mod memory;
 pub mod progress;
+mod series;
 pub mod snapshot;
 pub mod sourcemaps;
 
@@ -509,74 +510,6 @@ fn file_name(name: &str) -> String {
 }
 
 impl RouteRun<'_> {
-    async fn measure(
-        &mut self,
-        target: &mut Target,
-        inspector: &Inspector,
-        client: &reqwest::Client,
-        options: &RunOptions,
-    ) -> Result<Comparison, String> {
-        self.base_url = target.base_url().to_owned();
-        let request = self.traffic(target.base_url())?;
-        let progress = options.progress.as_ref();
-        let (tname, rname) = (self.t.name.as_str(), self.route.name.as_str());
-
-        // Warm-up: code paths compiled, caches filled, pools grown, before the baseline.
-        if self.route.warmup > 0 {
-            self.phase = "warm-up".into();
-            let watch = target.exit_watch();
-            let (stats, _) = self
-                .load(&request, self.route.warmup, None, client, inspector, options, &watch)
-                .await;
-            self.report.timings.requests += stats.elapsed;
-            self.check_alive(target, &stats)?;
-        }
-        self.snapshot(0, target, inspector, client, options).await?;
-        self.sites.start(inspector, self.t.timeouts.snapshot).await;
-
-        let mut rung = 0;
-        loop {
-            rung += 1;
-            self.phase = format!("the load of rung {rung}");
-            let watch = target.exit_watch();
-            let (stats, peak) = self
-                .load(&request, self.route.requests, Some(rung), client, inspector, options, &watch)
-                .await;
-            if peak.heap > 0 {
-                self.report.peak_heap = Some(self.report.peak_heap.unwrap_or(0).max(peak.heap));
-            }
-            self.report.peak_external = self.report.peak_external.max(peak.external);
-            self.report.peak_rss = self.report.peak_rss.max(peak.rss);
-            self.report.timings.requests += stats.elapsed;
-            self.report.load.absorb(&stats);
-            self.sent += self.route.requests;
-            self.check_alive(target, &stats)?;
-            self.snapshot(rung, target, inspector, client, options).await?;
-            if rung < self.route.rungs as usize {
-                continue;
-            }
-            let compared = Instant::now();
-            let comparison = self.compare();
-            self.report.timings.analysis += compared.elapsed();
-            let unclear = unclear_classes(&comparison);
-            if unclear.is_empty() || rung >= self.route.max_rungs.max(self.route.rungs) as usize {
-                let started = Instant::now();
-                self.report.allocations =
-                    self.sites.finish(inspector, self.sent, self.t.timeouts.snapshot).await;
-                self.report.timings.analysis += started.elapsed();
-                let mut comparison = comparison;
-                if grows(&comparison) {
-                    self.idle(&mut comparison, target, inspector, client, options).await?;
-                }
-                if self.route.budget.max_peak_heap.is_some() {
-                    self.burst(&request, client, inspector, options, target).await?;
-                }
-                return Ok(comparison);
-            }
-            progress.event(&Event::ExtraRung { target: tname, route: rname, why: &unclear });
-        }
-    }
-
     /// What each iteration does: the prebuilt request of a plain route (the fast path), a
     /// compiled flow, or the load command.
     fn traffic(&self, base_url: &str) -> Result<RouteLoad, String> {

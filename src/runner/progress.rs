@@ -68,6 +68,21 @@ pub enum Event<'a> {
         /// The classes growing unevenly.
         why: &'a [String],
     },
+    /// `requests = "auto"`: the series measured states a detection limit above the
+    /// sensitivity and proved no leak, so a new series starts (a new baseline), with more
+    /// requests per rung; the requests so far count as warm-up.
+    Resize {
+        /// The target.
+        target: &'a str,
+        /// The route.
+        route: &'a str,
+        /// The limit the last series stated, bytes per request.
+        limit: f64,
+        /// The sensitivity, bytes per request.
+        sensitivity: f64,
+        /// Requests per rung of the new series.
+        requests: u64,
+    },
     /// The idle control interval starts: no requests for this long, then a snapshot.
     Idle {
         /// The target.

@@ -143,6 +143,9 @@ fn failure(f: &Failure, unit: &str) -> Markup {
             Failure::Regression { summary } => {
                 "Regressed against the recorded figures: " (summary) "."
             }
+            Failure::SensitivityNotReached { sensitivity, detection_limit, requests_per_rung, unreachable_below } => {
+                (crate::report::run::sensitivity_text(*sensitivity, *detection_limit, *requests_per_rung, *unreachable_below, unit)) "."
+            }
         }
     }
 }

@@ -50,6 +50,13 @@ pub mod defaults {
     pub const WARMUP: u64 = 50;
     /// Requests per rung.
     pub const REQUESTS: u64 = 500;
+    /// With `warmup = "auto"`: requests between two probes of the heap.
+    pub const AUTO_WARMUP_STEP: u64 = 50;
+    /// With `warmup = "auto"`: the most warm-up requests.
+    pub const AUTO_WARMUP_MAX: u64 = 2_000;
+    /// With `warmup = "auto"`: growth of the heap used after a GC between two probes under
+    /// which the warm-up is done (V8's code and metadata floor per interval).
+    pub const AUTO_WARMUP_SETTLED: u64 = 32 << 10;
     /// With `requests = "auto"`: requests per rung of the first, small series.
     pub const AUTO_FIRST_REQUESTS: u64 = 100;
     /// With `requests = "auto"` and no `sensitivity`: the detection limit to reach, bytes per
@@ -182,8 +189,12 @@ pub struct RoutePlan {
     /// Whether the route is left out of the run (reported skipped, with the reason): the
     /// route's `ignored`, else its target's; [`Ignored::No`] with `--include-ignored`.
     pub ignored: Ignored,
-    /// Requests before the baseline snapshot.
+    /// Requests before the baseline snapshot; with `warmup = "auto"`, those of one step.
     pub warmup: u64,
+    /// `warmup = "auto"` (and no `--warmup`): warm up in steps until the heap used after a
+    /// GC stops growing between two probes (V8's code and metadata settled), at most
+    /// [`defaults::AUTO_WARMUP_MAX`] requests.
+    pub warmup_auto: bool,
     /// Requests per rung (N); with `requests = "auto"`, those of the first series.
     pub requests: u64,
     /// `requests = "auto"` (and no `--requests`): the runner grows the rungs until the
@@ -418,7 +429,13 @@ fn route_plan(
             true => Ignored::No,
             false => route.ignored.clone().or_else(|| target.ignored.clone()).unwrap_or_default(),
         },
-        warmup: overrides.warmup.or(pick(&levels, |s| s.warmup)).unwrap_or(defaults::WARMUP),
+        warmup: match overrides.warmup.map(Requests::Fixed).or(pick(&levels, |s| s.warmup)) {
+            Some(Requests::Fixed(n)) => n,
+            Some(Requests::Auto) => defaults::AUTO_WARMUP_STEP,
+            None => defaults::WARMUP,
+        },
+        warmup_auto: overrides.warmup.is_none()
+            && pick(&levels, |s| s.warmup) == Some(Requests::Auto),
         requests: match overrides.requests.map(Requests::Fixed).or(pick(&levels, |s| s.requests)) {
             Some(Requests::Fixed(n)) => n,
             Some(Requests::Auto) => defaults::AUTO_FIRST_REQUESTS,

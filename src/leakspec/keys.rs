@@ -30,7 +30,7 @@ pub(crate) enum Table {
 pub(crate) enum Kind {
     /// A whole number.
     Count,
-    /// A whole number or `"auto"` (`requests`).
+    /// A whole number or `"auto"` (`requests`, `warmup`).
     CountOrAuto,
     /// Any number.
     Number,
@@ -130,7 +130,7 @@ impl Table {
                 &[("defaults", Table(Table::Defaults)), ("target", Tables(Table::Target))]
             }
             Table::Defaults => &[
-                ("warmup", Count),
+                ("warmup", CountOrAuto),
                 ("requests", CountOrAuto),
                 ("concurrency", Count),
                 ("rungs", Count),
@@ -157,7 +157,7 @@ impl Table {
                 ("config", Str),
                 ("service", Str),
                 ("ignored", FlagOrReason),
-                ("warmup", Count),
+                ("warmup", CountOrAuto),
                 ("requests", CountOrAuto),
                 ("concurrency", Count),
                 ("rungs", Count),
@@ -189,7 +189,7 @@ impl Table {
                 ("step", Tables(Table::Step)),
                 ("load", Table(Table::Load)),
                 ("ignored", FlagOrReason),
-                ("warmup", Count),
+                ("warmup", CountOrAuto),
                 ("requests", CountOrAuto),
                 ("concurrency", Count),
                 ("rungs", Count),
@@ -398,7 +398,7 @@ fn check_value(
                 .with_help(format!("remove the quotes: `{key} = {}`", s.trim())),
         ),
         (CountOrAuto, _) => errors.push(wrong("a whole number or \"auto\"").with_help(format!(
-            "write e.g. `{key} = 500`, or `{key} = \"auto\"` to size the rungs until the detection limit meets `sensitivity`"
+            "write e.g. `{key} = 500`, or `{key} = \"auto\"` to let the run size it"
         ))),
         (Number, _) => errors.push(wrong("a number")),
         (Size, _) => errors.push(

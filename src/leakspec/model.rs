@@ -26,8 +26,9 @@ pub struct Spec {
 /// not written at this level.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
-    /// Requests sent before the baseline snapshot.
-    pub warmup: Option<u64>,
+    /// Requests sent before the baseline snapshot, or until V8's code and metadata stop
+    /// growing (`"auto"`).
+    pub warmup: Option<Requests>,
     /// Requests per rung (N), or sized by the run (`"auto"`).
     pub requests: Option<Requests>,
     /// Requests in flight at once.
@@ -50,7 +51,7 @@ pub struct Settings {
     pub budget: Budget,
 }
 
-/// How many requests each rung sends.
+/// How many requests each rung (or the warm-up) sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requests {
     /// This many, every rung.

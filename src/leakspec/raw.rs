@@ -32,10 +32,11 @@ pub(crate) struct RawSpec {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields, rename = "Defaults")]
 pub(crate) struct RawDefaults {
-    /// Requests sent before the baseline snapshot, so caches and JIT settle (default 50).
+    /// Requests sent before the baseline snapshot, so caches and JIT settle (default 50); or
+    /// "auto": in steps of 50 until the heap used after a GC stops growing (at most 2,000).
     #[serde(default)]
-    #[schemars(with = "Option<u64>", range(min = 0))]
-    pub warmup: Option<S<i64>>,
+    #[schemars(schema_with = "warmup_schema")]
+    pub warmup: Option<S<RawCount>>,
     /// N: requests per rung; snapshots are taken at baseline, after N, after 2N, ... (default 500);
     /// or "auto": start small and grow N until the detection limit meets `sensitivity`.
     #[serde(default)]
@@ -148,10 +149,10 @@ pub(crate) struct RawTarget {
     #[serde(default)]
     #[schemars(schema_with = "ignored_schema")]
     pub ignored: Option<S<RawIgnored>>,
-    /// Requests sent before the baseline snapshot (overrides [defaults]).
+    /// Requests sent before the baseline snapshot (overrides [defaults]), or "auto".
     #[serde(default)]
-    #[schemars(with = "Option<u64>", range(min = 0))]
-    pub warmup: Option<S<i64>>,
+    #[schemars(schema_with = "warmup_schema")]
+    pub warmup: Option<S<RawCount>>,
     /// Requests per rung (overrides [defaults]), or "auto".
     #[serde(default)]
     #[schemars(schema_with = "requests_schema")]
@@ -287,10 +288,11 @@ pub(crate) struct RawRoute {
     #[serde(default)]
     #[schemars(schema_with = "ignored_schema")]
     pub ignored: Option<S<RawIgnored>>,
-    /// Requests sent before the baseline snapshot (overrides the target and [defaults]).
+    /// Requests sent before the baseline snapshot (overrides the target and [defaults]), or
+    /// "auto".
     #[serde(default)]
-    #[schemars(with = "Option<u64>", range(min = 0))]
-    pub warmup: Option<S<i64>>,
+    #[schemars(schema_with = "warmup_schema")]
+    pub warmup: Option<S<RawCount>>,
     /// Requests per rung (overrides the target and [defaults]), or "auto".
     #[serde(default)]
     #[schemars(schema_with = "requests_schema")]
@@ -540,8 +542,8 @@ pub(crate) enum RawRate {
     Bytes(f64),
 }
 
-/// `requests` as written: a whole number, or a string (only `"auto"` is valid; the shape
-/// check has said so already).
+/// `requests` or `warmup` as written: a whole number, or a string (only `"auto"` is valid;
+/// the shape check has said so already).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RawCount {
     Text(String),
@@ -616,6 +618,15 @@ fn requests_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "anyOf": [
             { "type": "integer", "minimum": 1 },
+            { "type": "string", "const": "auto" }
+        ]
+    })
+}
+
+fn warmup_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
             { "type": "string", "const": "auto" }
         ]
     })

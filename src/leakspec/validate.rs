@@ -323,7 +323,7 @@ pub(crate) fn validate(
 /// The inheritable settings of any level, borrowed from its raw table.
 #[derive(Default)]
 struct RawSettings<'a> {
-    warmup: Option<&'a Spanned<i64>>,
+    warmup: Option<&'a Spanned<RawCount>>,
     requests: Option<&'a Spanned<RawCount>>,
     concurrency: Option<&'a Spanned<i64>>,
     rungs: Option<&'a Spanned<i64>>,
@@ -367,8 +367,8 @@ fn settings(cx: &mut Cx<'_>, raw: RawSettings<'_>) -> Settings {
             ));
     }
     Settings {
-        warmup: cx.count(raw.warmup, "warmup", 0, MAX_REQUESTS as i64).map(|n| n as u64),
-        requests: raw.requests.and_then(|v| requests(cx, v)),
+        warmup: raw.warmup.and_then(|v| requests(cx, v, "warmup", 0)),
+        requests: raw.requests.and_then(|v| requests(cx, v, "requests", 1)),
         concurrency: cx
             .count(raw.concurrency, "concurrency", 1, MAX_CONCURRENCY as i64)
             .map(|n| n as usize),
@@ -383,19 +383,18 @@ fn settings(cx: &mut Cx<'_>, raw: RawSettings<'_>) -> Settings {
     }
 }
 
-/// `requests`: a whole number in range, or `"auto"`.
-fn requests(cx: &mut Cx<'_>, value: &Spanned<RawCount>) -> Option<Requests> {
+/// `requests` or `warmup` (`key`): a whole number from `min`, or `"auto"`.
+fn requests(cx: &mut Cx<'_>, value: &Spanned<RawCount>, key: &str, min: i64) -> Option<Requests> {
     match value.get_ref() {
         RawCount::Number(n) => {
             let n = Spanned::new(value.span(), *n);
-            cx.count(Some(&n), "requests", 1, MAX_REQUESTS as i64)
-                .map(|n| Requests::Fixed(n as u64))
+            cx.count(Some(&n), key, min, MAX_REQUESTS as i64).map(|n| Requests::Fixed(n as u64))
         }
         RawCount::Text(text) if text.trim() == "auto" => Some(Requests::Auto),
         RawCount::Text(text) => {
             cx.error(
                 value.span(),
-                format!("`requests` must be a whole number or \"auto\", found \"{text}\""),
+                format!("`{key}` must be a whole number or \"auto\", found \"{text}\""),
             );
             None
         }

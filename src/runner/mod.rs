@@ -426,7 +426,7 @@ async fn run_route(
             ignored: false,
             verdict: None,
             rungs: Vec::new(),
-            warmup: route.warmup,
+            warmup: 0,
             load: LoadStats::default(),
             peak_heap: None,
             peak_external: None,

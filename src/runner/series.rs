@@ -1,4 +1,5 @@
-//! One route's measurement: warm-up, then a **series** (a baseline snapshot and rungs of N
+//! One route's measurement: warm-up (with `warmup = "auto"`, in steps until the heap used
+//! after a GC stops growing between two probes), then a **series** (a baseline snapshot and rungs of N
 //! requests, each followed by a snapshot, with extra rungs while the verdict is unclear), then
 //! the idle interval and the burst when they apply.
 //!
@@ -30,6 +31,13 @@ pub const AUTO_TIME_BUDGET: Duration = Duration::from_secs(300);
 /// With `requests = "auto"`: the most requests per rung a series may take.
 pub const AUTO_MAX_REQUESTS: u64 = 1_000_000;
 
+/// `warmup = "auto"`: whether the heap used after a GC grew less than
+/// [`defaults::AUTO_WARMUP_SETTLED`] from one probe to the next (or shrank): code compiled,
+/// feedback and metadata allocated, the program's caches no longer filling fast.
+fn warmed_up(before: u64, now: u64) -> bool {
+    now.saturating_sub(before) < defaults::AUTO_WARMUP_SETTLED
+}
+
 /// How long a series took, and how much of that was spent sending requests.
 #[derive(Clone, Copy)]
 struct Pace {
@@ -49,14 +57,35 @@ impl RouteRun<'_> {
         let request = self.traffic(target.base_url())?;
 
         // Warm-up: code paths compiled, caches filled, pools grown, before the baseline.
-        if self.route.warmup > 0 {
+        self.report.warmup = 0;
+        let mut settled = None;
+        while self.report.warmup < self.warmup_cap() {
+            let step = self.route.warmup.min(self.warmup_cap() - self.report.warmup);
             self.phase = "warm-up".into();
             let watch = target.exit_watch();
-            let (stats, _) = self
-                .load(&request, self.route.warmup, None, client, inspector, options, &watch)
-                .await;
+            let (stats, _) =
+                self.load(&request, step, None, client, inspector, options, &watch).await;
             self.report.timings.requests += stats.elapsed;
+            self.report.warmup += step;
             self.check_alive(target, &stats)?;
+            if !self.route.warmup_auto {
+                break;
+            }
+            // A probe: the heap used after a full GC, V8's code and metadata included.
+            let base_url = target.base_url().to_owned();
+            let timeout = self.t.timeouts.snapshot;
+            self.collect_garbage(inspector, client, &base_url, timeout)
+                .await
+                .map_err(|e| self.died(target, e.to_string()))?;
+            let used = super::memory::sample(inspector, false, timeout)
+                .await
+                .map_err(|e| self.died(target, e.to_string()))?
+                .heap
+                .used;
+            if settled.is_some_and(|before| warmed_up(before, used)) {
+                break;
+            }
+            settled = Some(used);
         }
         let started = Instant::now();
         let mut per_rung = self.route.requests;
@@ -85,6 +114,15 @@ impl RouteRun<'_> {
             });
             self.restart(inspector).await;
             per_rung = next;
+        }
+    }
+
+    /// The most warm-up requests: the route's `warmup`, or with `warmup = "auto"`
+    /// [`defaults::AUTO_WARMUP_MAX`].
+    fn warmup_cap(&self) -> u64 {
+        match self.route.warmup_auto {
+            true => defaults::AUTO_WARMUP_MAX.max(self.route.warmup),
+            false => self.route.warmup,
         }
     }
 
@@ -220,5 +258,19 @@ impl RouteRun<'_> {
         self.last = None;
         self.comparer = Comparer::new();
         snapshot::clear_route_folder(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warmed_up;
+
+    #[test]
+    fn warm_up_ends_when_the_heap_stops_growing() {
+        // Tiering compiles: hundreds of KiB between two probes.
+        assert!(!warmed_up(4 << 20, (4 << 20) + (300 << 10)));
+        // A few KiB: settled; a shrinking heap too.
+        assert!(warmed_up(4 << 20, (4 << 20) + (4 << 10)));
+        assert!(warmed_up(4 << 20, 3 << 20));
     }
 }

@@ -223,7 +223,7 @@ fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
         out += &format!(
             "  {}{which}: {} — +{} per request, {:.0}% of the growth\n",
             paint.red_bold("CAUSE"),
-            cause_headline(c),
+            printable(&cause_headline(c)),
             bytes_rate(c.bytes_per_request),
             c.share * 100.0
         );
@@ -236,9 +236,9 @@ fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
             (Some(culprit), None) => format!("`{culprit}`"),
             (None, None) => "nothing reachable from the roots".into(),
         };
-        out += &format!("    held by {who}\n");
+        out += &format!("    held by {}\n", printable(&who));
         if let Some(hint) = &c.hint {
-            out += &format!("      looks like: {hint}\n");
+            out += &format!("      looks like: {}\n", printable(hint));
         }
         if let Some(path) = &c.path {
             let mut short = path.clone();
@@ -327,22 +327,22 @@ fn cause_headline(c: &Cause) -> String {
 pub(super) fn site_text(s: &AllocationSite) -> String {
     let mut out = format!(
         "allocated in {} ({}:{}:{}) — about {} per request, {:.0}% of the surviving bytes sampled",
-        s.site.function,
-        display_file(&s.site.file),
+        printable(&s.site.function),
+        printable(&display_file(&s.site.file)),
         s.site.line,
         s.site.column,
         bytes_rate(s.bytes_per_request),
         s.share * 100.0
     );
     if let Some(via) = &s.via {
-        out += &format!(", through `{via}`");
+        out += &format!(", through `{}`", printable(via));
     }
     if let Some(lib) = &s.library {
         out += &format!(
             "\n      inside {}: {} ({}:{})",
-            lib.package,
-            lib.frame.function,
-            display_file(&lib.frame.file),
+            printable(&lib.package),
+            printable(&lib.frame.function),
+            printable(&display_file(&lib.frame.file)),
             lib.frame.line
         );
     }
@@ -382,7 +382,7 @@ fn leak_line(leak: &Leak, paint: Paint) -> String {
     format!(
         "  {} {}: {count}+{} per request ({} → {} objects, {} → {})\n",
         paint.red_bold("LEAK"),
-        paint.bold(&leak.class),
+        paint.bold(&printable(&leak.class)),
         bytes_rate(leak.bytes_per_request),
         thousands(leak.objects.0),
         thousands(leak.objects.1),

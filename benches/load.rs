@@ -84,6 +84,7 @@ fn main() {
             &work,
             requests,
             concurrency,
+            u64::MAX,
             Arc::new(|_| {}),
             std::future::pending(),
         ));

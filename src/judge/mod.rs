@@ -28,6 +28,7 @@ pub fn route(comparison: &Comparison, route: &RoutePlan, measured: &RouteReport)
     };
     let mut v = judge(comparison, &limits(route), peak);
     lock::hold(&mut v, route, measured.requests(), measured.peak_heap);
-    budgets::hold_failed_requests(&mut v, &measured.load);
+    let allowed = budgets::allowed_failures(route, measured.load.sent);
+    budgets::hold_failed_requests(&mut v, &measured.load, allowed);
     v
 }

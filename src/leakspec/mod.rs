@@ -46,7 +46,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{SpecError, SpecErrors};
 pub use model::{
-    Budget, Header, Ignored, Route, Runtime, SECRET_HEADERS, Settings, Spec, Target, Worker,
+    Budget, FailedRequests, Header, Ignored, Route, Runtime, SECRET_HEADERS, Settings, Spec,
+    Target, Worker,
 };
 pub use units::{
     ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, format_duration,

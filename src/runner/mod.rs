@@ -351,6 +351,8 @@ struct RouteRun<'a> {
     dir: PathBuf,
     /// What the route is doing, for messages: "warm-up", "the load of rung 2", ...
     phase: String,
+    /// Set when the route stopped because more iterations failed than it tolerates.
+    bad_traffic: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -401,6 +403,7 @@ async fn run_route(
         base_url: String::new(),
         dir,
         phase: String::from("start"),
+        bad_traffic: false,
     };
     let watch = target.exit_watch();
     let result = tokio::select! {
@@ -425,6 +428,19 @@ async fn run_route(
     };
     run.report.timings.wall = started.elapsed();
     match result {
+        // Stopped for its failed iterations (and not for a signal or the target's end, which
+        // the errors above say): the route FAILS with the counts, it is no error of leakcheck's.
+        Err(_) if run.bad_traffic && stop.get().is_none() && !watch.ended() => {
+            let allowed = crate::judge::budgets::allowed_failures(route, run.planned());
+            let failure = crate::judge::budgets::failed_requests(&run.report.load, allowed)
+                .expect("stopped for its failed iterations");
+            let heap = (
+                run.report.rungs.first().map_or(0, |g| g.heap_used),
+                run.report.rungs.last().map_or(0, |g| g.heap_used),
+            );
+            run.report.outcome = Outcome::Fail;
+            run.report.verdict = Some(crate::judge::budgets::traffic_only(failure, heap));
+        }
         Ok(comparison) => {
             let v = crate::judge::route(&comparison, route, &run.report);
             run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
@@ -479,7 +495,9 @@ impl RouteRun<'_> {
                 .load(&request, self.route.warmup, None, client, inspector, options, &watch)
                 .await;
             self.report.timings.requests += stats.elapsed;
+            self.report.load.absorb(&stats);
             self.check_alive(target, &stats)?;
+            self.check_traffic()?;
         }
         self.snapshot(0, target, inspector, client, options).await?;
 
@@ -498,6 +516,7 @@ impl RouteRun<'_> {
             self.report.load.absorb(&stats);
             self.sent += self.route.requests;
             self.check_alive(target, &stats)?;
+            self.check_traffic()?;
             self.snapshot(rung, target, inspector, client, options).await?;
             if rung < self.route.rungs as usize {
                 continue;
@@ -621,16 +640,33 @@ impl RouteRun<'_> {
         };
         let first_seq = self.seq;
         self.seq += count;
+        let tolerated = self.tolerated();
         let driven = async {
             match request {
                 RouteLoad::Work(Work::Flow { driver, .. }) => {
                     let work = Work::Flow { driver: driver.clone(), first_seq };
-                    load::drive_work(client, &work, count, concurrency, report, watch.until_ended())
-                        .await
+                    load::drive_work(
+                        client,
+                        &work,
+                        count,
+                        concurrency,
+                        tolerated,
+                        report,
+                        watch.until_ended(),
+                    )
+                    .await
                 }
                 RouteLoad::Work(work) => {
-                    load::drive_work(client, work, count, concurrency, report, watch.until_ended())
-                        .await
+                    load::drive_work(
+                        client,
+                        work,
+                        count,
+                        concurrency,
+                        tolerated,
+                        report,
+                        watch.until_ended(),
+                    )
+                    .await
                 }
                 RouteLoad::Command(argv) => {
                     let url = self.base_url.clone();
@@ -724,6 +760,29 @@ impl RouteRun<'_> {
                 }
             }
         }
+    }
+
+    /// Iterations the route plans: its warm-up and its rungs (more rungs may follow).
+    fn planned(&self) -> u64 {
+        self.route.warmup + self.route.requests * u64::from(self.route.rungs)
+    }
+
+    /// Failed iterations the route may still have before it fails anyway.
+    fn tolerated(&self) -> u64 {
+        let allowed = crate::judge::budgets::allowed_failures(self.route, self.planned());
+        allowed.saturating_sub(self.report.load.failed())
+    }
+
+    /// Stops the route once more of its iterations failed than it tolerates: what follows
+    /// would measure nothing (a service that never answers would cost `request_timeout` per
+    /// request). The route then FAILS with the counts.
+    fn check_traffic(&mut self) -> Result<(), String> {
+        let allowed = crate::judge::budgets::allowed_failures(self.route, self.planned());
+        if self.report.load.failed() > allowed {
+            self.bad_traffic = true;
+            return Err("stopped: more iterations failed than the route tolerates".into());
+        }
+        Ok(())
     }
 
     /// Fails the route when the target's program has ended, saying how and when.

@@ -92,7 +92,7 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
                 plural(r.requests(), r.unit())
             );
             if let Some(peak) = r.peak_heap {
-                out += &format!(", peak {} during load", bytes(peak));
+                out += &format!(", peak {}", bytes(peak));
             }
             out.push('\n');
         }

@@ -451,6 +451,8 @@ async fn run_route(
             run.report.error = Some(error);
         }
     }
+    // One peak for every report: the highest heap measured, the snapshots' included.
+    run.report.peak_heap = run.report.peak();
     // Snapshots are written while they stream in; only failures (or --keep-snapshots) keep them.
     if options.keep_snapshots.is_none() && run.report.outcome == Outcome::Pass {
         for rung in &mut run.report.rungs {

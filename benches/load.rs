@@ -190,7 +190,16 @@ fn main() {
         }
         load::drive(&client, &request, 2_000, concurrency, quiet()).await;
         let work = Work::Flow { driver: flow.clone(), first_seq: 0 };
-        load::drive_work(&client, &work, 1_000, concurrency, quiet(), std::future::pending()).await;
+        load::drive_work(
+            &client,
+            &work,
+            1_000,
+            concurrency,
+            u64::MAX,
+            quiet(),
+            std::future::pending(),
+        )
+        .await;
     });
 
     // Runs `work` once and returns (requests, seconds, CPU seconds of this process).
@@ -201,6 +210,7 @@ fn main() {
             work,
             iterations,
             concurrency,
+            u64::MAX,
             quiet(),
             std::future::pending(),
         ));

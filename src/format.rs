@@ -106,6 +106,31 @@ pub fn plural_word(word: &str) -> String {
     }
 }
 
+/// Text from outside (a class name from a snapshot, a command line) made safe to print on one
+/// line of a terminal or a CI log: control characters (escape sequences, line breaks, tabs,
+/// `\u{7f}` and the C1 range) become visible escapes, so a name cannot colour the terminal,
+/// move its cursor, or start a fake log line or a `::error` workflow command.
+///
+/// ```
+/// use leakcheck::report::format::printable;
+/// assert_eq!(printable("Session"), "Session");
+/// assert_eq!(printable("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+/// ```
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

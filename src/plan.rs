@@ -248,10 +248,17 @@ impl TargetPlan {
 /// `--route` filter matches nothing.
 pub fn plan(spec: &Spec, overrides: &Overrides) -> Result<Plan, SpecError> {
     let flag_error = |message: String| SpecError::whole_file(&spec.path, message);
-    check_flag(overrides.requests.map(|n| n as i128), "--requests", 1).map_err(flag_error)?;
-    check_flag(overrides.concurrency.map(|n| n as i128), "--concurrency", 1).map_err(flag_error)?;
-    check_flag(overrides.rungs.map(i128::from), "--rungs", 2).map_err(flag_error)?;
-    check_flag(overrides.max_rungs.map(i128::from), "--max-rungs", 2).map_err(flag_error)?;
+    use crate::leakspec::{MAX_CONCURRENCY, MAX_REQUESTS, MAX_RUNGS};
+    let flags = [
+        (overrides.requests.map(|n| n as i128), "--requests", 1, MAX_REQUESTS),
+        (overrides.warmup.map(|n| n as i128), "--warmup", 0, MAX_REQUESTS),
+        (overrides.concurrency.map(|n| n as i128), "--concurrency", 1, MAX_CONCURRENCY),
+        (overrides.rungs.map(i128::from), "--rungs", 2, MAX_RUNGS),
+        (overrides.max_rungs.map(i128::from), "--max-rungs", 2, MAX_RUNGS),
+    ];
+    for (value, flag, min, max) in flags {
+        check_flag(value, flag, min, max.into()).map_err(flag_error)?;
+    }
 
     for wanted in &overrides.targets {
         if !spec.targets.iter().any(|t| &t.name == wanted) {
@@ -299,9 +306,10 @@ pub fn plan(spec: &Spec, overrides: &Overrides) -> Result<Plan, SpecError> {
     Ok(Plan { spec_path: spec.path.clone(), targets })
 }
 
-fn check_flag(value: Option<i128>, flag: &str, min: i128) -> Result<(), String> {
+fn check_flag(value: Option<i128>, flag: &str, min: i128, max: i128) -> Result<(), String> {
     match value {
         Some(n) if n < min => Err(format!("`{flag}` must be at least {min}, found {n}")),
+        Some(n) if n > max => Err(format!("`{flag}` must be at most {max}, found {n}")),
         _ => Ok(()),
     }
 }

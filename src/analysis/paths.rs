@@ -460,9 +460,27 @@ pub struct RetainerPath {
     pub origin: Option<String>,
 }
 
+/// A name from the snapshot as it may be shown on one line: control characters (escape
+/// sequences, line breaks) written as escapes, so a property or class name cannot drive a
+/// terminal or fake a line of a CI log.
+struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for RetainerStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} in {} @{}", self.label, self.holder_class, self.holder_id)
+        write!(f, "{} in {} @{}", Shown(&self.label), Shown(&self.holder_class), self.holder_id)
     }
 }
 
@@ -487,7 +505,7 @@ impl fmt::Display for RetainerPath {
         }
         if let Some(origin) = &self.origin {
             sep(f)?;
-            f.write_str(origin)?;
+            write!(f, "{}", Shown(origin))?;
         }
         Ok(())
     }

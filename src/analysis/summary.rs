@@ -125,7 +125,7 @@ pub(crate) fn class_stats(
         }
         let s = &mut stats[classes.class_of(v) as usize];
         s.count += classes.object_count(v);
-        s.self_size += size;
+        s.self_size = s.self_size.saturating_add(size);
     }
     for (s, r) in stats.iter_mut().zip(retained) {
         s.retained_size = r;
@@ -215,23 +215,23 @@ pub(crate) fn statistics(
     for v in graph.nodes() {
         let size = graph.self_size(v);
         if !dominators.is_reachable(v) {
-            st.unreachable += size;
+            st.unreachable = st.unreachable.saturating_add(size);
         }
         if paths.is_system(v) {
-            st.system += size;
+            st.system = st.system.saturating_add(size);
             continue;
         }
         match graph.kind(v) {
             NodeKind::Native => {
-                st.native += size;
+                st.native = st.native.saturating_add(size);
                 if graph.name(v) == "system / JSArrayBufferData" {
-                    st.typed_arrays += size;
+                    st.typed_arrays = st.typed_arrays.saturating_add(size);
                 }
             }
-            NodeKind::Code => st.code += size,
-            k if k.is_string() => st.strings += size,
+            NodeKind::Code => st.code = st.code.saturating_add(size),
+            k if k.is_string() => st.strings = st.strings.saturating_add(size),
             _ if graph.name(v) == "Array" => {
-                st.js_arrays += size;
+                st.js_arrays = st.js_arrays.saturating_add(size);
                 let elements = graph.edges(v).find(|&e| {
                     graph.edge_kind(e) == EdgeKind::Internal
                         && graph.edge_name(e) == EdgeName::Name("elements")
@@ -264,7 +264,7 @@ pub(crate) fn statistics(
         }
         for (_, el) in arrays {
             if !shared.get(el) {
-                st.js_arrays += graph.self_size(el);
+                st.js_arrays = st.js_arrays.saturating_add(graph.self_size(el));
             }
         }
     }

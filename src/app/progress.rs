@@ -115,6 +115,15 @@ impl Progress for StderrProgress {
                 };
                 self.line(format!("{target} › {route}: {word}"));
             }
+            Event::Stopped { target, how, after, escaped } => {
+                self.line(format!("{target}: {how} in {:.1} s", after.as_secs_f64()));
+                for (pid, command) in escaped {
+                    self.line(format!(
+                        "{target}: pid {pid} `{}` had left the target's process group and was still running: killed",
+                        crate::format::printable(command)
+                    ));
+                }
+            }
         }
     }
 }

@@ -47,6 +47,10 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         }
         None => (plan, None),
     };
+    // Everything that can be checked is checked before the first target starts: a report that
+    // cannot be written, or a target that cannot be started, must not cost the whole run.
+    check_outputs(&args)?;
+    preflight(&plan)?;
     if plan.targets.is_empty() {
         // Still write the reports: merge-reports needs every shard's, empty or not.
         let report = RunReport {
@@ -95,6 +99,62 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         return Ok(signal.exit_code());
     }
     Ok(exit_status(&report))
+}
+
+/// The working folder and program of every target that will start: found, or an error naming
+/// the target, its line in the spec, and what is missing.
+fn preflight(plan: &plan::Plan) -> Result<(), CliError> {
+    let mut causes = Vec::new();
+    for t in &plan.targets {
+        if t.routes.iter().all(|r| r.ignored.is_ignored()) {
+            continue;
+        }
+        if let Err(e) = crate::launch::preflight(&t.name, t.runtime, &t.command, &t.cwd) {
+            causes.push(format!("{}:{}:{}: {e}", plan.spec_path.display(), t.line, t.column));
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::with_causes("a target cannot be started; nothing was run", causes))
+    }
+}
+
+/// The report files can be written: `--junit` and `--json` (their missing folders are
+/// created, as test runners do for their reports), `--keep-snapshots`, and on GitHub Actions
+/// the step summary. A file that did not exist is removed again after the check.
+fn check_outputs(args: &RunArgs) -> Result<(), CliError> {
+    for path in [&args.junit, &args.json].into_iter().flatten() {
+        check_writable(path, false)?;
+    }
+    if let Some(dir) = &args.keep_snapshots {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::new(format!("could not create `{}`", dir.display()), e))?;
+    }
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+        && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
+    {
+        check_writable(&PathBuf::from(path), true)?;
+    }
+    Ok(())
+}
+
+/// Opens `path` for writing without changing it (creating its folder), as the report will.
+fn check_writable(path: &std::path::Path, append: bool) -> Result<(), CliError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::new(format!("could not create `{}`", dir.display()), e))?;
+    }
+    let existed = path.exists();
+    let opened = std::fs::OpenOptions::new().append(true).create(true).open(path);
+    if let Err(e) = opened {
+        let what = if append { "append to" } else { "write" };
+        return Err(CliError::new(format!("could not {what} `{}`", path.display()), e));
+    }
+    if !existed && !append {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
 }
 
 /// 2 when leakcheck could not measure something (a target never ready, an inspector that did

@@ -22,12 +22,17 @@ fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Lists `pgid` as live, here and with the watchdog that ends it should leakcheck be killed.
 pub(crate) fn register(pgid: u32) {
     live().insert(pgid);
+    super::watchdog::watch(pgid);
 }
 
+/// Takes `pgid` off the lists once leakcheck has ended the group itself.
 pub(crate) fn unregister(pgid: u32) {
-    live().remove(&pgid);
+    if live().remove(&pgid) {
+        super::watchdog::forget(pgid);
+    }
 }
 
 /// Sends `signal` to every process of group `pgid`. A group that is already gone is fine.

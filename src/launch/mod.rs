@@ -27,9 +27,12 @@
 //! ```
 //!
 //! Nothing outlives leakcheck: [`Target::shutdown`] ends the whole group (SIGTERM, then
-//! SIGKILL), dropping a [`Target`] SIGKILLs it, a failed [`launch`] kills what it started, and
-//! [`install_signal_handlers`] kills every group on Ctrl-C or SIGTERM. A process that leaves
-//! the group (`setsid`, daemonising) escapes all of this.
+//! SIGKILL), dropping a [`Target`] SIGKILLs it, a failed [`launch`] kills what it started,
+//! [`install_signal_handlers`] kills every group on Ctrl-C or SIGTERM, and a watchdog process
+//! kills every group within about a second when leakcheck itself is killed (SIGKILL, the OOM
+//! killer). A process that leaves the group (`setsid`, a daemon) is still found after the
+//! shutdown by the variable [`TARGET_ID_VAR`] that every target inherits, reported in
+//! [`ShutdownReport::escaped`] and killed.
 
 mod deno;
 mod groups;
@@ -38,6 +41,7 @@ mod output;
 mod port;
 mod procfs;
 mod runtime;
+mod watchdog;
 mod workerd;
 mod wrangler;
 
@@ -61,6 +65,11 @@ pub use port::free_port;
 pub use runtime::find_in_node_modules;
 pub use workerd::{WorkerdLaunch, launch_workerd};
 pub use wrangler::launch_wrangler;
+
+/// The variable leakcheck puts in every target's environment, with a value unique to that
+/// target: its descendants inherit it even when they leave the process group, which is how
+/// the processes a target left behind are found after its shutdown.
+pub const TARGET_ID_VAR: &str = "LEAKCHECK_TARGET_ID";
 
 /// Bytes of stderr's last line shown in an error message (the error keeps the whole tail).
 const LAST_LINE_SHOWN: usize = 300;
@@ -330,6 +339,8 @@ pub struct Target {
     drains: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
     status: Option<ExitStatus>,
+    /// `TARGET_ID_VAR=value`, as found in the environment of its processes.
+    id_entry: String,
     /// The group has been ended and unregistered; drop has nothing to do.
     finished: bool,
 }
@@ -369,6 +380,10 @@ pub struct ShutdownReport {
     pub elapsed: Duration,
     /// Processes of the group still alive after SIGKILL (should be empty).
     pub survivors: Vec<u32>,
+    /// Processes the target started that had left its process group (a daemon, a detached
+    /// child with `setsid`) and were still running once the group had ended: pid and command
+    /// line. They have been sent SIGKILL.
+    pub escaped: Vec<(u32, String)>,
     /// The last lines of its stdout.
     pub stdout_tail: String,
     /// The last lines of its stderr.
@@ -388,6 +403,11 @@ impl fmt::Display for ShutdownReport {
         }
         if !self.survivors.is_empty() {
             write!(f, "; processes still alive: {:?}", self.survivors)?;
+        }
+        if !self.escaped.is_empty() {
+            let list: Vec<String> =
+                self.escaped.iter().map(|(pid, cmd)| format!("{pid} `{cmd}`")).collect();
+            write!(f, "; processes that left its group, killed: {}", list.join(", "))?;
         }
         Ok(())
     }
@@ -501,15 +521,30 @@ impl Target {
         }
         self.await_drains().await;
         groups::unregister(self.pid);
+        let survivors = group_alive(self.pid);
+        let escaped = self.kill_escaped(&survivors);
         ShutdownReport {
             name: self.name.clone(),
             ending,
             status: self.status,
             elapsed: start.elapsed(),
-            survivors: group_alive(self.pid),
+            survivors,
+            escaped,
             stdout_tail: self.stdout_tail(),
             stderr_tail: self.stderr_tail(),
         }
+    }
+
+    /// SIGKILLs the processes of the target outside its group (found by [`TARGET_ID_VAR`])
+    /// and returns them.
+    fn kill_escaped(&self, survivors: &[u32]) -> Vec<(u32, String)> {
+        let mut escaped = procfs::with_environment(&self.id_entry);
+        escaped.retain(|(pid, _)| !survivors.contains(pid));
+        for (pid, _) in &escaped {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid as i32), Signal::SIGKILL);
+        }
+        escaped
     }
 
     /// Waits until no process of the group is left (reaping the main one on the way) or
@@ -542,6 +577,7 @@ impl Drop for Target {
         if !self.finished {
             groups::signal_group(self.pid, Signal::SIGKILL);
             groups::unregister(self.pid);
+            self.kill_escaped(&[]);
             // The main process is reaped by tokio's orphan reaper.
         }
         for drain in &self.drains {
@@ -593,8 +629,22 @@ pub async fn launch(spec: &LaunchSpec) -> Result<Target, TargetError> {
         .find(|(k, _)| k == "NODE_OPTIONS")
         .map(|(_, v)| v.clone())
         .or_else(|| std::env::var("NODE_OPTIONS").ok());
-    let (args, node_options) = node::with_inspector(&spec.argv, existing.as_deref());
+    // An inspector flag inherited in NODE_OPTIONS (a developer's shell) would open a second
+    // inspector, or move leakcheck's off loopback: the spec's own are refused when it is read,
+    // inherited ones are dropped here.
+    let cleaned = existing.as_deref().map(|o| {
+        o.split_whitespace()
+            .filter(|w| !crate::leakspec::is_inspect_flag(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let stripped = cleaned.is_some() && existing.as_deref().map(str::trim) != cleaned.as_deref();
+    let (args, node_options) = node::with_inspector(&spec.argv, cleaned.as_deref());
     let direct = node_options.is_none();
+    let node_options = match node_options {
+        None if stripped => cleaned,
+        other => other,
+    };
     let extra: Vec<(String, String)> =
         node_options.into_iter().map(|o| ("NODE_OPTIONS".to_owned(), o)).collect();
     launch_announced(spec, program, &args, &extra, direct).await
@@ -665,15 +715,21 @@ fn spawn(
     if !spec.cwd.is_dir() {
         return Err(TargetError::NoCwd { name, cwd: spec.cwd.clone() });
     }
+    let id = next_target_id();
+    let pipes = output::pipe().and_then(|out| Ok((out, output::pipe()?)));
+    let ((out_reader, out_writer), (err_reader, err_writer)) = pipes.map_err(|source| {
+        TargetError::Spawn { name: name.clone(), program: program.to_owned(), source }
+    })?;
     let mut command = Command::new(program);
     command
         .args(args)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .envs(extra.iter().map(|(k, v)| (k, v)))
+        .env(TARGET_ID_VAR, &id)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(out_writer))
+        .stderr(Stdio::from(err_writer))
         .process_group(0);
     if let Some(fd) = control {
         use command_fds::{CommandFdExt, FdMapping};
@@ -682,10 +738,10 @@ fn spawn(
             .expect("a single mapping cannot collide");
     }
     let spawned = command.spawn();
-    // The command holds the parent's copy of the control pipe: close it now, so the reader
-    // sees the end of input when the child exits.
+    // The command holds the parent's copies of the write ends (and of the control pipe): close
+    // them now, so the readers see the end of input when the child exits.
     drop(command);
-    let mut child = spawned.map_err(|source| {
+    let child = spawned.map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
             TargetError::CommandNotFound { name: name.clone(), program: program.to_owned() }
         } else {
@@ -698,13 +754,10 @@ fn spawn(
     let stdout = SharedTail::default();
     let stderr = SharedTail::default();
     let (announce, announced) = watch::channel(Vec::new());
-    let mut drains = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        drains.push(output::drain(out, stdout.clone(), None));
-    }
-    if let Some(err) = child.stderr.take() {
-        drains.push(output::drain(err, stderr.clone(), Some(announce)));
-    }
+    let drains = vec![
+        output::drain(out_reader, stdout.clone(), None),
+        output::drain(err_reader, stderr.clone(), Some(announce)),
+    ];
     let target = Target {
         name,
         child,
@@ -717,9 +770,21 @@ fn spawn(
         drains,
         shutdown_timeout: spec.shutdown_timeout,
         status: None,
+        id_entry: format!("{TARGET_ID_VAR}={id}"),
         finished: false,
     };
     Ok((target, announced))
+}
+
+/// A value of [`TARGET_ID_VAR`] no other target shares: leakcheck's pid, a count, and a
+/// time, so that runs that follow each other with the same pid do not share one either.
+fn next_target_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{n}-{nanos}", std::process::id())
 }
 
 /// Fills in the stderr tail of an error built before the output was complete.
@@ -879,5 +944,66 @@ impl Probe {
                 format!("polled TCP connect to 127.0.0.1:{port}; last: {}", self.last)
             }
         }
+    }
+}
+
+/// Checks, without starting anything, that a target can be started: its working directory
+/// exists and its program is found where [`launch`] (or the Workers and Deno launchers) will
+/// look for it. `leakcheck run` asks this of every target before the first one starts, so a
+/// typo in the last target's `cwd` fails the run in its first second, not after the others.
+pub fn preflight(
+    name: &str,
+    runtime: crate::leakspec::Runtime,
+    argv: &[String],
+    cwd: &std::path::Path,
+) -> Result<(), TargetError> {
+    use crate::leakspec::Runtime;
+    let name = name.to_owned();
+    if !cwd.is_dir() {
+        return Err(TargetError::NoCwd { name, cwd: cwd.to_path_buf() });
+    }
+    let found = |program: &str| {
+        if program.contains('/') {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(cwd.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        } else {
+            runtime::on_path(program)
+        }
+    };
+    match (runtime, argv.first()) {
+        (Runtime::Node, None) => Err(TargetError::EmptyCommand { name }),
+        (Runtime::Node, Some(program)) if !found(program) => {
+            Err(TargetError::CommandNotFound { name, program: program.clone() })
+        }
+        (Runtime::Deno | Runtime::Workerd | Runtime::Wrangler, Some(program))
+            if !found(&runtime::resolve_bare(program, cwd)) =>
+        {
+            Err(TargetError::CommandNotFound { name, program: program.clone() })
+        }
+        (Runtime::Workerd, None)
+            if runtime::find_workerd(cwd).is_none() && !runtime::on_path("workerd") =>
+        {
+            Err(TargetError::RuntimeNotFound {
+                name,
+                what: format!(
+                    "workerd not found in a node_modules above {} nor on the PATH (install it with `npm install --save-dev workerd`)",
+                    cwd.display()
+                ),
+            })
+        }
+        (Runtime::Wrangler, None)
+            if find_in_node_modules(cwd, &[".bin/wrangler"]).is_none()
+                && !runtime::on_path("wrangler") =>
+        {
+            Err(TargetError::RuntimeNotFound {
+                name,
+                what: format!(
+                    "wrangler not found in a node_modules above {} nor on the PATH (install it with `npm install --save-dev wrangler`)",
+                    cwd.display()
+                ),
+            })
+        }
+        _ => Ok(()),
     }
 }

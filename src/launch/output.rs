@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -79,33 +78,107 @@ pub(crate) fn inspector_url(line: &str) -> Option<&str> {
     url.starts_with("ws://").then_some(url)
 }
 
-/// Reads `stream` line by line into `tail` until end of input. With `inspectors`, each new
-/// inspector URL found is appended to the watched list (once: a process announces its
-/// inspector once, and a URL seen twice is the same process).
+/// Bytes read from a pipe at once.
+const READ_SIZE: usize = 256 * 1024;
+/// The pipe buffer asked for on Linux (`F_SETPIPE_SZ`; 1 MiB is the default most an
+/// unprivileged process may ask for). A full pipe makes Node queue its writes in the stream's
+/// `_writableState`, where they show up in heap snapshots as growth.
+const PIPE_SIZE: i32 = 1 << 20;
+
+/// A pipe for one of the child's output streams: the write end for the child, and the read
+/// end, blocking, for [`drain`], with a pipe buffer as large as the system allows.
+pub(crate) fn pipe() -> std::io::Result<(std::io::PipeReader, std::io::PipeWriter)> {
+    let (reader, writer) = std::io::pipe()?;
+    // Best effort: a smaller buffer only means less slack.
+    let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+    Ok((reader, writer))
+}
+
+/// Reads `stream` into `tail` until end of input, on a thread of its own, and returns a task
+/// that finishes when it has. With `inspectors`, each new inspector URL found is appended to
+/// the watched list (once: a process announces its inspector once, and a URL seen twice is the
+/// same process).
+///
+/// A thread, with large blocking reads, rather than a task of the async runtime: a service
+/// that logs a lot must never wait for leakcheck, even while leakcheck's threads are busy
+/// driving the load or parsing a snapshot. Memory stays bounded: a line is kept up to
+/// [`MAX_BYTES`], and only the last [`MAX_LINES`] lines of each read are turned into text.
 pub(crate) fn drain<R>(
-    stream: R,
+    mut stream: R,
     tail: SharedTail,
     inspectors: Option<watch::Sender<Vec<String>>>,
 ) -> JoinHandle<()>
 where
-    R: AsyncRead + Unpin + Send + 'static,
+    R: std::io::Read + Send + 'static,
 {
-    tokio::spawn(async move {
-        let mut reader = BufReader::new(stream);
-        let mut buf = Vec::new();
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let shared = tail.clone();
+    let read = move || {
+        let tail = shared;
+        let mut buf = vec![0u8; READ_SIZE];
+        let mut partial: Vec<u8> = Vec::new();
+        let mut lines: Vec<Vec<u8>> = Vec::new();
         loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+            let n = match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let mut rest = &buf[..n];
+            while let Some(at) = memchr::memchr(b'\n', rest) {
+                append_capped(&mut partial, &rest[..at]);
+                lines.push(std::mem::take(&mut partial));
+                rest = &rest[at + 1..];
             }
-            while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                buf.pop();
-            }
-            let line = String::from_utf8_lossy(&buf).into_owned();
-            if let Some(tx) = &inspectors
-                && let Some(url) = inspector_url(&line)
-            {
+            append_capped(&mut partial, rest);
+            take_lines(&mut lines, &tail, inspectors.as_ref());
+        }
+        if !partial.is_empty() {
+            lines.push(partial);
+            take_lines(&mut lines, &tail, inspectors.as_ref());
+        }
+        let _ = done.send(());
+    };
+    if let Err(e) = std::thread::Builder::new().name("leakcheck-output".into()).spawn(read) {
+        tail.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("(leakcheck could not start a thread to read this stream: {e})"));
+    }
+    tokio::spawn(async move {
+        let _ = finished.await;
+    })
+}
+
+/// Appends to a line being read, up to [`MAX_BYTES`] (the rest of a longer line is dropped).
+fn append_capped(line: &mut Vec<u8>, bytes: &[u8]) {
+    let room = (MAX_BYTES + 4).saturating_sub(line.len());
+    line.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+/// Moves the complete lines read so far into the tail, under one lock, looking at every line
+/// for the markers and keeping the text of the last ones only.
+fn take_lines(
+    lines: &mut Vec<Vec<u8>>,
+    tail: &SharedTail,
+    inspectors: Option<&watch::Sender<Vec<String>>>,
+) {
+    if lines.is_empty() {
+        return;
+    }
+    let finder =
+        |needle: &str, line: &[u8]| memchr::memmem::find(line, needle.as_bytes()).is_some();
+    let mut ended = false;
+    let mut wrangler = false;
+    for line in lines.iter_mut() {
+        while matches!(line.last(), Some(b'\r')) {
+            line.pop();
+        }
+        if let Some(tx) = inspectors
+            && finder(LISTENING, line)
+        {
+            let text = String::from_utf8_lossy(line);
+            if let Some(url) = inspector_url(&text) {
                 tx.send_if_modified(|urls| {
                     let new = !urls.iter().any(|u| u == url);
                     if new {
@@ -114,16 +187,17 @@ where
                     new
                 });
             }
-            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-            if line.contains(WAITING_FOR_DEBUGGER) {
-                tail.program_ended = true;
-            }
-            if line.contains(WRANGLER_READY) {
-                tail.wrangler_ready = true;
-            }
-            tail.push(line);
         }
-    })
+        ended |= finder(WAITING_FOR_DEBUGGER, line);
+        wrangler |= finder(WRANGLER_READY, line);
+    }
+    let keep = lines.len().saturating_sub(MAX_LINES);
+    let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+    tail.program_ended |= ended;
+    tail.wrangler_ready |= wrangler;
+    for line in lines.drain(..).skip(keep) {
+        tail.push(String::from_utf8_lossy(&line).into_owned());
+    }
 }
 
 #[cfg(test)]
@@ -167,5 +241,25 @@ mod tests {
         drain(input, tail.clone(), Some(tx)).await.unwrap();
         assert_eq!(*rx.borrow(), ["ws://127.0.0.1:1/a", "ws://127.0.0.1:2/b"]);
         assert!(tail_text(&tail).ends_with("For help\nDebugger listening on ws://127.0.0.1:2/b\nDebugger listening on ws://127.0.0.1:1/a\nno newline\n"));
+    }
+
+    #[tokio::test]
+    async fn drain_keeps_the_last_lines_of_a_flood_and_cuts_long_lines() {
+        let mut input = Vec::new();
+        for i in 0..10_000 {
+            input.extend_from_slice(format!("request {i} served\n").as_bytes());
+        }
+        input.extend_from_slice(&vec![b'x'; 3 * MAX_BYTES]);
+        input.extend_from_slice(b"\nWaiting for the debugger to disconnect...\nlast");
+        let tail = SharedTail::default();
+        drain(std::io::Cursor::new(input), tail.clone(), None).await.unwrap();
+        let text = tail_text(&tail);
+        assert!(tail.lock().unwrap().program_ended);
+        assert!(
+            text.ends_with("Waiting for the debugger to disconnect...\nlast\n"),
+            "{}",
+            &text[text.len() - 80..]
+        );
+        assert!(text.len() <= MAX_BYTES + MAX_LINES, "{}", text.len());
     }
 }

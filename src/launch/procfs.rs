@@ -99,6 +99,43 @@ pub(crate) fn group_members(pgid: u32) -> Option<Vec<u32>> {
     Some(members)
 }
 
+/// Live processes whose environment holds the entry `entry` (`NAME=value`), with their
+/// command lines: the processes a target started, wherever they went (a daemon that left the
+/// group with `setsid` keeps its environment). Empty where `/proc` cannot be read.
+pub(crate) fn with_environment(entry: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for pid in all_pids() {
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if !environ.split(|&b| b == 0).any(|var| var == entry.as_bytes()) {
+            continue;
+        }
+        let alive = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| state_and_pgrp(&stat))
+            .is_some_and(|(state, _)| !matches!(state, 'Z' | 'X' | 'x'));
+        if alive {
+            found.push((pid, command_line(pid)));
+        }
+    }
+    found
+}
+
+/// The command line of `pid`, arguments joined by spaces (`[name]` for a kernel thread or a
+/// process whose arguments are gone).
+pub(crate) fn command_line(pid: u32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let text = String::from_utf8_lossy(&raw).replace('\0', " ");
+    let text = text.trim_end();
+    if text.is_empty() {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        format!("[{}]", comm.trim_end())
+    } else {
+        text.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +167,18 @@ mod tests {
         assert_eq!(listening_pids(port), [std::process::id()]);
         let pgid = nix::unistd::getpgrp().as_raw() as u32;
         assert!(group_members(pgid).unwrap().contains(&std::process::id()));
+    }
+
+    #[test]
+    fn finds_a_child_by_its_environment() {
+        let entry = format!("LEAKCHECK_PROCFS_TEST={}", std::process::id());
+        let (name, value) = entry.split_once('=').unwrap();
+        let mut child =
+            std::process::Command::new("sleep").arg("30").env(name, value).spawn().unwrap();
+        let found = with_environment(&entry);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(found, [(child.id(), "sleep 30".to_owned())]);
+        assert!(with_environment(&entry).is_empty());
     }
 }

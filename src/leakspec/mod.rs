@@ -46,13 +46,14 @@ use std::path::{Path, PathBuf};
 
 pub use error::{SpecError, SpecErrors};
 pub use model::{
-    Budget, Header, Ignored, Route, Runtime, SECRET_HEADERS, Settings, Spec, Target, Worker,
+    Budget, FailedRequests, Header, Ignored, Route, Runtime, SECRET_HEADERS, Settings, Spec,
+    Target, Worker,
 };
 pub use units::{
     ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, format_duration,
     parse_duration,
 };
-pub use validate::PORT_PLACEHOLDER;
+pub use validate::{MAX_CONCURRENCY, MAX_REQUESTS, MAX_RUNGS, PORT_PLACEHOLDER, is_inspect_flag};
 
 use error::Source;
 pub(crate) use error::did_you_mean;
@@ -75,7 +76,19 @@ impl Spec {
     /// (as given: pass an absolute path for an absolute `dir`). Reads nothing from disk.
     pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
         let source = Source { path, text };
-        let document = toml::de::DeTable::parse(text).map_err(|e| toml_error(&source, &e))?;
+        let document = toml::de::DeTable::parse(text).map_err(|e| {
+            // TOML's own word for a route above every target is "duplicate key", which says
+            // nothing of the cause: name it.
+            match route_before_target(text) {
+                Some(span) => SpecErrors::from(
+                    SpecError::at(&source, span, "`[[target.route]]` before any `[[target]]`")
+                        .with_help(
+                            "a route belongs to the `[[target]]` above it: start with a `[[target]]` (its `name` and `command`), then its routes",
+                        ),
+                ),
+                None => toml_error(&source, &e),
+            }
+        })?;
         let errors = keys::check(&source, &document);
         if !errors.is_empty() {
             return Err(SpecErrors::new(errors));
@@ -88,6 +101,33 @@ impl Spec {
         };
         validate::validate(source, raw, dir).map_err(SpecErrors::new)
     }
+}
+
+/// The span of a `[[target.route]]` (or `[target.*]`) header that comes before every
+/// `[[target]]` header, if one does. Lines inside multi-line strings are not told apart: only
+/// asked once TOML has refused the file.
+fn route_before_target(text: &str) -> Option<std::ops::Range<usize>> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let trimmed = line.trim_start();
+        let at = start + (line.len() - trimmed.len());
+        let header: String = trimmed
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if header == "[[target]]" {
+            return None;
+        }
+        if header.starts_with("[[target.") || header.starts_with("[target.") {
+            return Some(at..at + trimmed.trim_end().len());
+        }
+    }
+    None
 }
 
 fn toml_error(source: &Source<'_>, error: &toml::de::Error) -> SpecErrors {

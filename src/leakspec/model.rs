@@ -63,6 +63,8 @@ pub struct Budget {
     pub requests_to_limit: Option<u64>,
     /// Most the heap may reach during load.
     pub max_peak_heap: Option<ByteSize>,
+    /// Failed iterations tolerated before the route fails (`None`: none).
+    pub max_failed_requests: Option<FailedRequests>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
     /// How far the figures recorded in `leakspec.lock` may be exceeded.
@@ -100,6 +102,7 @@ impl Budget {
             memory_limit: self.memory_limit.or(parent.memory_limit),
             requests_to_limit: self.requests_to_limit.or(parent.requests_to_limit),
             max_peak_heap: self.max_peak_heap.or(parent.max_peak_heap),
+            max_failed_requests: self.max_failed_requests.or(parent.max_failed_requests),
             ignore,
             regression_tolerance: self.regression_tolerance.or(parent.regression_tolerance),
         }
@@ -318,5 +321,43 @@ impl fmt::Debug for Header {
             .field("name", &self.name)
             .field("value", &self.display_value())
             .finish()
+    }
+}
+
+/// Failed iterations a route tolerates (`max_failed_requests`): a number, or a share of the
+/// iterations sent.
+///
+/// ```
+/// use leakcheck::leakspec::FailedRequests;
+/// assert_eq!(FailedRequests::Count(3).allowed(1000), 3);
+/// assert_eq!(FailedRequests::Share(0.01).allowed(1000), 10);
+/// assert_eq!(FailedRequests::Share(0.01).allowed(99), 0);
+/// assert_eq!(FailedRequests::Share(0.005).to_string(), "0.5%");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedRequests {
+    /// At most this many.
+    Count(u64),
+    /// At most this share (0 to 1) of the iterations sent.
+    Share(f64),
+}
+
+impl FailedRequests {
+    /// How many of `sent` iterations may fail.
+    pub fn allowed(self, sent: u64) -> u64 {
+        match self {
+            FailedRequests::Count(n) => n,
+            FailedRequests::Share(share) => (share * sent as f64 + 1e-9).floor() as u64,
+        }
+    }
+}
+
+impl fmt::Display for FailedRequests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailedRequests::Count(n) => write!(f, "{n}"),
+            FailedRequests::Share(share) => write!(f, "{}%", (share * 1e6).round() / 1e4),
+        }
     }
 }

@@ -213,7 +213,12 @@ impl FromStr for RegressionTolerance {
                 let value: f64 = percent.trim().parse().map_err(|_| {
                     UnitError::new(format!("invalid percentage `{part}` in `{trimmed}`")).help(HELP)
                 })?;
-                if !(value.is_finite() && value >= 0.0) {
+                if !value.is_finite() {
+                    return Err(
+                        UnitError::new(format!("percentage `{part}` is not a number")).help(HELP)
+                    );
+                }
+                if value < 0.0 {
                     return Err(UnitError::new(format!("percentage `{part}` is negative")));
                 }
                 if relative.replace(value / 100.0).is_some() {

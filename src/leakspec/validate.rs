@@ -11,7 +11,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{Source, SpecError, did_you_mean};
-use super::model::{Budget, Ignored, Route, Runtime, Settings, Spec, Target, Worker};
+use super::model::{
+    Budget, FailedRequests, Ignored, Route, Runtime, Settings, Spec, Target, Worker,
+};
 use super::raw::{
     RawBudget, RawDefaults, RawIgnored, RawRate, RawRoute, RawSize, RawSpec, RawTarget,
 };
@@ -21,6 +23,16 @@ use super::units::{
 
 /// The one placeholder leakcheck fills, in `command`, `env` and `url`.
 pub const PORT_PLACEHOLDER: &str = "{port}";
+
+/// The most requests a rung (`requests`, `--requests`) or a warm-up (`warmup`, `--warmup`) may
+/// take: 100 million, about an hour at leakcheck's rate against a trivial service. More is
+/// taken for a typo (an extra `000`), not a plan; leakcheck's memory per request is bounded
+/// either way.
+pub const MAX_REQUESTS: u64 = 100_000_000;
+/// The most requests in flight at once (`concurrency`, `--concurrency`).
+pub const MAX_CONCURRENCY: u64 = 10_000;
+/// The most load intervals (`rungs`, `max_rungs` and their flags).
+pub const MAX_RUNGS: u64 = 50;
 
 pub(super) struct Cx<'a> {
     source: Source<'a>,
@@ -72,7 +84,14 @@ impl Cx<'_> {
             }
             None
         } else if n > max {
-            self.error(value.span(), format!("`{key}` must be at most {max}, found {n}"));
+            let error =
+                self.error(value.span(), format!("`{key}` must be at most {max}, found {n}"));
+            if key == "requests" || key == "warmup" {
+                error.help = Some(format!(
+                    "{} requests would take hours; a leak shows in thousands",
+                    crate::format::thousands(n as u64)
+                ));
+            }
             None
         } else {
             Some(n)
@@ -113,10 +132,8 @@ impl Cx<'_> {
         let value = value?;
         let parsed = match value.get_ref() {
             RawRate::Text(text) => BytesPerRequest::from_str(text),
-            RawRate::Bytes(n) => BytesPerRequest::new(*n).ok_or_else(|| UnitError {
-                message: format!("`{key}` can't be negative"),
-                help: None,
-            }),
+            RawRate::Bytes(n) => BytesPerRequest::new(*n)
+                .ok_or_else(|| UnitError { message: not_a_rate(key, *n), help: None }),
         };
         self.unit(value.span(), parsed)
     }
@@ -255,6 +272,15 @@ impl Cx<'_> {
     }
 }
 
+/// Why a number is no rate: negative, or not a number at all (`nan`, `inf`).
+fn not_a_rate(key: &str, value: f64) -> String {
+    if value.is_finite() {
+        format!("`{key}` can't be negative")
+    } else {
+        format!("`{key}` must be a finite number, found `{value}`")
+    }
+}
+
 /// Validates a raw spec; every problem found is returned.
 pub(crate) fn validate(
     source: Source<'_>,
@@ -328,8 +354,8 @@ fn defaults_settings(cx: &mut Cx<'_>, raw: &RawDefaults) -> Settings {
 }
 
 fn settings(cx: &mut Cx<'_>, raw: RawSettings<'_>) -> Settings {
-    let rungs = cx.count(raw.rungs, "rungs", 2, 50);
-    let max_rungs = cx.count(raw.max_rungs, "max_rungs", 2, 50);
+    let rungs = cx.count(raw.rungs, "rungs", 2, MAX_RUNGS as i64);
+    let max_rungs = cx.count(raw.max_rungs, "max_rungs", 2, MAX_RUNGS as i64);
     if let (Some(rungs), Some(max), Some(span)) = (rungs, max_rungs, raw.max_rungs)
         && max < rungs
     {
@@ -339,9 +365,11 @@ fn settings(cx: &mut Cx<'_>, raw: RawSettings<'_>) -> Settings {
             ));
     }
     Settings {
-        warmup: cx.count(raw.warmup, "warmup", 0, i64::MAX).map(|n| n as u64),
-        requests: cx.count(raw.requests, "requests", 1, i64::MAX).map(|n| n as u64),
-        concurrency: cx.count(raw.concurrency, "concurrency", 1, 10_000).map(|n| n as usize),
+        warmup: cx.count(raw.warmup, "warmup", 0, MAX_REQUESTS as i64).map(|n| n as u64),
+        requests: cx.count(raw.requests, "requests", 1, MAX_REQUESTS as i64).map(|n| n as u64),
+        concurrency: cx
+            .count(raw.concurrency, "concurrency", 1, MAX_CONCURRENCY as i64)
+            .map(|n| n as usize),
         rungs: rungs.map(|n| n as u32),
         max_rungs: max_rungs.map(|n| n as u32),
         ready_timeout: cx.duration(raw.ready_timeout),
@@ -356,7 +384,7 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
     let objects = raw.max_objects_per_request.as_ref().and_then(|v| {
         let parsed = ObjectsPerRequest::new(*v.get_ref());
         if parsed.is_none() {
-            cx.error(v.span(), "`max_objects_per_request` can't be negative");
+            cx.error(v.span(), not_a_rate("max_objects_per_request", *v.get_ref()));
         }
         parsed
     });
@@ -377,11 +405,44 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
             .count(raw.requests_to_limit.as_ref(), "requests_to_limit", 1, i64::MAX)
             .map(|n| n as u64),
         max_peak_heap: cx.size(raw.max_peak_heap.as_ref(), "max_peak_heap"),
+        max_failed_requests: raw.max_failed_requests.as_ref().and_then(|v| failed_requests(cx, v)),
         ignore,
         regression_tolerance: raw
             .regression_tolerance
             .as_ref()
             .and_then(|t| cx.unit(t.span(), RegressionTolerance::from_str(t.get_ref()))),
+    }
+}
+
+/// `max_failed_requests`: a number of iterations, or a percentage of those sent.
+fn failed_requests(cx: &mut Cx<'_>, value: &Spanned<RawSize>) -> Option<FailedRequests> {
+    const HELP: &str = "write a number of requests (`max_failed_requests = 5`) or a share of those sent (`\"1%\"`)";
+    match value.get_ref() {
+        RawSize::Bytes(n) if *n >= 0 => Some(FailedRequests::Count(*n as u64)),
+        RawSize::Bytes(n) => {
+            cx.error(value.span(), format!("`max_failed_requests` can't be negative, found {n}"));
+            None
+        }
+        RawSize::Text(text) => {
+            let share = text.trim().strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok());
+            match share {
+                Some(p) if p.is_finite() && (0.0..=100.0).contains(&p) => {
+                    Some(FailedRequests::Share(p / 100.0))
+                }
+                Some(_) => {
+                    cx.error(
+                        value.span(),
+                        format!("`max_failed_requests` must be from 0% to 100%, found `{text}`"),
+                    );
+                    None
+                }
+                None => {
+                    cx.error(value.span(), format!("invalid `max_failed_requests` `{text}`"))
+                        .help = Some(HELP.into());
+                    None
+                }
+            }
+        }
     }
 }
 
@@ -588,6 +649,9 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
     }
     for arg in command {
         cx.placeholders(arg, true);
+        if is_inspect_flag(arg.get_ref()) {
+            own_inspector(cx, arg.span(), arg.get_ref());
+        }
     }
 
     let cwd = raw.cwd.as_ref().map(|cwd| {
@@ -611,6 +675,12 @@ fn target(cx: &mut Cx<'_>, spanned: &Spanned<RawTarget>) -> Target {
             cx.error(value.span(), "environment values can't hold NUL bytes");
         }
         cx.placeholders(value, true);
+        if k == "NODE_OPTIONS"
+            && let Some(flag) = value.get_ref().split_whitespace().find(|w| is_inspect_flag(w))
+        {
+            let span = cx.sub_span(value, flag);
+            own_inspector(cx, span, flag);
+        }
         env.insert(k.clone(), value.get_ref().clone());
     }
 
@@ -700,11 +770,47 @@ fn check_url(cx: &mut Cx<'_>, url: &Spanned<String>) {
             cx.error(url.span(), "`url` can't hold a query or fragment").help =
                 Some("put the query in each route's `path`".into());
         }
+        // Without a port the URL means port 80, where a service started by a user does not
+        // listen (and which PORT does not say): readiness would poll it until the timeout.
+        Ok(parsed) if !has_port(text) => {
+            let host = parsed.host_str().unwrap_or("127.0.0.1");
+            cx.error(url.span(), format!("`url` has no port: `{text}` means port 80")).help = Some(
+                format!(
+                    "write `http://{host}:{{port}}` for the free port leakcheck picks and exports as PORT, or the port your service listens on"
+                ),
+            );
+        }
         Ok(_) => {}
         Err(e) => {
             cx.error(url.span(), format!("invalid `url`: {e}"));
         }
     }
+}
+
+/// True for Node's and Deno's flags that start or place an inspector (`--inspect`,
+/// `--inspect=HOST:PORT`, `--inspect-brk`, `--inspect-wait`, `--inspect-port`).
+pub fn is_inspect_flag(arg: &str) -> bool {
+    let name = arg.split('=').next().unwrap_or(arg);
+    matches!(name, "--inspect" | "--inspect-brk" | "--inspect-wait" | "--inspect-port")
+}
+
+/// The error for an inspector flag of the user's own: leakcheck starts the inspector itself,
+/// on loopback, and a second one (on `0.0.0.0`, say) would expose the process and confuse
+/// which inspector is the target's.
+fn own_inspector(cx: &mut Cx<'_>, span: Range<usize>, flag: &str) {
+    cx.error(span, format!("`{flag}`: leakcheck starts the inspector itself")).help = Some(
+        "remove it: leakcheck adds `--inspect=127.0.0.1:0` (loopback, a free port) and connects to it; another inspector, on 0.0.0.0 especially, would be open to the network"
+            .into(),
+    );
+}
+
+/// True when an `http://` URL's authority names a port (`:80` included, which URL parsers
+/// drop as the default).
+fn has_port(url: &str) -> bool {
+    let authority = url.trim_start_matches("http://").split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_ipv6 = host_port.rsplit_once(']').map_or(host_port, |(_, rest)| rest);
+    after_ipv6.contains(':')
 }
 
 fn check_path(cx: &mut Cx<'_>, path: &Spanned<String>, key: &str) {

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod histogram;
+
 use crate::leakspec::traffic::StatusSet;
 pub use crate::model::{CommandRun, StepStats};
 pub use flow::{Captured, Driver};
@@ -84,17 +86,20 @@ pub async fn drive_until(
     stop: impl std::future::Future<Output = ()>,
 ) -> (LoadStats, bool) {
     let work = Work::Plain(request.clone());
-    drive_work(client, &work, count, concurrency, progress, stop).await
+    drive_work(client, &work, count, concurrency, u64::MAX, progress, stop).await
 }
 
 /// Runs `count` iterations of `work` with `concurrency` in flight, stopped early when `stop`
 /// resolves (the target died, a signal came): iterations in flight are abandoned and the
-/// counts so far are returned, with `true`.
+/// counts so far are returned, with `true`. Once more than `tolerated` iterations failed, no
+/// new one starts (those in flight finish and are counted): a route that fails anyway need
+/// not wait out `request_timeout` for every request of a service that never answers.
 pub async fn drive_work(
     client: &reqwest::Client,
     work: &Work,
     count: u64,
     concurrency: usize,
+    tolerated: u64,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
     stop: impl std::future::Future<Output = ()>,
 ) -> (LoadStats, bool) {
@@ -102,16 +107,24 @@ pub async fn drive_work(
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let answered = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    // One fixed-size histogram for the batch: per-request state stays bounded whatever `count`.
+    let latencies = Arc::new(histogram::Histogram::default());
     let workers = (concurrency.max(1) as u64).min(count.max(1)) as usize;
     // Dropping the set aborts its tasks: nothing keeps sending after a stop.
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
         let (client, work) = (client.clone(), work.clone());
-        let (next, done, answered, progress) =
-            (next.clone(), done.clone(), answered.clone(), progress.clone());
+        let (next, done, answered, failed, progress, latencies) = (
+            next.clone(),
+            done.clone(),
+            answered.clone(),
+            failed.clone(),
+            progress.clone(),
+            latencies.clone(),
+        );
         tasks.spawn(async move {
             let mut stats = LoadStats::default();
-            let mut latencies = Vec::new();
             let mut rng = render::Rng::new(worker as u64);
             if let Work::Flow { driver, .. } = &work
                 && (driver.steps.len() > 1 || !driver.is_http())
@@ -123,6 +136,9 @@ pub async fn drive_work(
                     .collect();
             }
             loop {
+                if failed.load(Ordering::Relaxed) > tolerated {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= count {
                     break;
@@ -135,20 +151,19 @@ pub async fn drive_work(
                         iterate(&client, driver, first_seq + i, &mut rng, &mut stats).await
                     }
                 }
-                latencies.push(sent_at.elapsed());
-                answered.fetch_add(stats.ok - ok_before, Ordering::Relaxed);
+                latencies.record(sent_at.elapsed());
+                let ok = stats.ok - ok_before;
+                answered.fetch_add(ok, Ordering::Relaxed);
+                failed.fetch_add(1 - ok, Ordering::Relaxed);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             }
-            (stats, latencies)
+            stats
         });
     }
     let mut total = LoadStats::default();
-    let mut latencies = Vec::with_capacity(count as usize);
     let collect = async {
         while let Some(joined) = tasks.join_next().await {
-            let (stats, mut lat) = joined.expect("request tasks do not panic");
-            total.absorb(&stats);
-            latencies.append(&mut lat);
+            total.absorb(&joined.expect("request tasks do not panic"));
         }
     };
     let stopped = tokio::select! {
@@ -171,15 +186,8 @@ pub async fn drive_work(
         };
         return (partial, true);
     }
-    latencies.sort_unstable();
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    total.p50 = pick(0.5);
-    total.p99 = pick(0.99);
+    total.p50 = latencies.quantile(0.5);
+    total.p99 = latencies.quantile(0.99);
     total.elapsed = started.elapsed();
     (total, false)
 }
@@ -195,24 +203,44 @@ async fn send_one(client: &reqwest::Client, request: &RequestTemplate, stats: &m
     }
     let response = match builder.send().await {
         Ok(r) => r,
-        Err(e) => return transport_error(stats, e),
+        Err(e) => return transport_error(stats, e, request.timeout),
     };
     let status = response.status();
+    let accepted = request.expect.accepts(status.as_u16());
+    // The start of the first unexpected answer's body says why (`no item SKU-1`).
+    let mut excerpt = (!accepted && stats.first_error.is_none()).then(Vec::new);
     // Read the body to the end: a streaming route does its work while it is read.
     let mut response = response;
     loop {
         match response.chunk().await {
-            Ok(Some(chunk)) => stats.body_bytes += chunk.len() as u64,
+            Ok(Some(chunk)) => {
+                stats.body_bytes += chunk.len() as u64;
+                if let Some(excerpt) = excerpt.as_mut().filter(|e| e.len() < EXCERPT_BYTES) {
+                    excerpt.extend_from_slice(&chunk[..chunk.len().min(EXCERPT_BYTES)]);
+                }
+            }
             Ok(None) => break,
-            Err(e) => return transport_error(stats, e),
+            Err(e) => return transport_error(stats, e, request.timeout),
         }
     }
-    if request.expect.accepts(status.as_u16()) {
+    if accepted {
         stats.ok += 1;
-    } else {
-        *stats.statuses.entry(status.as_u16()).or_default() += 1;
+        return;
+    }
+    *stats.statuses.entry(status.as_u16()).or_default() += 1;
+    if let Some(excerpt) = excerpt {
+        let mut text = format!("status {} (expected {})", status.as_u16(), request.expect);
+        let body = String::from_utf8_lossy(&excerpt[..excerpt.len().min(EXCERPT_BYTES)]);
+        let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !body.is_empty() {
+            text += &format!(": {}", crate::format::printable(&body));
+        }
+        stats.first_error = Some(text);
     }
 }
+
+/// How much of an unexpected answer's body the first error quotes.
+const EXCERPT_BYTES: usize = 200;
 
 /// Runs one iteration of `driver` (`{seq}` 0): the target's setup. Returns what it captured
 /// when it succeeded, and its counts.
@@ -245,7 +273,7 @@ pub async fn run_once(client: &reqwest::Client, driver: &Driver) -> (Option<Capt
                     step.describe(),
                     step.expect
                 ),
-                flow::StepError::Other(message) => {
+                flow::StepError::Other(message) | flow::StepError::Timeout(message) => {
                     format!("step `{}` ({}): {message}", step.name, step.describe())
                 }
             });
@@ -284,6 +312,7 @@ async fn iterate(
         return;
     };
     let step = &driver.steps[i];
+    let is_timeout = matches!(error, flow::StepError::Timeout(_));
     let name = if driver.steps.len() > 1 {
         format!("step `{}` ({}): ", step.name, step.describe())
     } else {
@@ -299,8 +328,11 @@ async fn iterate(
                 stats.first_error = Some(format!("{name}status {code} (expected {})", step.expect));
             }
         }
-        flow::StepError::Other(message) => {
+        flow::StepError::Other(message) | flow::StepError::Timeout(message) => {
             stats.transport_errors += 1;
+            if is_timeout {
+                stats.timeouts += 1;
+            }
             if let Some(s) = steps.get_mut(i) {
                 s.errors += 1;
                 if s.first_error.is_none() {
@@ -325,10 +357,19 @@ pub(crate) fn error_text(error: &reqwest::Error) -> String {
     text
 }
 
-fn transport_error(stats: &mut LoadStats, error: reqwest::Error) {
+/// What a request that got no answer in time says: `no response within 2 s (request_timeout)`.
+pub(crate) fn timeout_text(timeout: Duration) -> String {
+    format!("no response within {} (`request_timeout`)", crate::leakspec::format_duration(timeout))
+}
+
+fn transport_error(stats: &mut LoadStats, error: reqwest::Error, timeout: Duration) {
     stats.transport_errors += 1;
+    if error.is_timeout() {
+        stats.timeouts += 1;
+    }
     if stats.first_error.is_none() {
-        stats.first_error = Some(error_text(&error));
+        stats.first_error =
+            Some(if error.is_timeout() { timeout_text(timeout) } else { error_text(&error) });
     }
 }
 

@@ -206,7 +206,7 @@ impl DiffReport {
         out += &format!(
             "{} {}: {}+{} per {unit}\n",
             paint.red_bold("LEAK"),
-            paint.bold(&class.key),
+            paint.bold(&crate::format::printable(&class.key)),
             count_rate_text,
             bytes_rate(class.bytes_fit.per_step),
         );
@@ -280,21 +280,23 @@ impl DiffReport {
         if rows.is_empty() {
             return "No class changed.\n".into();
         }
-        let key_w = rows.iter().map(|c| c.key.chars().count().min(48)).max().unwrap_or(5).max(5);
+        let shown: Vec<String> =
+            rows.iter().map(|c| crate::format::printable(&c.key).into_owned()).collect();
+        let key_w = shown.iter().map(|k| k.chars().count().min(48)).max().unwrap_or(5).max(5);
         let mut out = paint.bold("Classes that changed most (first to last snapshot):\n");
         out += &paint.dim(&format!(
             "  {:<key_w$}  {:>9}  {:>8}  {:>8}  {:>8}  {:>10}  {:>10}  {}\n",
             "class", "objects", "Δ", "new", "deleted", "self size", "Δ size", "trend"
         ));
-        for row in rows {
+        for (row, shown) in rows.iter().zip(&shown) {
             let last = *row.counts.last().unwrap_or(&0);
             let new: u64 = row.intervals.iter().map(|i| i.new).sum();
             let deleted: u64 = row.intervals.iter().map(|i| i.deleted).sum();
             let last_bytes = *row.bytes.last().unwrap_or(&0);
-            let key: String = if row.key.chars().count() > 48 {
-                row.key.chars().take(47).chain(['…']).collect()
+            let key: String = if shown.chars().count() > 48 {
+                shown.chars().take(47).chain(['…']).collect()
             } else {
-                row.key.clone()
+                shown.clone()
             };
             let trend = row.trend();
             let trend_text = match trend {

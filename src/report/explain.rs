@@ -3,7 +3,7 @@
 //! and errors with the tail of the target's stderr. The terminal report, the JUnit failure
 //! texts and the test harness all use it.
 
-use crate::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
+use crate::format::{bytes, bytes_rate, count_rate, plural, printable, signed_bytes, thousands};
 use crate::model::verdict::{Failure, Leak};
 use crate::model::{RouteReport, TargetReport};
 use crate::style::Paint;
@@ -28,8 +28,8 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
         for h in &v.holders {
             out += &format!(
                 "  growing holder {}{} @{}: retains +{} per {}\n",
-                h.culprit.as_ref().map_or(String::new(), |c| format!("`{c}` ")),
-                h.class,
+                h.culprit.as_ref().map_or(String::new(), |c| format!("`{}` ", printable(c))),
+                printable(&h.class),
                 h.node.id,
                 bytes_rate(h.fit.per_step),
                 r.unit()
@@ -82,36 +82,43 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
                 ),
             };
         }
-        out += &format!(
-            "  heap {} → {} ({}) over {}",
-            bytes(v.heap.0),
-            bytes(v.heap.1),
-            signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
-            plural(r.requests(), r.unit())
-        );
-        if let Some(peak) = r.peak_heap {
-            out += &format!(", peak {} during load", bytes(peak));
+        // A route stopped in its warm-up (its traffic failed) has no heap figure.
+        if !r.rungs.is_empty() {
+            out += &format!(
+                "  heap {} → {} ({}) over {}",
+                bytes(v.heap.0),
+                bytes(v.heap.1),
+                signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
+                plural(r.requests(), r.unit())
+            );
+            if let Some(peak) = r.peak_heap {
+                out += &format!(", peak {}", bytes(peak));
+            }
+            out.push('\n');
         }
-        out.push('\n');
         if !v.unsure.is_empty() {
             out +=
                 &format!("  still growing unevenly after the last rung: {}\n", v.unsure.join(", "));
         }
     }
     if r.load.failed() > 0 {
-        let mut what: Vec<String> =
-            r.load.statuses.iter().map(|(code, n)| format!("{} × {code}", thousands(*n))).collect();
-        if r.load.transport_errors > 0 {
-            let how =
-                if r.unit() == "iteration" { "failing otherwise" } else { "without a response" };
-            what.push(format!("{} {how}", thousands(r.load.transport_errors)));
-        }
+        let load = &r.load;
+        let other = load.transport_errors.saturating_sub(load.timeouts);
         out += &format!(
             "  {} of {} failed: {}\n",
-            thousands(r.load.failed()),
-            plural(r.load.sent, r.unit()),
-            what.join(", ")
+            thousands(load.failed()),
+            plural(load.sent, r.unit()),
+            super::run::failure_kinds(&load.statuses, load.timeouts, other, r.unit())
         );
+        if let Some(Failure::FailedRequests { allowed, .. }) = super::run::traffic_failure(r) {
+            let tolerated = match allowed {
+                0 => "none tolerated".to_owned(),
+                n => format!("{} tolerated", thousands(*n)),
+            };
+            out += &format!(
+                "    {tolerated} (`max_failed_requests`): traffic that fails measures nothing, so the route cannot pass\n"
+            );
+        }
         if let Some(e) = &r.load.first_error {
             out += &format!("    first error: {e}\n");
         }
@@ -150,7 +157,7 @@ fn leak_text(leak: &Leak, paint: Paint, unit: &str) -> String {
     out += &format!(
         "  {} {}: {count}+{} per {unit} ({} → {} objects, {} → {})\n",
         paint.red_bold("LEAK"),
-        paint.bold(&leak.class),
+        paint.bold(&printable(&leak.class)),
         bytes_rate(leak.bytes_per_request),
         thousands(leak.objects.0),
         thousands(leak.objects.1),
@@ -159,15 +166,15 @@ fn leak_text(leak: &Leak, paint: Paint, unit: &str) -> String {
     );
     for h in &leak.holders {
         let who = match (&h.culprit, &h.holder) {
-            (Some(c), Some(holder)) => format!("`{c}` ({holder})"),
-            (None, Some(holder)) => holder.clone(),
-            (Some(c), None) => format!("`{c}`"),
+            (Some(c), Some(holder)) => format!("`{}` ({})", printable(c), printable(holder)),
+            (None, Some(holder)) => printable(holder).into_owned(),
+            (Some(c), None) => format!("`{}`", printable(c)),
             (None, None) => "nothing reachable from the roots".into(),
         };
         out +=
             &format!("    held by {who} — {}, {}\n", plural(h.objects, "object"), bytes(h.bytes));
         if let Some(hint) = &h.hint {
-            out += &format!("      looks like: {hint}\n");
+            out += &format!("      looks like: {}\n", printable(hint));
         }
         if let Some(path) = &h.path {
             let mut short = path.clone();

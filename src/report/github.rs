@@ -197,7 +197,17 @@ pub fn step_summary(report: &RunReport) -> String {
             out += &format!("| {} | — | ❌ **ERROR** | | | |\n", cell(&t.name));
         }
         for r in &t.routes {
+            let traffic =
+                super::run::traffic_failure(r).and_then(|f| super::run::traffic_counts(r, f));
             let (growth, heap) = match &r.verdict {
+                // Bad traffic measured nothing: its counts stand where the growth would.
+                Some(v) if let Some(counts) = traffic => (
+                    counts,
+                    match r.rungs.is_empty() {
+                        true => String::new(),
+                        false => signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
+                    },
+                ),
                 Some(v) => (
                     if v.bytes_per_request > 0.0 {
                         format!("+{}", bytes_rate(v.bytes_per_request))

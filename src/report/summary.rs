@@ -68,10 +68,11 @@ pub fn to_text(summary: &HeapSummary, paint: Paint) -> String {
         "class", "count", "shallow size", "retained", "distance"
     ));
     for c in &summary.classes {
-        let key: String = if c.class.chars().count() > 50 {
-            c.class.chars().take(49).chain(['…']).collect()
+        let shown = crate::format::printable(&c.class);
+        let key: String = if shown.chars().count() > 50 {
+            shown.chars().take(49).chain(['…']).collect()
         } else {
-            c.class.clone()
+            shown.into_owned()
         };
         out += &format!(
             "  {key:<key_w$}  {:>10}  {:>12}  {:>12}  {:>8}\n",

@@ -233,7 +233,8 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         let session = inspector.as_ref().expect("open while the target lives");
         let r =
             run_route(t, route, &mut target, session, &client, &setup, options, stop.clone()).await;
-        if r.outcome == Outcome::Error && target.has_ended() {
+        // After a stop signal leakcheck killed the target itself: that is no crash.
+        if r.outcome == Outcome::Error && stop.get().is_none() && target.has_ended() {
             dead = true;
             // Node lingers after its program ends while a debugger is attached: let it go.
             if let Some(session) = inspector.take() {
@@ -253,6 +254,7 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         report.routes.push(r);
     }
     if report.exit.is_none()
+        && stop.get().is_none()
         && let Some(status) = target.try_exit_status()
     {
         report.exit = Some(describe_exit(status));
@@ -261,11 +263,31 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
     if let Some(session) = inspector.take() {
         session.close().await;
     }
+    // The load's keep-alive connections go first: workerd (and a Node server that closes
+    // gracefully) waits for open connections to end after SIGTERM, which otherwise costs the
+    // whole shutdown timeout and a SIGKILL.
+    drop(client);
     let ended = target.shutdown().await;
+    let how = match ended.ending {
+        launch::Ending::AlreadyExited => "had already exited",
+        launch::Ending::Terminated => "ended on SIGTERM",
+        launch::Ending::Killed => "was killed (SIGKILL) after the shutdown timeout",
+    };
+    progress.event(&Event::Stopped {
+        target: &t.name,
+        how,
+        after: ended.elapsed,
+        escaped: &ended.escaped,
+    });
     if !ended.survivors.is_empty() {
         report.error =
             Some(format!("processes {:?} of the target survived SIGKILL", ended.survivors));
     }
+    report.escaped = ended
+        .escaped
+        .into_iter()
+        .map(|(pid, command)| crate::model::Escaped { pid, command })
+        .collect();
     report
 }
 
@@ -329,6 +351,8 @@ struct RouteRun<'a> {
     dir: PathBuf,
     /// What the route is doing, for messages: "warm-up", "the load of rung 2", ...
     phase: String,
+    /// Set when the route stopped because more iterations failed than it tolerates.
+    bad_traffic: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -349,6 +373,8 @@ async fn run_route(
         .unwrap_or_else(|| options.failure_snapshots.clone())
         .join(file_name(&t.name))
         .join(file_name(&route.name));
+    // Snapshots of an earlier run (more rungs, another process) must not sit beside these.
+    snapshot::clear_route_folder(&dir);
     let mut run = RouteRun {
         t,
         route,
@@ -377,6 +403,7 @@ async fn run_route(
         base_url: String::new(),
         dir,
         phase: String::from("start"),
+        bad_traffic: false,
     };
     let watch = target.exit_watch();
     let result = tokio::select! {
@@ -390,12 +417,30 @@ async fn run_route(
         } => Err(String::new()),
         signal = stop.received() => Err(format!("interrupted by {}", signal.name())),
     };
-    let result = match result {
-        Err(e) if e.is_empty() || watch.ended() => Err(ended_message(&run, target)),
-        other => other,
+    let result = match (result, stop.get()) {
+        // A stop signal kills the target at once, so whatever failed after it (a snapshot cut
+        // short, a load without answers) is the interruption, not the target's end.
+        (Err(_), Some(signal)) => {
+            Err(format!("interrupted by {} during {}", signal.name(), run.phase))
+        }
+        (Err(e), None) if e.is_empty() || watch.ended() => Err(ended_message(&run, target)),
+        (other, _) => other,
     };
     run.report.timings.wall = started.elapsed();
     match result {
+        // Stopped for its failed iterations (and not for a signal or the target's end, which
+        // the errors above say): the route FAILS with the counts, it is no error of leakcheck's.
+        Err(_) if run.bad_traffic && stop.get().is_none() && !watch.ended() => {
+            let allowed = crate::judge::budgets::allowed_failures(route, run.planned());
+            let failure = crate::judge::budgets::failed_requests(&run.report.load, allowed)
+                .expect("stopped for its failed iterations");
+            let heap = (
+                run.report.rungs.first().map_or(0, |g| g.heap_used),
+                run.report.rungs.last().map_or(0, |g| g.heap_used),
+            );
+            run.report.outcome = Outcome::Fail;
+            run.report.verdict = Some(crate::judge::budgets::traffic_only(failure, heap));
+        }
         Ok(comparison) => {
             let v = crate::judge::route(&comparison, route, &run.report);
             run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
@@ -406,6 +451,8 @@ async fn run_route(
             run.report.error = Some(error);
         }
     }
+    // One peak for every report: the highest heap measured, the snapshots' included.
+    run.report.peak_heap = run.report.peak();
     // Snapshots are written while they stream in; only failures (or --keep-snapshots) keep them.
     if options.keep_snapshots.is_none() && run.report.outcome == Outcome::Pass {
         for rung in &mut run.report.rungs {
@@ -450,7 +497,9 @@ impl RouteRun<'_> {
                 .load(&request, self.route.warmup, None, client, inspector, options, &watch)
                 .await;
             self.report.timings.requests += stats.elapsed;
+            self.report.load.absorb(&stats);
             self.check_alive(target, &stats)?;
+            self.check_traffic()?;
         }
         self.snapshot(0, target, inspector, client, options).await?;
 
@@ -469,6 +518,7 @@ impl RouteRun<'_> {
             self.report.load.absorb(&stats);
             self.sent += self.route.requests;
             self.check_alive(target, &stats)?;
+            self.check_traffic()?;
             self.snapshot(rung, target, inspector, client, options).await?;
             if rung < self.route.rungs as usize {
                 continue;
@@ -592,16 +642,33 @@ impl RouteRun<'_> {
         };
         let first_seq = self.seq;
         self.seq += count;
+        let tolerated = self.tolerated();
         let driven = async {
             match request {
                 RouteLoad::Work(Work::Flow { driver, .. }) => {
                     let work = Work::Flow { driver: driver.clone(), first_seq };
-                    load::drive_work(client, &work, count, concurrency, report, watch.until_ended())
-                        .await
+                    load::drive_work(
+                        client,
+                        &work,
+                        count,
+                        concurrency,
+                        tolerated,
+                        report,
+                        watch.until_ended(),
+                    )
+                    .await
                 }
                 RouteLoad::Work(work) => {
-                    load::drive_work(client, work, count, concurrency, report, watch.until_ended())
-                        .await
+                    load::drive_work(
+                        client,
+                        work,
+                        count,
+                        concurrency,
+                        tolerated,
+                        report,
+                        watch.until_ended(),
+                    )
+                    .await
                 }
                 RouteLoad::Command(argv) => {
                     let url = self.base_url.clone();
@@ -695,6 +762,29 @@ impl RouteRun<'_> {
                 }
             }
         }
+    }
+
+    /// Iterations the route plans: its warm-up and its rungs (more rungs may follow).
+    fn planned(&self) -> u64 {
+        self.route.warmup + self.route.requests * u64::from(self.route.rungs)
+    }
+
+    /// Failed iterations the route may still have before it fails anyway.
+    fn tolerated(&self) -> u64 {
+        let allowed = crate::judge::budgets::allowed_failures(self.route, self.planned());
+        allowed.saturating_sub(self.report.load.failed())
+    }
+
+    /// Stops the route once more of its iterations failed than it tolerates: what follows
+    /// would measure nothing (a service that never answers would cost `request_timeout` per
+    /// request). The route then FAILS with the counts.
+    fn check_traffic(&mut self) -> Result<(), String> {
+        let allowed = crate::judge::budgets::allowed_failures(self.route, self.planned());
+        if self.report.load.failed() > allowed {
+            self.bad_traffic = true;
+            return Err("stopped: more iterations failed than the route tolerates".into());
+        }
+        Ok(())
     }
 
     /// Fails the route when the target's program has ended, saying how and when.

@@ -77,6 +77,18 @@ pub enum Event<'a> {
         /// How it ended.
         outcome: Outcome,
     },
+    /// A target has been shut down.
+    Stopped {
+        /// The target.
+        target: &'a str,
+        /// How: `"ended on SIGTERM"`, `"was killed (SIGKILL) after the shutdown timeout"` ...
+        how: &'a str,
+        /// How long the shutdown took.
+        after: Duration,
+        /// Processes it started outside its process group that were still running and were
+        /// killed: pid and command line.
+        escaped: &'a [(u32, String)],
+    },
 }
 
 /// Receives the runner's events. Implementations must be cheap: `Load` events come per request.

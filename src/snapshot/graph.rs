@@ -292,8 +292,14 @@ pub(crate) struct SelfSizes {
     big: Vec<(NodeIndex, u64)>,
 }
 
+/// The largest self size kept (1 TiB); larger values in a snapshot are taken as this.
+pub const MAX_SELF_SIZE: u64 = 1 << 40;
+
 impl SelfSizes {
     pub(crate) fn push(&mut self, size: u64) {
+        // No object of a real heap comes near 1 TiB; a snapshot that says so is corrupt, and
+        // capping here keeps every sum of sizes below u64's range (16 million such objects).
+        let size = size.min(MAX_SELF_SIZE);
         if size >= u16::MAX as u64 {
             self.big.push((self.small.len() as NodeIndex, size));
             self.small.push(u16::MAX);

@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 pub use error::{SpecError, SpecErrors};
 pub use model::{
     Budget, FailedRequests, Header, Ignored, Route, Runtime, SECRET_HEADERS, Settings, Spec,
-    Target, Worker,
+    Target, Worker, is_secret_name,
 };
 pub use units::{
     ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, format_duration,

@@ -294,6 +294,28 @@ pub struct Route {
 pub const SECRET_HEADERS: &[&str] =
     &["authorization", "cookie", "proxy-authorization", "x-api-key"];
 
+/// Whether a header, query parameter or field name carries a secret: `authorization`,
+/// `cookie`, `set-cookie`, `x-api-key`, `x-auth-token`, `access_token`, `client_secret`,
+/// `password`, `x-csrf-token`, `session`... (any case, `-` or `_`).
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    const PARTS: &[&str] = &[
+        "auth",
+        "cookie",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "api-key",
+        "apikey",
+        "session",
+        "credential",
+        "signature",
+        "private-key",
+    ];
+    PARTS.iter().any(|p| name.contains(p)) || SECRET_HEADERS.contains(&name.as_str())
+}
+
 /// A request header. Its `Debug` hides the value of a secret header.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Header {
@@ -304,9 +326,9 @@ pub struct Header {
 }
 
 impl Header {
-    /// Whether the value must be redacted in output (see [`SECRET_HEADERS`]; case-insensitive).
+    /// Whether the value must be redacted in output (see [`is_secret_name`]).
     pub fn is_secret(&self) -> bool {
-        SECRET_HEADERS.iter().any(|secret| self.name.eq_ignore_ascii_case(secret))
+        is_secret_name(&self.name)
     }
 
     /// The value to show in reports: `"<redacted>"` for a secret header.

@@ -8,6 +8,7 @@
 //! ends the run between steps with what was measured so far.
 
 pub mod progress;
+pub mod secrets;
 pub mod snapshot;
 
 use std::path::PathBuf;
@@ -113,7 +114,21 @@ fn not_run(route: &RoutePlan, why: &str) -> RouteReport {
 /// Runs one target: start, routes in order, shut down. A stop signal ends the route under way
 /// (its targets are already killed) and skips the rest. Routes marked ignored are skipped; a
 /// target whose routes are all ignored is not started.
+/// Every secret value leakcheck sent (and any value after a secret name) is scrubbed from
+/// the report's texts before it is returned, so no report can write one ([`secrets`]).
 pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals) -> TargetReport {
+    let mut secrets = secrets::Secrets::of_target(t);
+    let mut report = measure_target(t, options, stop, &mut secrets).await;
+    secrets.scrub_report(&mut report);
+    report
+}
+
+async fn measure_target(
+    t: &TargetPlan,
+    options: &RunOptions,
+    stop: StopSignals,
+    secrets: &mut secrets::Secrets,
+) -> TargetReport {
     if t.routes.iter().all(|r| r.ignored.is_ignored()) {
         return skipped_target(t, "ignored");
     }
@@ -210,6 +225,7 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         },
         None => Captured::new(),
     };
+    secrets.add_captured(t, &setup);
     let mut dead = false;
     for route in &t.routes {
         if route.ignored.is_ignored() {

@@ -104,17 +104,20 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
                 ),
             };
         }
-        out += &format!(
-            "  heap {} → {} ({}) over {}",
-            bytes(v.heap.0),
-            bytes(v.heap.1),
-            signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
-            plural(r.requests(), r.unit())
-        );
-        if let Some(peak) = r.peak_heap {
-            out += &format!(", peak {} during load", bytes(peak));
+        // A route stopped in its warm-up (its traffic failed) has no heap figure.
+        if !r.rungs.is_empty() {
+            out += &format!(
+                "  heap {} → {} ({}) over {}",
+                bytes(v.heap.0),
+                bytes(v.heap.1),
+                signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
+                plural(r.requests(), r.unit())
+            );
+            if let Some(peak) = r.peak_heap {
+                out += &format!(", peak {}", bytes(peak));
+            }
+            out.push('\n');
         }
-        out.push('\n');
         out += &memory_line(r, t);
         for note in &v.memory.unchecked {
             out += &format!("  {note}\n");
@@ -125,19 +128,23 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
         }
     }
     if r.load.failed() > 0 {
-        let mut what: Vec<String> =
-            r.load.statuses.iter().map(|(code, n)| format!("{} × {code}", thousands(*n))).collect();
-        if r.load.transport_errors > 0 {
-            let how =
-                if r.unit() == "iteration" { "failing otherwise" } else { "without a response" };
-            what.push(format!("{} {how}", thousands(r.load.transport_errors)));
-        }
+        let load = &r.load;
+        let other = load.transport_errors.saturating_sub(load.timeouts);
         out += &format!(
             "  {} of {} failed: {}\n",
-            thousands(r.load.failed()),
-            plural(r.load.sent, r.unit()),
-            what.join(", ")
+            thousands(load.failed()),
+            plural(load.sent, r.unit()),
+            super::run::failure_kinds(&load.statuses, load.timeouts, other, r.unit())
         );
+        if let Some(Failure::FailedRequests { allowed, .. }) = super::run::traffic_failure(r) {
+            let tolerated = match allowed {
+                0 => "none tolerated".to_owned(),
+                n => format!("{} tolerated", thousands(*n)),
+            };
+            out += &format!(
+                "    {tolerated} (`max_failed_requests`): traffic that fails measures nothing, so the route cannot pass\n"
+            );
+        }
         if let Some(e) = &r.load.first_error {
             out += &format!("    first error: {e}\n");
         }

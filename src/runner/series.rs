@@ -66,8 +66,10 @@ impl RouteRun<'_> {
             let (stats, _) =
                 self.load(&request, step, None, client, inspector, options, &watch).await;
             self.report.timings.requests += stats.elapsed;
+            self.report.load.absorb(&stats);
             self.report.warmup += step;
             self.check_alive(target, &stats)?;
+            self.check_traffic()?;
             if !self.route.warmup_auto {
                 break;
             }
@@ -206,6 +208,7 @@ impl RouteRun<'_> {
             self.report.load.absorb(&stats);
             self.sent += per_rung;
             self.check_alive(target, &stats)?;
+            self.check_traffic()?;
             self.snapshot(rung, target, inspector, client, options).await?;
             if rung < self.route.rungs as usize {
                 continue;

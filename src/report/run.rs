@@ -425,11 +425,15 @@ pub(crate) fn sensitivity_text(
     unreachable_below: Option<f64>,
     unit: &str,
 ) -> String {
+    // A sensitivity under a byte keeps its digits ("0.01 B"), where sizes round to one.
+    let sensitivity = match sensitivity < 1.0 {
+        true => format!("{sensitivity} B"),
+        false => bytes_rate(sensitivity),
+    };
     let mut text = format!(
-        "sensitivity not reached: no linear growth above {}/{unit} is all {} per rung can promise; the sensitivity is {}/{unit}",
+        "sensitivity not reached: no linear growth above {}/{unit} is all {} per rung can promise; the sensitivity is {sensitivity}/{unit}",
         bytes_rate(limit),
         plural(per_rung, unit),
-        bytes_rate(sensitivity)
     );
     if let Some(floor) = unreachable_below {
         text += &format!(

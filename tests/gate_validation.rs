@@ -146,7 +146,7 @@ fn report_folders_are_created() {
         .unwrap();
     assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
     let text = std::fs::read_to_string(&json).unwrap();
-    assert!(text.contains("\"leakcheck-run/1\""), "{text}");
+    assert!(text.contains("\"leakcheck-run/2\""), "{text}");
 }
 
 #[test]

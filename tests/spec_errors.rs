@@ -651,3 +651,72 @@ fn traffic_data_files_missing_empty_or_without_the_column() {
         insta::assert_snapshot!(load_errors(&text, &files));
     });
 }
+
+// `max_failed_requests` (issue 10): a number or a percentage of the iterations sent.
+case!(
+    max_failed_requests_a_float,
+    format!(
+        "[defaults.budget]
+max_failed_requests = 1.5
+
+{TARGET}
+[[target.route]]
+name = \"a\"
+path = \"/\"
+"
+    )
+);
+
+case!(
+    max_failed_requests_malformed,
+    format!(
+        "{TARGET}
+[target.budget]
+max_failed_requests = \"150%\"
+
+[[target.route]]
+name = \"a\"
+path = \"/\"
+
+[target.route.budget]
+max_failed_requests = -2
+
+[[target.route]]
+name = \"b\"
+path = \"/\"
+
+[target.route.budget]
+max_failed_requests = \"a few\"
+"
+    )
+);
+
+#[test]
+fn max_failed_requests_is_a_count_or_a_share_inherited_like_any_budget_key() {
+    use leakcheck::leakspec::FailedRequests;
+    let spec = Spec::parse(
+        &format!(
+            "[defaults.budget]
+max_failed_requests = \"0.5%\"
+
+{TARGET}
+[[target.route]]
+name = \"a\"
+path = \"/\"
+
+[[target.route]]
+name = \"b\"
+path = \"/\"
+
+[target.route.budget]
+max_failed_requests = 3
+"
+        ),
+        Path::new("leakspec.toml"),
+    )
+    .unwrap();
+    let plan = leakcheck::plan::plan(&spec, &Default::default()).unwrap();
+    let routes = &plan.targets[0].routes;
+    assert_eq!(routes[0].budget.max_failed_requests, Some(FailedRequests::Share(0.005)));
+    assert_eq!(routes[1].budget.max_failed_requests, Some(FailedRequests::Count(3)));
+}

@@ -45,18 +45,56 @@ pub fn limits(route: &RoutePlan) -> Limits {
     }
 }
 
-/// Fails `verdict` when iterations of its load failed: bad traffic measures nothing.
-pub fn hold_failed_requests(verdict: &mut RouteVerdict, load: &crate::model::LoadStats) {
-    if load.failed() == 0 {
-        return;
-    }
-    verdict.failures.push(Failure::FailedRequests {
+/// Failed iterations a route tolerates out of `sent` (`max_failed_requests`; none by default).
+pub fn allowed_failures(route: &RoutePlan, sent: u64) -> u64 {
+    route.budget.max_failed_requests.map_or(0, |m| m.allowed(sent))
+}
+
+/// The failure of a route's traffic, when more of its iterations failed than `allowed`: bad
+/// traffic measures nothing, so it cannot pass.
+pub fn failed_requests(load: &crate::model::LoadStats, allowed: u64) -> Option<Failure> {
+    (load.failed() > allowed).then(|| Failure::FailedRequests {
         failed: load.failed(),
         sent: load.sent,
         statuses: load.statuses.clone(),
+        timeouts: load.timeouts,
+        other: load.transport_errors.saturating_sub(load.timeouts),
+        allowed,
         first_error: load.first_error.clone(),
-    });
-    verdict.pass = false;
+    })
+}
+
+/// Fails `verdict` when more iterations of its load failed than `allowed`.
+pub fn hold_failed_requests(
+    verdict: &mut RouteVerdict,
+    load: &crate::model::LoadStats,
+    allowed: u64,
+) {
+    if let Some(failure) = failed_requests(load, allowed) {
+        verdict.failures.insert(0, failure);
+        verdict.pass = false;
+    }
+}
+
+/// The verdict of a route stopped for its failed iterations before its rungs were done:
+/// only that failure, and the heap as far as it was measured (`heap`: first and last).
+pub fn traffic_only(failure: Failure, heap: (u64, u64)) -> RouteVerdict {
+    RouteVerdict {
+        pass: false,
+        failures: vec![failure],
+        bytes_per_request: 0.0,
+        heap,
+        leaks: Vec::new(),
+        holders: Vec::new(),
+        projection: None,
+        unsure: Vec::new(),
+        lock: None,
+        memory: MemoryGrowth::default(),
+        // Failed traffic measured nothing: no limit is stated.
+        detection_limit: Default::default(),
+        idle: None,
+        budget: Limits::default(),
+    }
 }
 
 /// Holds a comparison (with paths filled) and the heap's peak during load (if sampled) against
@@ -288,6 +326,29 @@ pub(crate) mod tests {
 
     fn judge_at(c: &Comparison, limits: &Limits) -> RouteVerdict {
         judge(c, limits, None)
+    }
+
+    #[test]
+    fn failed_requests_fail_beyond_the_tolerance() {
+        use crate::leakspec::FailedRequests;
+        let load = crate::model::LoadStats {
+            sent: 1000,
+            ok: 990,
+            statuses: [(500, 4)].into(),
+            transport_errors: 6,
+            timeouts: 5,
+            ..Default::default()
+        };
+        let mut v = judge_at(&compare([50, 50, 50]), &Limits::default());
+        hold_failed_requests(&mut v, &load, 10);
+        assert!(v.pass, "10 failures, 10 tolerated");
+        hold_failed_requests(&mut v, &load, FailedRequests::Share(0.005).allowed(load.sent));
+        assert!(!v.pass);
+        assert!(matches!(
+            &v.failures[0],
+            Failure::FailedRequests { failed: 10, sent: 1000, timeouts: 5, other: 1, allowed: 5, statuses, .. }
+                if statuses[&500] == 4
+        ));
     }
 
     #[test]

@@ -17,21 +17,22 @@ use crate::model::verdict::RouteVerdict;
 use crate::plan::RoutePlan;
 use budgets::{Peak, judge, limits};
 
-/// Judges a measured route: its comparison (with paths filled) and the heap's peak under load
-/// (from the burst at the route's concurrency and the samples taken while the load ran, as
-/// `measured` holds them) against the route's budgets, then against its record in the lock.
+/// Judges a measured route: its comparison (with paths filled) and its peak heap
+/// ([`RouteReport::peak`], with the compared snapshots' heaps) against the route's budgets,
+/// then against its record in the lock.
 pub fn route(comparison: &Comparison, route: &RoutePlan, measured: &RouteReport) -> RouteVerdict {
-    let peak = match (measured.burst, measured.peak_heap) {
-        (Some(b), during) => {
-            Some(Peak { heap: b.peak_heap.max(during.unwrap_or(0)), concurrency: b.concurrency })
-        }
-        (None, Some(heap)) => Some(Peak { heap, concurrency: route.concurrency }),
-        (None, None) => None,
-    };
+    let first = comparison.snapshots.first().map_or(0, |s| s.bytes);
+    let last = comparison.snapshots.last().map_or(0, |s| s.bytes);
+    let highest = measured.peak().into_iter().chain([first, last]).filter(|&b| b > 0).max();
+    let peak = highest.map(|heap| Peak {
+        heap,
+        concurrency: measured.burst.map_or(route.concurrency, |b| b.concurrency),
+    });
     let limits = limits(route);
     let mut v = judge(comparison, &limits, peak);
     memory::judge_memory(&mut v, &memory::MemorySeries::of(&measured.rungs), &limits);
-    lock::hold(&mut v, route, measured.requests(), measured.peak_heap);
-    budgets::hold_failed_requests(&mut v, &measured.load);
+    lock::hold(&mut v, route, measured.requests(), highest);
+    let allowed = budgets::allowed_failures(route, measured.load.sent);
+    budgets::hold_failed_requests(&mut v, &measured.load, allowed);
     v
 }

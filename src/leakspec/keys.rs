@@ -44,6 +44,8 @@ pub(crate) enum Kind {
     FlagOrReason,
     /// `true` or `false`.
     Bool,
+    /// A whole number, or a percentage string (`max_failed_requests`).
+    CountOrShare,
     /// A status, a status string, or an array of them (`expect_status`).
     Status,
     /// A string.
@@ -70,6 +72,7 @@ const BUDGET_KEYS: &[(&str, Kind)] = &[
     ("max_external_per_request", Rate),
     ("max_rss_growth", Rate),
     ("max_idle_growth", Size),
+    ("max_failed_requests", CountOrShare),
     ("ignore", StrArray),
     ("regression_tolerance", Tolerance),
 ];
@@ -363,7 +366,11 @@ fn check_value(
         | (Duration | Str | Tolerance, DeValue::String(_))
         | (FlagOrReason | Bool, DeValue::Boolean(_))
         | (FlagOrReason, DeValue::String(_))
-        | (Status, DeValue::Integer(_) | DeValue::String(_)) => {}
+        | (Status, DeValue::Integer(_) | DeValue::String(_))
+        | (CountOrShare, DeValue::Integer(_) | DeValue::String(_)) => {}
+        (CountOrShare, _) => errors.push(wrong("a number of requests or a share").with_help(
+            format!("write e.g. `{key} = 5` (requests) or `{key} = \"1%\"` (of those sent)"),
+        )),
         (Bool, _) => errors.push(wrong("`true` or `false`")),
         (Status, DeValue::Array(items)) => {
             if items.is_empty() {

@@ -46,8 +46,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{SpecError, SpecErrors};
 pub use model::{
-    Allocations, Budget, Header, Ignored, Route, Runtime, SECRET_HEADERS, Settings, Spec, Target,
-    Worker,
+    Allocations, Budget, FailedRequests, Header, Ignored, Route, Runtime, SECRET_HEADERS, Settings,
+    Spec, Target, Worker, is_secret_name,
 };
 pub use units::{
     ByteSize, BytesPerRequest, ObjectsPerRequest, RegressionTolerance, UnitError, format_duration,

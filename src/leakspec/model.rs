@@ -72,6 +72,8 @@ pub struct Budget {
     /// Most the program's data may grow per minute with no requests (timers, polling,
     /// background jobs); without it, any growth with time above the noise floor fails.
     pub max_idle_growth: Option<ByteSize>,
+    /// Failed iterations tolerated before the route fails (`None`: none).
+    pub max_failed_requests: Option<FailedRequests>,
     /// Class keys never counted.
     pub ignore: Vec<String>,
     /// How far the figures recorded in `leakspec.lock` may be exceeded.
@@ -114,6 +116,7 @@ impl Budget {
                 .or(parent.max_external_per_request),
             max_rss_growth: self.max_rss_growth.or(parent.max_rss_growth),
             max_idle_growth: self.max_idle_growth.or(parent.max_idle_growth),
+            max_failed_requests: self.max_failed_requests.or(parent.max_failed_requests),
             ignore,
             regression_tolerance: self.regression_tolerance.or(parent.regression_tolerance),
         }
@@ -348,6 +351,28 @@ pub struct Route {
 pub const SECRET_HEADERS: &[&str] =
     &["authorization", "cookie", "proxy-authorization", "x-api-key"];
 
+/// Whether a header, query parameter or field name carries a secret: `authorization`,
+/// `cookie`, `set-cookie`, `x-api-key`, `x-auth-token`, `access_token`, `client_secret`,
+/// `password`, `x-csrf-token`, `session`... (any case, `-` or `_`).
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    const PARTS: &[&str] = &[
+        "auth",
+        "cookie",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "api-key",
+        "apikey",
+        "session",
+        "credential",
+        "signature",
+        "private-key",
+    ];
+    PARTS.iter().any(|p| name.contains(p)) || SECRET_HEADERS.contains(&name.as_str())
+}
+
 /// A request header. Its `Debug` hides the value of a secret header.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Header {
@@ -358,9 +383,9 @@ pub struct Header {
 }
 
 impl Header {
-    /// Whether the value must be redacted in output (see [`SECRET_HEADERS`]; case-insensitive).
+    /// Whether the value must be redacted in output (see [`is_secret_name`]).
     pub fn is_secret(&self) -> bool {
-        SECRET_HEADERS.iter().any(|secret| self.name.eq_ignore_ascii_case(secret))
+        is_secret_name(&self.name)
     }
 
     /// The value to show in reports: `"<redacted>"` for a secret header.
@@ -375,5 +400,43 @@ impl fmt::Debug for Header {
             .field("name", &self.name)
             .field("value", &self.display_value())
             .finish()
+    }
+}
+
+/// Failed iterations a route tolerates (`max_failed_requests`): a number, or a share of the
+/// iterations sent.
+///
+/// ```
+/// use leakcheck::leakspec::FailedRequests;
+/// assert_eq!(FailedRequests::Count(3).allowed(1000), 3);
+/// assert_eq!(FailedRequests::Share(0.01).allowed(1000), 10);
+/// assert_eq!(FailedRequests::Share(0.01).allowed(99), 0);
+/// assert_eq!(FailedRequests::Share(0.005).to_string(), "0.5%");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedRequests {
+    /// At most this many.
+    Count(u64),
+    /// At most this share (0 to 1) of the iterations sent.
+    Share(f64),
+}
+
+impl FailedRequests {
+    /// How many of `sent` iterations may fail.
+    pub fn allowed(self, sent: u64) -> u64 {
+        match self {
+            FailedRequests::Count(n) => n,
+            FailedRequests::Share(share) => (share * sent as f64 + 1e-9).floor() as u64,
+        }
+    }
+}
+
+impl fmt::Display for FailedRequests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailedRequests::Count(n) => write!(f, "{n}"),
+            FailedRequests::Share(share) => write!(f, "{}%", (share * 1e6).round() / 1e4),
+        }
     }
 }

@@ -504,6 +504,12 @@ pub(crate) struct RawBudget {
     #[serde(default)]
     #[schemars(schema_with = "size_schema")]
     pub max_idle_growth: Option<S<RawSize>>,
+    /// Iterations of the route that may fail (a status `expect_status` does not accept, no
+    /// answer within `request_timeout`, no response) before the route fails: a number, e.g. 5,
+    /// or a share of those sent, e.g. "1%". Default 0: any failed request fails the route.
+    #[serde(default)]
+    #[schemars(schema_with = "failed_schema")]
+    pub max_failed_requests: Option<S<RawSize>>,
     /// Class keys never counted, e.g. ["(compiled code)"]; added to the lists of the enclosing
     /// levels.
     #[serde(default)]
@@ -575,6 +581,15 @@ string_or_number!(RawIgnored, "true, false or a reason such as \"needs the stagi
     visit_bool: bool => RawIgnored::Flag);
 
 const SIZE_PATTERN: &str = r"^\s*[0-9]*\.?[0-9]+\s*([kKmMgGtT][iI]?)?[bB]\s*$";
+
+fn failed_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "pattern": r"^\s*[0-9]*\.?[0-9]+\s*%\s*$", "examples": ["1%", "0.5%"] }
+        ]
+    })
+}
 
 fn size_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({

@@ -11,7 +11,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{Source, SpecError, did_you_mean};
-use super::model::{Allocations, Budget, Ignored, Route, Runtime, Settings, Spec, Target, Worker};
+use super::model::{
+    Allocations, Budget, FailedRequests, Ignored, Route, Runtime, Settings, Spec, Target, Worker,
+};
 use super::raw::{
     RawBudget, RawDefaults, RawIgnored, RawRate, RawRoute, RawSize, RawSpec, RawTarget,
 };
@@ -410,11 +412,44 @@ fn budget(cx: &mut Cx<'_>, raw: &RawBudget) -> Budget {
             .rate(raw.max_external_per_request.as_ref(), "max_external_per_request"),
         max_rss_growth: cx.rate(raw.max_rss_growth.as_ref(), "max_rss_growth"),
         max_idle_growth: cx.size(raw.max_idle_growth.as_ref(), "max_idle_growth"),
+        max_failed_requests: raw.max_failed_requests.as_ref().and_then(|v| failed_requests(cx, v)),
         ignore,
         regression_tolerance: raw
             .regression_tolerance
             .as_ref()
             .and_then(|t| cx.unit(t.span(), RegressionTolerance::from_str(t.get_ref()))),
+    }
+}
+
+/// `max_failed_requests`: a number of iterations, or a percentage of those sent.
+fn failed_requests(cx: &mut Cx<'_>, value: &Spanned<RawSize>) -> Option<FailedRequests> {
+    const HELP: &str = "write a number of requests (`max_failed_requests = 5`) or a share of those sent (`\"1%\"`)";
+    match value.get_ref() {
+        RawSize::Bytes(n) if *n >= 0 => Some(FailedRequests::Count(*n as u64)),
+        RawSize::Bytes(n) => {
+            cx.error(value.span(), format!("`max_failed_requests` can't be negative, found {n}"));
+            None
+        }
+        RawSize::Text(text) => {
+            let share = text.trim().strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok());
+            match share {
+                Some(p) if p.is_finite() && (0.0..=100.0).contains(&p) => {
+                    Some(FailedRequests::Share(p / 100.0))
+                }
+                Some(_) => {
+                    cx.error(
+                        value.span(),
+                        format!("`max_failed_requests` must be from 0% to 100%, found `{text}`"),
+                    );
+                    None
+                }
+                None => {
+                    cx.error(value.span(), format!("invalid `max_failed_requests` `{text}`"))
+                        .help = Some(HELP.into());
+                    None
+                }
+            }
+        }
     }
 }
 

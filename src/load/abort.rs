@@ -52,7 +52,7 @@ pub(crate) async fn send(
     let mut stream = match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(StepError::Other(format!("could not connect: {e}"))),
-        Err(_) => return Err(StepError::Other("timed out connecting".into())),
+        Err(_) => return Err(StepError::Timeout("timed out connecting".into())),
     };
     let _ = stream.set_nodelay(true);
     stream

@@ -86,7 +86,7 @@ pub(crate) async fn websocket(
     };
     match tokio::time::timeout(timeout, cycle).await {
         Ok(result) => result,
-        Err(_) => Err(StepError::Other(format!(
+        Err(_) => Err(StepError::Timeout(format!(
             "the WebSocket cycle did not finish within {}",
             format_duration(timeout)
         ))),
@@ -140,7 +140,7 @@ pub(crate) async fn sse(
     };
     match tokio::time::timeout(timeout, cycle).await {
         Ok(result) => result,
-        Err(_) => Err(StepError::Other(format!(
+        Err(_) => Err(StepError::Timeout(format!(
             "fewer than {events} events within {}",
             format_duration(timeout)
         ))),

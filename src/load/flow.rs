@@ -71,6 +71,19 @@ pub enum StepError {
     Status(u16),
     /// No response, a capture that matched nothing, a value that could not be sent...
     Other(String),
+    /// No answer (or not all of it) within `request_timeout`.
+    Timeout(String),
+}
+
+impl StepError {
+    /// A reqwest error: a timeout, or another failure.
+    pub(crate) fn from_reqwest(error: &reqwest::Error, timeout: Duration) -> StepError {
+        if error.is_timeout() {
+            StepError::Timeout(super::timeout_text(timeout))
+        } else {
+            StepError::Other(super::error_text(error))
+        }
+    }
 }
 
 impl Driver {
@@ -268,7 +281,7 @@ impl Driver {
             builder = builder.body(body);
         }
         let mut response =
-            builder.send().await.map_err(|e| StepError::Other(super::error_text(&e)))?;
+            builder.send().await.map_err(|e| StepError::from_reqwest(&e, self.timeout))?;
         let status = response.status().as_u16();
         if self.cookies {
             for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
@@ -316,7 +329,7 @@ impl Driver {
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Err(StepError::Other(super::error_text(&e))),
+                Err(e) => return Err(StepError::from_reqwest(&e, self.timeout)),
             }
         }
         if !step.expect.accepts(status) {

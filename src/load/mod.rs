@@ -86,17 +86,20 @@ pub async fn drive_until(
     stop: impl std::future::Future<Output = ()>,
 ) -> (LoadStats, bool) {
     let work = Work::Plain(request.clone());
-    drive_work(client, &work, count, concurrency, progress, stop).await
+    drive_work(client, &work, count, concurrency, u64::MAX, progress, stop).await
 }
 
 /// Runs `count` iterations of `work` with `concurrency` in flight, stopped early when `stop`
 /// resolves (the target died, a signal came): iterations in flight are abandoned and the
-/// counts so far are returned, with `true`.
+/// counts so far are returned, with `true`. Once more than `tolerated` iterations failed, no
+/// new one starts (those in flight finish and are counted): a route that fails anyway need
+/// not wait out `request_timeout` for every request of a service that never answers.
 pub async fn drive_work(
     client: &reqwest::Client,
     work: &Work,
     count: u64,
     concurrency: usize,
+    tolerated: u64,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
     stop: impl std::future::Future<Output = ()>,
 ) -> (LoadStats, bool) {
@@ -104,6 +107,7 @@ pub async fn drive_work(
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let answered = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
     // One fixed-size histogram for the batch: per-request state stays bounded whatever `count`.
     let latencies = Arc::new(histogram::Histogram::default());
     let workers = (concurrency.max(1) as u64).min(count.max(1)) as usize;
@@ -111,8 +115,14 @@ pub async fn drive_work(
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
         let (client, work) = (client.clone(), work.clone());
-        let (next, done, answered, progress, latencies) =
-            (next.clone(), done.clone(), answered.clone(), progress.clone(), latencies.clone());
+        let (next, done, answered, failed, progress, latencies) = (
+            next.clone(),
+            done.clone(),
+            answered.clone(),
+            failed.clone(),
+            progress.clone(),
+            latencies.clone(),
+        );
         tasks.spawn(async move {
             let mut stats = LoadStats::default();
             let mut rng = render::Rng::new(worker as u64);
@@ -126,6 +136,9 @@ pub async fn drive_work(
                     .collect();
             }
             loop {
+                if failed.load(Ordering::Relaxed) > tolerated {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= count {
                     break;
@@ -139,7 +152,9 @@ pub async fn drive_work(
                     }
                 }
                 latencies.record(sent_at.elapsed());
-                answered.fetch_add(stats.ok - ok_before, Ordering::Relaxed);
+                let ok = stats.ok - ok_before;
+                answered.fetch_add(ok, Ordering::Relaxed);
+                failed.fetch_add(1 - ok, Ordering::Relaxed);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             }
             stats
@@ -188,24 +203,44 @@ async fn send_one(client: &reqwest::Client, request: &RequestTemplate, stats: &m
     }
     let response = match builder.send().await {
         Ok(r) => r,
-        Err(e) => return transport_error(stats, e),
+        Err(e) => return transport_error(stats, e, request.timeout),
     };
     let status = response.status();
+    let accepted = request.expect.accepts(status.as_u16());
+    // The start of the first unexpected answer's body says why (`no item SKU-1`).
+    let mut excerpt = (!accepted && stats.first_error.is_none()).then(Vec::new);
     // Read the body to the end: a streaming route does its work while it is read.
     let mut response = response;
     loop {
         match response.chunk().await {
-            Ok(Some(chunk)) => stats.body_bytes += chunk.len() as u64,
+            Ok(Some(chunk)) => {
+                stats.body_bytes += chunk.len() as u64;
+                if let Some(excerpt) = excerpt.as_mut().filter(|e| e.len() < EXCERPT_BYTES) {
+                    excerpt.extend_from_slice(&chunk[..chunk.len().min(EXCERPT_BYTES)]);
+                }
+            }
             Ok(None) => break,
-            Err(e) => return transport_error(stats, e),
+            Err(e) => return transport_error(stats, e, request.timeout),
         }
     }
-    if request.expect.accepts(status.as_u16()) {
+    if accepted {
         stats.ok += 1;
-    } else {
-        *stats.statuses.entry(status.as_u16()).or_default() += 1;
+        return;
+    }
+    *stats.statuses.entry(status.as_u16()).or_default() += 1;
+    if let Some(excerpt) = excerpt {
+        let mut text = format!("status {} (expected {})", status.as_u16(), request.expect);
+        let body = String::from_utf8_lossy(&excerpt[..excerpt.len().min(EXCERPT_BYTES)]);
+        let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !body.is_empty() {
+            text += &format!(": {}", crate::format::printable(&body));
+        }
+        stats.first_error = Some(text);
     }
 }
+
+/// How much of an unexpected answer's body the first error quotes.
+const EXCERPT_BYTES: usize = 200;
 
 /// Runs one iteration of `driver` (`{seq}` 0): the target's setup. Returns what it captured
 /// when it succeeded, and its counts.
@@ -238,7 +273,7 @@ pub async fn run_once(client: &reqwest::Client, driver: &Driver) -> (Option<Capt
                     step.describe(),
                     step.expect
                 ),
-                flow::StepError::Other(message) => {
+                flow::StepError::Other(message) | flow::StepError::Timeout(message) => {
                     format!("step `{}` ({}): {message}", step.name, step.describe())
                 }
             });
@@ -277,6 +312,7 @@ async fn iterate(
         return;
     };
     let step = &driver.steps[i];
+    let is_timeout = matches!(error, flow::StepError::Timeout(_));
     let name = if driver.steps.len() > 1 {
         format!("step `{}` ({}): ", step.name, step.describe())
     } else {
@@ -292,8 +328,11 @@ async fn iterate(
                 stats.first_error = Some(format!("{name}status {code} (expected {})", step.expect));
             }
         }
-        flow::StepError::Other(message) => {
+        flow::StepError::Other(message) | flow::StepError::Timeout(message) => {
             stats.transport_errors += 1;
+            if is_timeout {
+                stats.timeouts += 1;
+            }
             if let Some(s) = steps.get_mut(i) {
                 s.errors += 1;
                 if s.first_error.is_none() {
@@ -318,10 +357,19 @@ pub(crate) fn error_text(error: &reqwest::Error) -> String {
     text
 }
 
-fn transport_error(stats: &mut LoadStats, error: reqwest::Error) {
+/// What a request that got no answer in time says: `no response within 2 s (request_timeout)`.
+pub(crate) fn timeout_text(timeout: Duration) -> String {
+    format!("no response within {} (`request_timeout`)", crate::leakspec::format_duration(timeout))
+}
+
+fn transport_error(stats: &mut LoadStats, error: reqwest::Error, timeout: Duration) {
     stats.transport_errors += 1;
+    if error.is_timeout() {
+        stats.timeouts += 1;
+    }
     if stats.first_error.is_none() {
-        stats.first_error = Some(error_text(&error));
+        stats.first_error =
+            Some(if error.is_timeout() { timeout_text(timeout) } else { error_text(&error) });
     }
 }
 

@@ -20,6 +20,9 @@ pub struct LoadStats {
     /// Iterations that failed without an unexpected status: no response (refused, reset,
     /// timed out), a capture that matched nothing, a stream that ended early.
     pub transport_errors: u64,
+    /// Of those, the iterations that got no answer within `request_timeout`.
+    #[serde(default)]
+    pub timeouts: u64,
     /// The first failure, as text (naming the step in a flow), to show in reports.
     pub first_error: Option<String>,
     /// Response body bytes read.
@@ -91,6 +94,7 @@ impl LoadStats {
             *self.statuses.entry(*code).or_default() += n;
         }
         self.transport_errors += other.transport_errors;
+        self.timeouts += other.timeouts;
         if self.first_error.is_none() {
             self.first_error.clone_from(&other.first_error);
         }

@@ -157,9 +157,9 @@ pub struct RouteReport {
     pub rungs: Vec<Rung>,
     /// Requests sent during warm-up.
     pub warmup: u64,
-    /// The load's statistics over all rungs (warm-up excluded).
+    /// The load's statistics over the warm-up and all rungs.
     pub load: LoadStats,
-    /// Highest V8 heap use seen while the load ran (sampled).
+    /// The route's peak heap, the one figure every report gives (see [`RouteReport::peak`]).
     pub peak_heap: Option<u64>,
     /// Highest external memory of the target seen while the load ran (sampled with the heap;
     /// Node, Deno).
@@ -264,6 +264,32 @@ impl RouteReport {
             allocations: None,
             causes: Vec::new(),
         }
+    }
+
+    /// The route's peak heap: the highest V8 heap use measured on it, in the samples taken
+    /// while requests ran (rungs and burst), at every snapshot, and in the verdict's baseline
+    /// and last heap. The one definition of peak: the JSON's `peak_heap`, the terminal's
+    /// "peak", the `max_peak_heap` budget and the lock all give this figure, so no report
+    /// shows a peak below the route's start or final heap. `None` when nothing was measured.
+    ///
+    /// ```
+    /// use leakcheck::model::{Burst, RouteReport, Rung};
+    /// let mut r = RouteReport::skipped("r", "GET", "/", "");
+    /// assert_eq!(r.peak(), None);
+    /// r.peak_heap = Some(4_000);
+    /// r.burst = Some(Burst { concurrency: 4, requests: 40, peak_heap: 7_000 });
+    /// r.rungs.push(Rung { heap_used: 9_000, ..Rung::default() });
+    /// assert_eq!(r.peak(), Some(9_000));
+    /// ```
+    pub fn peak(&self) -> Option<u64> {
+        let heaps = self.verdict.iter().flat_map(|v| [v.heap.0, v.heap.1]);
+        self.peak_heap
+            .into_iter()
+            .chain(self.burst.map(|b| b.peak_heap))
+            .chain(self.rungs.iter().map(|r| r.heap_used))
+            .chain(heaps)
+            .filter(|&bytes| bytes > 0)
+            .max()
     }
 
     /// Requests sent after the baseline (iterations, for a flow).

@@ -80,6 +80,15 @@ pub enum Failure {
         sent: u64,
         /// Unexpected statuses, by status code.
         statuses: std::collections::BTreeMap<u16, u64>,
+        /// Iterations that got no answer within `request_timeout`.
+        #[serde(default)]
+        timeouts: u64,
+        /// Iterations that failed otherwise (no response, a capture that matched nothing).
+        #[serde(default)]
+        other: u64,
+        /// Failed iterations tolerated (`max_failed_requests`; 0 by default).
+        #[serde(default)]
+        allowed: u64,
         /// The first failure, as text (naming the step in a flow).
         first_error: Option<String>,
     },

@@ -104,17 +104,20 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
                 ),
             };
         }
-        out += &format!(
-            "  heap {} → {} ({}) over {}",
-            bytes(v.heap.0),
-            bytes(v.heap.1),
-            signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
-            plural(r.requests(), r.unit())
-        );
-        if let Some(peak) = r.peak_heap {
-            out += &format!(", peak {} during load", bytes(peak));
+        // A route stopped in its warm-up (its traffic failed) has no heap figure.
+        if !r.rungs.is_empty() {
+            out += &format!(
+                "  heap {} → {} ({}) over {}",
+                bytes(v.heap.0),
+                bytes(v.heap.1),
+                signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
+                plural(r.requests(), r.unit())
+            );
+            if let Some(peak) = r.peak_heap {
+                out += &format!(", peak {}", bytes(peak));
+            }
+            out.push('\n');
         }
-        out.push('\n');
         out += &memory_line(r, t);
         for note in &v.memory.unchecked {
             out += &format!("  {note}\n");
@@ -125,19 +128,23 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
         }
     }
     if r.load.failed() > 0 {
-        let mut what: Vec<String> =
-            r.load.statuses.iter().map(|(code, n)| format!("{} × {code}", thousands(*n))).collect();
-        if r.load.transport_errors > 0 {
-            let how =
-                if r.unit() == "iteration" { "failing otherwise" } else { "without a response" };
-            what.push(format!("{} {how}", thousands(r.load.transport_errors)));
-        }
+        let load = &r.load;
+        let other = load.transport_errors.saturating_sub(load.timeouts);
         out += &format!(
             "  {} of {} failed: {}\n",
-            thousands(r.load.failed()),
-            plural(r.load.sent, r.unit()),
-            what.join(", ")
+            thousands(load.failed()),
+            plural(load.sent, r.unit()),
+            super::run::failure_kinds(&load.statuses, load.timeouts, other, r.unit())
         );
+        if let Some(Failure::FailedRequests { allowed, .. }) = super::run::traffic_failure(r) {
+            let tolerated = match allowed {
+                0 => "none tolerated".to_owned(),
+                n => format!("{} tolerated", thousands(*n)),
+            };
+            out += &format!(
+                "    {tolerated} (`max_failed_requests`): traffic that fails measures nothing, so the route cannot pass\n"
+            );
+        }
         if let Some(e) = &r.load.first_error {
             out += &format!("    first error: {e}\n");
         }
@@ -223,7 +230,7 @@ fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
         out += &format!(
             "  {}{which}: {} — +{} per request, {:.0}% of the growth\n",
             paint.red_bold("CAUSE"),
-            cause_headline(c),
+            printable(&cause_headline(c)),
             bytes_rate(c.bytes_per_request),
             c.share * 100.0
         );
@@ -236,9 +243,9 @@ fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
             (Some(culprit), None) => format!("`{culprit}`"),
             (None, None) => "nothing reachable from the roots".into(),
         };
-        out += &format!("    held by {who}\n");
+        out += &format!("    held by {}\n", printable(&who));
         if let Some(hint) = &c.hint {
-            out += &format!("      looks like: {hint}\n");
+            out += &format!("      looks like: {}\n", printable(hint));
         }
         if let Some(path) = &c.path {
             let mut short = path.clone();
@@ -327,22 +334,22 @@ fn cause_headline(c: &Cause) -> String {
 pub(super) fn site_text(s: &AllocationSite) -> String {
     let mut out = format!(
         "allocated in {} ({}:{}:{}) — about {} per request, {:.0}% of the surviving bytes sampled",
-        s.site.function,
-        display_file(&s.site.file),
+        printable(&s.site.function),
+        printable(&display_file(&s.site.file)),
         s.site.line,
         s.site.column,
         bytes_rate(s.bytes_per_request),
         s.share * 100.0
     );
     if let Some(via) = &s.via {
-        out += &format!(", through `{via}`");
+        out += &format!(", through `{}`", printable(via));
     }
     if let Some(lib) = &s.library {
         out += &format!(
             "\n      inside {}: {} ({}:{})",
-            lib.package,
-            lib.frame.function,
-            display_file(&lib.frame.file),
+            printable(&lib.package),
+            printable(&lib.frame.function),
+            printable(&display_file(&lib.frame.file)),
             lib.frame.line
         );
     }
@@ -382,7 +389,7 @@ fn leak_line(leak: &Leak, paint: Paint) -> String {
     format!(
         "  {} {}: {count}+{} per request ({} → {} objects, {} → {})\n",
         paint.red_bold("LEAK"),
-        paint.bold(&leak.class),
+        paint.bold(&printable(&leak.class)),
         bytes_rate(leak.bytes_per_request),
         thousands(leak.objects.0),
         thousands(leak.objects.1),

@@ -240,10 +240,24 @@ pub fn step_summary(report: &RunReport) -> String {
             out += &format!("| {} | — | ❌ **ERROR** | | | | |\n", cell(&t.name));
         }
         for r in &t.routes {
-            let limit = r.verdict.as_ref().map_or(String::new(), |v| {
-                format!("{}/request", bytes_rate(v.detection_limit.bytes_per_request))
-            });
+            let traffic =
+                super::run::traffic_failure(r).and_then(|f| super::run::traffic_counts(r, f));
+            // Failed traffic measured nothing, so it has no detection limit either.
+            let limit = match (&r.verdict, &traffic) {
+                (Some(v), None) => {
+                    format!("{}/request", bytes_rate(v.detection_limit.bytes_per_request))
+                }
+                _ => String::new(),
+            };
             let (growth, heap) = match &r.verdict {
+                // Bad traffic measured nothing: its counts stand where the growth would.
+                Some(v) if let Some(counts) = traffic => (
+                    counts,
+                    match r.rungs.is_empty() {
+                        true => String::new(),
+                        false => signed_bytes(v.heap.1 as i64 - v.heap.0 as i64),
+                    },
+                ),
                 Some(v) => (
                     if v.bytes_per_request > 0.0 {
                         format!("+{}", bytes_rate(v.bytes_per_request))

@@ -348,6 +348,12 @@ fn summary_line(r: &RouteReport) -> String {
     match (&r.verdict, r.outcome) {
         (_, Outcome::Skipped) => r.error.clone().unwrap_or_else(|| "not run".into()),
         (None, _) => r.error.as_deref().map(first_line).unwrap_or("no verdict").to_owned(),
+        // Bad traffic measured nothing: its counts, not "no linear growth".
+        (Some(_), _)
+            if let Some(counts) = traffic_failure(r).and_then(|f| traffic_counts(r, f)) =>
+        {
+            counts
+        }
         (Some(v), _) => {
             let limit = v.detection_limit.bytes_per_request;
             let growth = if v.bytes_per_request > 0.0 {
@@ -358,7 +364,11 @@ fn summary_line(r: &RouteReport) -> String {
                 "no linear growth".to_owned()
             };
             let heap = format!("heap {} → {}", bytes(v.heap.0), bytes(v.heap.1));
-            let line = format!("{growth:<18}  {heap:<26}  {}", plural(r.requests(), r.unit()));
+            let mut line = format!("{growth:<18}  {heap:<26}  {}", plural(r.requests(), r.unit()));
+            // Failures within `max_failed_requests` are still said.
+            if r.load.failed() > 0 {
+                line += &format!("  ({} failed, tolerated)", thousands(r.load.failed()));
+            }
             match v.lock.as_ref().map(|l| l.status) {
                 None | Some(LockStatus::Within) => line,
                 Some(status) => format!("{line}  ({})", super::lock::status_word(status)),
@@ -420,9 +430,7 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                     Failure::Regression { summary } => {
                         format!("regression against the recorded figures: {summary}")
                     }
-                    Failure::FailedRequests { failed, sent, statuses, first_error } => {
-                        failed_requests(*failed, *sent, statuses, first_error.as_deref())
-                    }
+                    Failure::FailedRequests { .. } => failed_requests(r, f),
                 })
                 .collect::<Vec<_>>()
                 .join("; "),
@@ -431,23 +439,56 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
     }
 }
 
-/// "3 of 500 iterations failed (401 ×3): step `use` (GET): status 401 (expected 2xx, 3xx)".
-pub(crate) fn failed_requests(
-    failed: u64,
-    sent: u64,
-    statuses: &std::collections::BTreeMap<u16, u64>,
-    first_error: Option<&str>,
-) -> String {
-    let mut text = format!("{} of {} failed", thousands(failed), plural(sent, "iteration"));
-    if !statuses.is_empty() {
-        let counts: Vec<String> =
-            statuses.iter().map(|(code, n)| format!("{code} ×{}", thousands(*n))).collect();
-        text += &format!(" ({})", counts.join(", "));
-    }
-    if let Some(e) = first_error {
+/// "3 of 500 iterations failed: 3 × 401: step `use` (GET): status 401 (expected 2xx, 3xx)".
+pub(crate) fn failed_requests(r: &RouteReport, failure: &Failure) -> String {
+    let mut text = traffic_counts(r, failure).unwrap_or_default();
+    if let Failure::FailedRequests { first_error: Some(e), .. } = failure {
         text += &format!(": {}", first_line(e));
     }
     text
+}
+
+/// "40 of 40 requests failed: 40 × 500" (or "3 timed out", "1 without a response"), from a
+/// `failed_requests` failure; `None` for any other.
+pub(crate) fn traffic_counts(r: &RouteReport, failure: &Failure) -> Option<String> {
+    let Failure::FailedRequests { failed, sent, statuses, timeouts, other, allowed, .. } = failure
+    else {
+        return None;
+    };
+    let mut text = format!(
+        "{} of {} failed: {}",
+        thousands(*failed),
+        plural(*sent, r.unit()),
+        failure_kinds(statuses, *timeouts, *other, r.unit())
+    );
+    if *allowed > 0 {
+        text += &format!(" ({} tolerated)", thousands(*allowed));
+    }
+    Some(text)
+}
+
+/// "40 × 500, 3 timed out, 1 without a response".
+pub(crate) fn failure_kinds(
+    statuses: &std::collections::BTreeMap<u16, u64>,
+    timeouts: u64,
+    other: u64,
+    unit: &str,
+) -> String {
+    let mut what: Vec<String> =
+        statuses.iter().map(|(code, n)| format!("{} × {code}", thousands(*n))).collect();
+    if timeouts > 0 {
+        what.push(format!("{} timed out", thousands(timeouts)));
+    }
+    if other > 0 {
+        let how = if unit == "iteration" { "failing otherwise" } else { "without a response" };
+        what.push(format!("{} {how}", thousands(other)));
+    }
+    what.join(", ")
+}
+
+/// The route's `failed_requests` failure, if it has one.
+pub(crate) fn traffic_failure(r: &RouteReport) -> Option<&Failure> {
+    r.verdict.as_ref()?.failures.iter().find(|f| matches!(f, Failure::FailedRequests { .. }))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 mod allocations;
 mod memory;
 pub mod progress;
+pub mod secrets;
 pub mod snapshot;
 pub mod sourcemaps;
 
@@ -115,7 +116,21 @@ fn not_run(route: &RoutePlan, why: &str) -> RouteReport {
 /// Runs one target: start, routes in order, shut down. A stop signal ends the route under way
 /// (its targets are already killed) and skips the rest. Routes marked ignored are skipped; a
 /// target whose routes are all ignored is not started.
+/// Every secret value leakcheck sent (and any value after a secret name) is scrubbed from
+/// the report's texts before it is returned, so no report can write one ([`secrets`]).
 pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals) -> TargetReport {
+    let mut secrets = secrets::Secrets::of_target(t);
+    let mut report = measure_target(t, options, stop, &mut secrets).await;
+    secrets.scrub_report(&mut report);
+    report
+}
+
+async fn measure_target(
+    t: &TargetPlan,
+    options: &RunOptions,
+    stop: StopSignals,
+    secrets: &mut secrets::Secrets,
+) -> TargetReport {
     if t.routes.iter().all(|r| r.ignored.is_ignored()) {
         return skipped_target(t, "ignored");
     }
@@ -228,6 +243,7 @@ pub async fn run_target(t: &TargetPlan, options: &RunOptions, stop: StopSignals)
         },
         None => Captured::new(),
     };
+    secrets.add_captured(t, &setup);
     let mut dead = false;
     for route in &t.routes {
         if route.ignored.is_ignored() {
@@ -389,6 +405,8 @@ struct RouteRun<'a> {
     phase: String,
     /// The target's scripts and the recording of allocation sites under way.
     sites: allocations::RouteSites<'a>,
+    /// Set when the route stopped because more iterations failed than it tolerates.
+    bad_traffic: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -447,6 +465,7 @@ async fn run_route(
         dir,
         phase: String::from("start"),
         sites: allocations::RouteSites::new(sites, route.allocations),
+        bad_traffic: false,
     };
     let watch = target.exit_watch();
     let result = tokio::select! {
@@ -474,6 +493,19 @@ async fn run_route(
     }
     run.report.timings.wall = started.elapsed();
     match result {
+        // Stopped for its failed iterations (and not for a signal or the target's end, which
+        // the errors above say): the route FAILS with the counts, it is no error of leakcheck's.
+        Err(_) if run.bad_traffic && stop.get().is_none() && !watch.ended() => {
+            let allowed = crate::judge::budgets::allowed_failures(route, run.planned());
+            let failure = crate::judge::budgets::failed_requests(&run.report.load, allowed)
+                .expect("stopped for its failed iterations");
+            let heap = (
+                run.report.rungs.first().map_or(0, |g| g.heap_used),
+                run.report.rungs.last().map_or(0, |g| g.heap_used),
+            );
+            run.report.outcome = Outcome::Fail;
+            run.report.verdict = Some(crate::judge::budgets::traffic_only(failure, heap));
+        }
         Ok(comparison) => {
             let v = crate::judge::route(&comparison, route, &run.report);
             run.report.outcome = if v.pass { Outcome::Pass } else { Outcome::Fail };
@@ -485,6 +517,8 @@ async fn run_route(
             run.report.error = Some(error);
         }
     }
+    // One peak for every report: the highest heap measured, the snapshots' included.
+    run.report.peak_heap = run.report.peak();
     // Snapshots are written while they stream in; only failures (or --keep-snapshots) keep them.
     if options.keep_snapshots.is_none() && run.report.outcome == Outcome::Pass {
         for rung in &mut run.report.rungs {
@@ -529,7 +563,9 @@ impl RouteRun<'_> {
                 .load(&request, self.route.warmup, None, client, inspector, options, &watch)
                 .await;
             self.report.timings.requests += stats.elapsed;
+            self.report.load.absorb(&stats);
             self.check_alive(target, &stats)?;
+            self.check_traffic()?;
         }
         self.snapshot(0, target, inspector, client, options).await?;
         self.sites.start(inspector, self.t.timeouts.snapshot).await;
@@ -551,6 +587,7 @@ impl RouteRun<'_> {
             self.report.load.absorb(&stats);
             self.sent += self.route.requests;
             self.check_alive(target, &stats)?;
+            self.check_traffic()?;
             self.snapshot(rung, target, inspector, client, options).await?;
             if rung < self.route.rungs as usize {
                 continue;
@@ -687,16 +724,33 @@ impl RouteRun<'_> {
         };
         let first_seq = self.seq;
         self.seq += count;
+        let tolerated = self.tolerated();
         let driven = async {
             match request {
                 RouteLoad::Work(Work::Flow { driver, .. }) => {
                     let work = Work::Flow { driver: driver.clone(), first_seq };
-                    load::drive_work(client, &work, count, concurrency, report, watch.until_ended())
-                        .await
+                    load::drive_work(
+                        client,
+                        &work,
+                        count,
+                        concurrency,
+                        tolerated,
+                        report,
+                        watch.until_ended(),
+                    )
+                    .await
                 }
                 RouteLoad::Work(work) => {
-                    load::drive_work(client, work, count, concurrency, report, watch.until_ended())
-                        .await
+                    load::drive_work(
+                        client,
+                        work,
+                        count,
+                        concurrency,
+                        tolerated,
+                        report,
+                        watch.until_ended(),
+                    )
+                    .await
                 }
                 RouteLoad::Command(argv) => {
                     let url = self.base_url.clone();
@@ -791,6 +845,29 @@ impl RouteRun<'_> {
                 }
             }
         }
+    }
+
+    /// Iterations the route plans: its warm-up and its rungs (more rungs may follow).
+    fn planned(&self) -> u64 {
+        self.route.warmup + self.route.requests * u64::from(self.route.rungs)
+    }
+
+    /// Failed iterations the route may still have before it fails anyway.
+    fn tolerated(&self) -> u64 {
+        let allowed = crate::judge::budgets::allowed_failures(self.route, self.planned());
+        allowed.saturating_sub(self.report.load.failed())
+    }
+
+    /// Stops the route once more of its iterations failed than it tolerates: what follows
+    /// would measure nothing (a service that never answers would cost `request_timeout` per
+    /// request). The route then FAILS with the counts.
+    fn check_traffic(&mut self) -> Result<(), String> {
+        let allowed = crate::judge::budgets::allowed_failures(self.route, self.planned());
+        if self.report.load.failed() > allowed {
+            self.bad_traffic = true;
+            return Err("stopped: more iterations failed than the route tolerates".into());
+        }
+        Ok(())
     }
 
     /// Fails the route when the target's program has ended, saying how and when.

@@ -141,10 +141,19 @@ fn failure(f: &Failure, unit: &str) -> Markup {
                 "Reaches the memory limit after about " (thousands(*requests)) " " (unit) "s; "
                 code { "requests_to_limit" } " asks for " (thousands(*allowed)) "."
             }
-            Failure::FailedRequests { failed, sent, statuses, first_error } => {
+            Failure::FailedRequests { failed, sent, statuses, timeouts, other, allowed, first_error } => {
                 (thousands(*failed)) " of " (thousands(*sent)) " " (unit) "s failed"
                 @for (i, (code, n)) in statuses.iter().enumerate() {
                     (if i == 0 { ": " } else { ", " }) (thousands(*n)) " × " (code)
+                }
+                @if *timeouts > 0 {
+                    (if statuses.is_empty() { ": " } else { ", " }) (thousands(*timeouts)) " timed out"
+                }
+                @if *other > 0 {
+                    (if statuses.is_empty() && *timeouts == 0 { ": " } else { ", " }) (thousands(*other)) " without a response"
+                }
+                @if *allowed > 0 {
+                    "; " code { "max_failed_requests" } " tolerates " (thousands(*allowed))
                 }
                 "."
                 @if let Some(e) = first_error { " First: " code { (e) } }

@@ -8,21 +8,31 @@ use maud::{Markup, html};
 use super::chart::sparkline;
 use crate::analysis::growth::{Fit, Trend};
 use crate::format::{bytes, bytes_rate, count_rate};
-use crate::model::verdict::RouteVerdict;
+use crate::model::verdict::{Failure, RouteVerdict};
 use crate::model::{RouteReport, Rung, TargetReport};
+
+/// The detection limit in bytes per request, when the run can state one: traffic that failed
+/// measured nothing, so it has none.
+fn stated_limit(v: &RouteVerdict) -> Option<f64> {
+    let failed = v.failures.iter().any(|f| matches!(f, Failure::FailedRequests { .. }));
+    let limit = v.detection_limit.bytes_per_request;
+    (limit > 0.0 && !failed).then_some(limit)
+}
 
 /// `≥ 120 B/request`: the detection limit as the overview says it (`—` when the run could not
 /// state one).
 pub(super) fn detection_cell(v: &RouteVerdict, unit: &str) -> String {
-    let limit = v.detection_limit.bytes_per_request;
-    if limit > 0.0 { format!("≥ {}/{unit}", bytes_rate(limit)) } else { "—".into() }
+    match stated_limit(v) {
+        Some(limit) => format!("≥ {}/{unit}", bytes_rate(limit)),
+        None => "—".into(),
+    }
 }
 
 /// What this run could have seen, in words.
 pub(super) fn detection_limit(v: &RouteVerdict, unit: &str) -> Markup {
     let l = v.detection_limit;
     html! {
-        @if l.bytes_per_request > 0.0 {
+        @if stated_limit(v).is_some() {
             p class="limit" {
                 "Detection limit: this run would have flagged linear growth from "
                 strong { (bytes_rate(l.bytes_per_request)) " per " (unit) }

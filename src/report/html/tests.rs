@@ -380,3 +380,24 @@ fn markup_in_names_is_text() {
     let file = "%3Cscript%3Ealert(%27file%27)%3C/script%3E%3Cimg%20src=x%20onerror=alert(1)%3E%22%20onmouseover=%22alert(2)\"";
     assert!(page.contains(file), "{page}");
 }
+
+/// Traffic that failed measured nothing: no detection limit is stated for it, on the overview
+/// or in its section; the other routes keep theirs.
+#[test]
+fn failed_traffic_states_no_detection_limit() {
+    let mut report = report();
+    let v = report.targets[0].routes[0].verdict.as_mut().unwrap();
+    v.failures = vec![crate::model::verdict::Failure::FailedRequests {
+        failed: 40,
+        sent: 40,
+        statuses: [(500, 40)].into(),
+        timeouts: 0,
+        other: 0,
+        allowed: 0,
+        first_error: Some("status 500".into()),
+    }];
+    let page = render(&report, &options());
+    assert_eq!(page.matches("<p class=\"limit\">").count(), 1, "only chat-fixed's");
+    assert!(page.contains("<td class=\"num\">≥ 82 B/request</td>"), "{page}");
+    assert!(!page.contains("≥ 90 B/request"), "{page}");
+}

@@ -175,7 +175,13 @@ mod tests {
         let (name, value) = entry.split_once('=').unwrap();
         let mut child =
             std::process::Command::new("sleep").arg("30").env(name, value).spawn().unwrap();
-        let found = with_environment(&entry);
+        // Until the child has exec'd, /proc/PID/environ is the parent's copy: wait for exec.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut found = with_environment(&entry);
+        while found.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            found = with_environment(&entry);
+        }
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(found, [(child.id(), "sleep 30".to_owned())]);

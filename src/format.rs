@@ -112,7 +112,7 @@ pub fn plural_word(word: &str) -> String {
 /// move its cursor, or start a fake log line or a `::error` workflow command.
 ///
 /// ```
-/// use leakcheck::report::format::printable;
+/// use leakcheck::format::printable;
 /// assert_eq!(printable("Session"), "Session");
 /// assert_eq!(printable("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
 /// ```

@@ -274,3 +274,43 @@ fn workerd_stops_on_sigterm() {
     let stderr = run.stderr();
     assert!(stderr.contains("export: ended on SIGTERM in "), "{}", run.output_text());
 }
+
+/// Ctrl-C and, before leakcheck has wound down, a second signal (a person insisting, or a CI
+/// runner sending SIGTERM after its own Ctrl-C): leakcheck exits at once with the second
+/// signal's status, and still writes `--json` and `--junit` with the route measured before.
+#[test]
+fn a_second_signal_still_writes_the_json_and_junit_reports() {
+    require_node!();
+    let route = format!(
+        "{ITEM_ROUTE}
+[[target.route]]
+name = \"daily\"
+path = \"/api/items/SKU-000007\"
+"
+    );
+    let (_dir, path) = inventory_spec("", &route, "");
+    let mut run = Driven::start(&path, &[]);
+    run.wait_for_line("inventory › daily: warm-up");
+    kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).unwrap();
+    let status = run.signal_and_wait(Signal::SIGTERM);
+    let stderr = run.seen.join("\n");
+    common::assert_nothing_left(&run.tag, "after two signals");
+    eprintln!("leakcheck exited with {:?}", status.code());
+    // 143 when the second signal ended it (it wrote the reports), 130 when the run had wound
+    // down and written them first: either way both reports are there, whole.
+    match status.code() {
+        Some(143) => {
+            assert!(stderr.contains("stopped at once by a second signal"), "{stderr}")
+        }
+        Some(130) => {}
+        other => panic!("exit {other:?}\n{stderr}"),
+    }
+    let (json, junit) = common::read_reports(run.dir.path());
+    let json = json.unwrap_or_else(|| panic!("no JSON report\n{stderr}"));
+    let junit = junit.unwrap_or_else(|| panic!("no JUnit report\n{stderr}"));
+    assert!(json["interrupted"].is_string(), "{json:#}");
+    let item = common::route_of(&json, "inventory", "item");
+    assert_eq!(item["outcome"], "pass", "the route finished before the signal: {json:#}");
+    assert!(item["verdict"].is_object(), "{json:#}");
+    assert!(junit.contains("<testcase name=\"item\""), "{junit}");
+}

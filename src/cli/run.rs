@@ -76,20 +76,75 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     } else {
         Arc::new(StderrProgress::auto())
     };
+    let partial = Arc::new(std::sync::Mutex::new(RunReport::default()));
     let options = RunOptions {
         keep_snapshots: args.keep_snapshots.clone(),
         failure_snapshots: args.failure_snapshots.clone(),
         progress: progress.clone(),
+        partial: Some(partial.clone()),
+    };
+    // A second Ctrl-C ends leakcheck at once; the JSON and JUnit reports still get what was
+    // measured until then (routes finished before the first signal).
+    // Whoever writes the reports first (the run's end, or a second signal) writes them whole;
+    // the other leaves them alone.
+    let written = Arc::new(std::sync::Mutex::new(false));
+    let last_words = {
+        let (junit, json, shard) = (args.junit.clone(), args.json.clone(), shard.clone());
+        let written = written.clone();
+        move || {
+            let mut written = written.lock().unwrap_or_else(|p| p.into_inner());
+            if *written {
+                return;
+            }
+            // The runner holds the lock only to copy a report in: wait for it a moment.
+            let report = (0..100).find_map(|_| match partial.try_lock() {
+                Ok(r) => Some(r.clone()),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().clone()),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    None
+                }
+            });
+            let Some(mut report) = report else { return };
+            report.interrupted = Some(
+                "stopped by a second signal: the report holds the routes finished before the first"
+                    .into(),
+            );
+            if let Some(path) = &junit {
+                let _ = write_file(path, report.to_junit());
+            }
+            if let Some(path) = &json {
+                let text = match &shard {
+                    Some(shard) => crate::report::merge::sharded_json(&report, shard),
+                    None => report.to_json(),
+                };
+                let _ = write_file(path, text);
+            }
+            *written = true;
+            eprintln!(
+                "leakcheck: stopped at once by a second signal; the reports hold what was measured until the first"
+            );
+        }
     };
     let report = runtime.block_on(async {
-        let mut stop = crate::launch::install_signal_handlers()
+        let mut stop = crate::launch::install_signal_handlers_with(last_words)
             .map_err(|e| CliError::new("could not install signal handlers", e))?;
         let report = run_plan(&plan, &options, &mut stop).await;
         Ok::<_, CliError>((report, stop.get()))
     });
     drop(progress);
     let (report, signal) = report?;
-    write_reports(&report, shard.as_ref(), &args)?;
+    {
+        let mut written = written.lock().unwrap_or_else(|p| p.into_inner());
+        if *written {
+            // A second signal wrote them and is ending the process with its own status: let it.
+            drop(written);
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            return Ok(signal.map_or(EXIT_OK, |s| s.exit_code()));
+        }
+        write_reports(&report, shard.as_ref(), &args)?;
+        *written = true;
+    }
     if args.lock != record::Mode::Compare {
         write_lock(lock.unwrap_or_default(), &lock_path, &plan, &spec, &report, args.quiet)?;
     }

@@ -114,6 +114,7 @@ impl Engine {
             keep_snapshots: None,
             failure_snapshots,
             progress: Arc::new(Relay { slots: slots.clone(), inner: progress }),
+            partial: None,
         });
         let stop = runtime.block_on(async { crate::launch::install_signal_handlers() })?;
         let count = plan.targets.len();

@@ -131,13 +131,23 @@ impl StopSignals {
 ///
 /// A second signal means the user insists: the task kills the groups again (targets launched
 /// since) and exits the process at once with that signal's exit status, without waiting for
-/// the reports. The same signal again within `REPEAT_WINDOW` (1 s) of the first is not a
+/// the run to wind down ([`install_signal_handlers_with`] runs a last step first: the CLI
+/// writes the reports of what was measured). The same signal again within `REPEAT_WINDOW` (1 s) of the first is not a
 /// second request but the first one delivered twice, and only kills the groups again: a terminal's
 /// Ctrl-C reaches every process of the foreground group, so leakcheck gets it both from the
 /// terminal and from a wrapper that passes signals on (npx, the npm package's launcher).
 /// Must be called from within a tokio runtime; from then on these signals no longer end the
 /// process by themselves.
 pub fn install_signal_handlers() -> io::Result<StopSignals> {
+    install_signal_handlers_with(|| {})
+}
+
+/// [`install_signal_handlers`], with `last_words` run on a second signal, after the groups
+/// are killed and before the process exits: it must be quick and must not wait on the run
+/// (the run may be what hangs).
+pub fn install_signal_handlers_with(
+    last_words: impl Fn() + Send + 'static,
+) -> io::Result<StopSignals> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let (tx, rx) = watch::channel(None);
@@ -152,7 +162,10 @@ pub fn install_signal_handlers() -> io::Result<StopSignals> {
             kill_all_targets();
             match first {
                 Some((signal, at)) if signal == received && at.elapsed() < REPEAT_WINDOW => {}
-                Some(_) => std::process::exit(received.exit_code().into()),
+                Some(_) => {
+                    last_words();
+                    std::process::exit(received.exit_code().into())
+                }
                 None => {
                     first = Some((received, Instant::now()));
                     tx.send_replace(Some(received));

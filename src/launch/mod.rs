@@ -58,7 +58,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use groups::{
-    StopSignal, StopSignals, install_signal_handlers, kill_all_targets, live_target_groups,
+    StopSignal, StopSignals, install_signal_handlers, install_signal_handlers_with,
+    kill_all_targets, live_target_groups,
 };
 use output::{SharedTail, tail_text};
 pub use port::free_port;

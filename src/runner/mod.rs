@@ -37,6 +37,10 @@ pub struct RunOptions {
     pub failure_snapshots: PathBuf,
     /// Receives progress events.
     pub progress: Arc<dyn Progress>,
+    /// When set, kept up to date with the report of what was measured so far (after each
+    /// route, scrubbed of secrets), for a caller that must write it without waiting for the
+    /// run: `leakcheck run` on a second Ctrl-C.
+    pub partial: Option<Arc<std::sync::Mutex<RunReport>>>,
 }
 
 /// Retainer paths are cut after this many steps.
@@ -59,6 +63,7 @@ pub async fn run_plan(plan: &Plan, options: &RunOptions, stop: &mut StopSignals)
         spec: plan.spec_path.clone(),
         ..RunReport::default()
     };
+    publish(options, |partial| *partial = report.clone());
     for target in &plan.targets {
         if let Some(signal) = stop.get() {
             report.interrupted = Some(format!("stopped by {}", signal.name()));
@@ -67,6 +72,7 @@ pub async fn run_plan(plan: &Plan, options: &RunOptions, stop: &mut StopSignals)
         }
         // The target checks the signal itself, so the routes it measured before it stay.
         report.targets.push(run_target(target, options, stop.clone()).await);
+        publish(options, |partial| *partial = report.clone());
         if let Some(signal) = stop.get() {
             report.interrupted = Some(format!("stopped by {}", signal.name()));
         }
@@ -74,6 +80,15 @@ pub async fn run_plan(plan: &Plan, options: &RunOptions, stop: &mut StopSignals)
     report.elapsed = started.elapsed();
     report.peak_rss = peak_rss();
     report
+}
+
+/// Updates the caller's copy of the report of what was measured so far, if it keeps one.
+fn publish(options: &RunOptions, update: impl FnOnce(&mut RunReport)) {
+    if let Some(partial) = &options.partial
+        && let Ok(mut partial) = partial.lock()
+    {
+        update(&mut partial);
+    }
 }
 
 /// This process's peak resident memory (Linux: `VmHWM` in /proc/self/status).
@@ -296,6 +311,15 @@ async fn measure_target(
             outcome: r.outcome,
         });
         report.routes.push(r);
+        // What this target measured so far, for a report written on a second Ctrl-C.
+        if options.partial.is_some() {
+            let mut copy = report.clone();
+            secrets.scrub_report(&mut copy);
+            publish(options, |partial| match partial.targets.last_mut() {
+                Some(last) if last.name == copy.name => *last = copy,
+                _ => partial.targets.push(copy),
+            });
+        }
     }
     // Growth with time is the target's, on a line of its own.
     if let Some(line) = crate::judge::budgets::idle_line(&report.routes) {

@@ -1,6 +1,7 @@
 //! The HTML report's cost: a run of 10 routes rendered to one page, timed over many renders,
 //! with the page's size. The routes are heavier than typical: half of them fail with 4 leaking
 //! classes of 3 holders each (8-step retainer paths), 3 growing holders and a lock diff of 8
+//! figures, 3 causes with 3 allocation sites of 8-frame stacks each, the process's memory
 //! figures, over 6 snapshots; the others pass.
 //!
 //! `cargo bench --bench html` (`HTML_BENCH_ROUTES`, default 10, changes the route count).
@@ -28,7 +29,8 @@ fn route(i: u64, rungs: u64) -> Value {
         json!({ "requests": k * 500, "heap_used": 5_000_000 + k * 180_000 * u64::from(fail) + (k * 7919) % 30_000,
                 "nodes": 50_000 + k * 800, "snapshot_bytes": 6_000_000 + k * 90_000, "snapshot_time": 0.4,
                 "kept": format!("leakcheck-snapshots/api/route-{i}/s{k}.heapsnapshot"),
-                "graph_bytes": 3_000_000, "compact_graph_bytes": 2_000_000, "rss_after_streaming": null })
+                "graph_bytes": 3_000_000, "compact_graph_bytes": 2_000_000, "rss_after_streaming": null,
+                "array_buffers": 150_000 + k * 4_096, "external": 1_900_000 + k * 8_192, "rss": 52_000_000 + k * 65_536 })
     };
     let leaks: Vec<Value> = if fail {
         (0..4)
@@ -58,6 +60,30 @@ fn route(i: u64, rungs: u64) -> Value {
     } else {
         Vec::new()
     };
+    let frame = |f: u64| {
+        json!({ "function": format!("handler{f}"), "file": format!("/srv/app/src/routes/route{i}.js"),
+                "line": 10 + f, "column": 5 })
+    };
+    let site = |s: u64| {
+        json!({ "site": frame(s), "library": { "package": "lru-cache", "frame": frame(40 + s) },
+                "via": null, "stack": (0..8).map(|f| frame(s * 10 + f)).collect::<Vec<_>>(),
+                "objects": 2_500.0, "bytes": 120_000.0, "objects_per_request": 1.0,
+                "bytes_per_request": 48.0, "share": 0.3, "samples": 40 })
+    };
+    // The leaks grouped under 3 causes, each with 3 allocation sites of 8-frame stacks.
+    let causes: Vec<Value> = if fail {
+        (0..3)
+            .map(|c| {
+                json!({ "culprit": format!("requestLog{c}"), "holder": format!("Map @{}", 900 + c),
+                        "bytes_per_request": 160.0, "share": 0.33,
+                        "classes": (0..2).map(|k| json!({ "class": format!("{{id, prompt, model, user{k}}}"),
+                            "objects_per_request": 1.0, "bytes_per_request": 48.0 })).collect::<Vec<_>>(),
+                        "hint": null, "path": path(i * 100 + c), "sites": (0..3).map(site).collect::<Vec<_>>() })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let figures: Vec<Value> = (0..8)
         .map(|f| {
             json!({ "name": format!("class C{f}"), "unit": "bytes_per_request", "recorded": 48.0,
@@ -71,14 +97,19 @@ fn route(i: u64, rungs: u64) -> Value {
         "load": { "sent": 2500, "ok": 2500, "statuses": {}, "transport_errors": 0, "first_error": null,
                   "body_bytes": 100_000, "elapsed": 2.0, "p50": 0.001, "p99": 0.01 },
         "peak_heap": 6_500_000, "timings": { "wall": 9.0, "snapshots": 3.0, "requests": 5.0, "gc": 0.2, "analysis": 0.4 },
-        "line": 10 + i,
+        "line": 10 + i, "peak_external": 2_500_000, "peak_rss": 60_000_000, "causes": causes,
+        "allocations": { "mechanism": "sampling", "interval": 32_768, "requests": 2500, "samples": 400,
+                         "bytes": 1_200_000.0, "runtime_bytes": 40_000.0, "sites": (0..3).map(site).collect::<Vec<_>>() },
         "verdict": {
             "pass": !fail,
             "failures": if fail { json!([{ "kind": "linear_growth", "classes": ["{id, prompt}"], "bytes_per_request": 480.0, "objects_per_request": 4.0 }]) } else { json!([]) },
             "bytes_per_request": if fail { 480.0 } else { 0.0 }, "heap": [5_000_000, 5_900_000],
             "leaks": leaks, "holders": holders,
             "projection": { "limit": 134_217_728, "bytes_per_request": 480.0, "requests": 270_000 },
-            "unsure": [], "lock": { "status": "within", "tolerance": "25% + 32B", "figures": figures },
+            "unsure": [], "detection_limit": { "bytes_per_request": 41.0, "objects_per_request": 0.2 },
+            "memory": { "array_buffers": null, "rss": null,
+                        "external": { "trend": "linear", "per_step": 16.4, "r_squared": 0.99, "total": 40_960.0 } },
+            "lock": { "status": "within", "tolerance": "25% + 32B", "figures": figures },
             "budget": { "memory_limit": 134_217_728, "max_heap_growth": 8_388_608, "ignore": ["(compiled code)"] }
         }
     })
@@ -88,12 +119,12 @@ fn main() {
     let routes: u64 =
         std::env::var("HTML_BENCH_ROUTES").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let doc = json!({
-        "format": "leakcheck-run/1", "spec": "leakspec.toml", "interrupted": null, "elapsed": 95.0,
+        "format": leakcheck::model::RUN_FORMAT, "spec": "leakspec.toml", "interrupted": null, "elapsed": 95.0,
         "peak_rss": null,
         "targets": [{ "name": "api", "runtime": "node", "error": null, "exit": null, "stderr_tail": null,
                       "routes": (0..routes).map(|i| route(i, 6)).collect::<Vec<_>>() }]
     });
-    let report = RunReport::from_json(&doc.to_string()).expect("a leakcheck-run/1 report");
+    let report = RunReport::from_json(&doc.to_string()).expect("a leakcheck-run report");
     let options = HtmlOptions::new("leakcheck run: leakspec.toml");
     let page = render(&report, &options);
     let mut times = Vec::new();

@@ -159,6 +159,10 @@ const QUERY: &str = r#"(() => {
       leaks: [...s.querySelectorAll('article.leak code.class')].map((c) => c.textContent),
       culprits: [...s.querySelectorAll('code.culprit')].map((c) => c.textContent),
       snapshot_links: [...s.querySelectorAll('.snapshots a')].map((a) => a.href),
+      causes: s.querySelectorAll('article.cause').length,
+      sites: [...s.querySelectorAll('article.cause ul.sites > li > code.site')].map((c) => c.textContent),
+      limit: s.querySelector('p.limit') ? s.querySelector('p.limit').textContent : null,
+      memory_rows: [...s.querySelectorAll('table.memory tbody th')].map((t) => t.textContent),
     };
   });
   return JSON.stringify({
@@ -344,9 +348,35 @@ fn the_report_loads_in_chromium_with_a_chart_per_route_and_hostile_names_as_text
         for points in section["class_charts"].as_array().unwrap() {
             assert_eq!(points, rungs, "{section:#}");
         }
+        // What the model holds beside the heap: the detection limit, the causes with their
+        // allocation sites, the process's own memory figures (node gives them all).
+        let limit = route["verdict"]["detection_limit"]["bytes_per_request"].as_f64().unwrap();
+        let failed = route["verdict"]["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "failed_requests");
+        assert_eq!(section["limit"].is_string(), limit > 0.0 && !failed, "{section:#}");
+        let causes = route["causes"].as_array().map_or(0, Vec::len);
+        assert_eq!(section["causes"], causes, "{section:#}");
+        let sites: Vec<&str> = route["causes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["sites"].as_array().unwrap())
+            .map(|s| s["site"]["function"].as_str().unwrap())
+            .collect();
+        assert_eq!(section["sites"].as_array().unwrap(), &sites, "{section:#}");
+        assert_eq!(
+            section["memory_rows"],
+            json!(["V8 heap used", "Array buffers", "External", "Resident set (RSS)"]),
+            "{section:#}"
+        );
     }
     let assign = &shown[1];
     assert!(assign["heading"].as_str().unwrap().contains("FAIL"), "{assign:#}");
+    assert!(assign["causes"].as_u64().unwrap() >= 1, "the leak's cause: {assign:#}");
+    assert!(!assign["sites"].as_array().unwrap().is_empty(), "where it was allocated: {assign:#}");
 
     // The hostile names are text: shown as written, and nothing of them became an element.
     assert_eq!(dom["active"], 0, "no script, image, frame or handler on the page");

@@ -5,8 +5,9 @@
 //!
 //! What changes from run to run is redacted: sizes and rates (heap sizes wobble by a few KiB),
 //! object counts, heap object ids (`@12345`), array indices on retainer paths, timings, the pid,
-//! the port, the temporary folder and the wall-clock timestamps. What stays is the structure
-//! and the wording, which is what these snapshots are for.
+//! the port, the temporary folder, the wall-clock timestamps and the blocks of the heap
+//! sparklines (their number, one per snapshot, stays). What stays is the structure and the
+//! wording, which is what these snapshots are for.
 //!
 //! Skipped (with a message) when `node` is not on the PATH.
 
@@ -57,6 +58,13 @@ fn redact(text: &str) -> String {
     while i < chars.len() {
         let c = chars[i];
         let word_before = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        // A sparkline's blocks follow the heap, which wobbles: their count (one per snapshot)
+        // stays.
+        if ('▁'..='█').contains(&c) {
+            out.push('▒');
+            i += 1;
+            continue;
+        }
         if !c.is_ascii_digit() || word_before {
             out.push(c);
             i += 1;
@@ -283,6 +291,7 @@ fn redaction_keeps_the_wording() {
         "api: ready after [secs] (pid [pid]) at http://127.0.0.1:[port]/health, s0"
     );
     assert_eq!(redact("+2.3 KiB/request, tiny-1-chat"), "+[size]/request, tiny-1-chat");
+    assert_eq!(redact("chat  ▁▄█  +64 B/request"), "chat  ▒▒▒  +[size]/request");
 }
 
 #[test]

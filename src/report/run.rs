@@ -134,6 +134,12 @@ impl RunReport {
             .flat_map(|t| t.routes.iter().map(move |r| t.name.len() + r.name.len() + 3))
             .max()
             .unwrap_or(10);
+        let spark_w = self
+            .targets
+            .iter()
+            .flat_map(|t| t.routes.iter().map(|r| heap_sparkline(r).chars().count()))
+            .max()
+            .unwrap_or(0);
         for t in &self.targets {
             if let Some(err) = &t.error
                 && t.routes.iter().all(|r| r.outcome == Outcome::Skipped)
@@ -142,8 +148,12 @@ impl RunReport {
             }
             for r in &t.routes {
                 let label = format!("{} › {}", t.name, r.name);
+                let spark = match spark_w {
+                    0 => String::new(),
+                    w => format!("{:<w$}  ", heap_sparkline(r)),
+                };
                 out += &format!(
-                    "  {}  {:<name_w$}  {}\n",
+                    "  {}  {:<name_w$}  {spark}{}\n",
                     outcome_tag(r.outcome, paint),
                     label,
                     summary_line(r)
@@ -306,6 +316,31 @@ fn outcome_word(outcome: Outcome) -> &'static str {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
+}
+
+/// The heap at each snapshot of a route as a sparkline, one block per snapshot (`▁▂▄█`); empty
+/// for a route with fewer than two. The blocks' full height is the heap's range, but at least
+/// 1% of the heap and the growth the run could have detected over its load, so that the wobble
+/// of a route that does not grow stays low instead of filling the scale.
+pub fn heap_sparkline(r: &RouteReport) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let heap: Vec<f64> = r.rungs.iter().map(|g| g.heap_used as f64).collect();
+    if heap.len() < 2 {
+        return String::new();
+    }
+    let lo = heap.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = heap.iter().copied().fold(0.0, f64::max);
+    let detectable = r
+        .verdict
+        .as_ref()
+        .map_or(0.0, |v| v.detection_limit.bytes_per_request * r.requests() as f64);
+    let span = (hi - lo).max(lo / 100.0).max(detectable);
+    heap.iter()
+        .map(|&h| match span > 0.0 {
+            true => BLOCKS[(((h - lo) / span) * 7.0).round().clamp(0.0, 7.0) as usize],
+            false => BLOCKS[0],
+        })
+        .collect()
 }
 
 /// The one-line summary of a route: growth per request, heap before and after, requests.
@@ -610,6 +645,35 @@ pub(crate) mod tests {
         insta::assert_snapshot!(report().to_text(Paint::PLAIN));
     }
 
+    /// One block per snapshot, climbing with a heap that grows; the wobble of a heap that does
+    /// not grow (under 1% of it, or under what the run could detect) stays low.
+    #[test]
+    fn heap_sparkline_follows_growth_not_wobble() {
+        let with_heap = |heap: &[u64], limit: f64| {
+            let mut r = route(
+                "r",
+                Outcome::Pass,
+                Some(judge(&compare([0, 0, 0]), &Limits::default(), None)),
+            );
+            r.rungs = heap
+                .iter()
+                .enumerate()
+                .map(|(i, &h)| Rung { requests: i as u64 * 100, heap_used: h, ..Rung::default() })
+                .collect();
+            r.verdict.as_mut().unwrap().detection_limit.bytes_per_request = limit;
+            heap_sparkline(&r)
+        };
+        let mib = 1u64 << 20;
+        assert_eq!(with_heap(&[4 * mib, 5 * mib, 6 * mib, 7 * mib], 0.0), "▁▃▆█");
+        // 20 KiB of wobble on 4 MiB: under 1% of the heap.
+        assert_eq!(with_heap(&[4 * mib, 4 * mib + 20_000, 4 * mib], 0.0), "▁▄▁");
+        assert_eq!(with_heap(&[4 * mib, 4 * mib + 4_000, 4 * mib], 0.0), "▁▂▁");
+        // What the run could detect over its 200 requests (200 × 1 KiB) sets the scale.
+        assert_eq!(with_heap(&[4 * mib, 4 * mib + 20_000, 4 * mib + 40_000], 1024.0), "▁▂▂");
+        assert_eq!(with_heap(&[4 * mib], 0.0), "");
+        assert_eq!(with_heap(&[4 * mib, 4 * mib], 0.0), "▁▁");
+    }
+
     #[test]
     fn junit_report() {
         // Timestamps are the wall clock; everything else is deterministic.
@@ -721,8 +785,10 @@ pub(crate) mod tests {
         };
 
         let text = report.to_text(Paint::PLAIN);
-        assert!(text.contains("SKIP   api › export   ignored: nightly only\n"), "{text}");
-        assert!(text.contains("SKIP   sleepy › slow  ignored\n"), "{text}");
+        // The sparkline's column (the home route's three snapshots) is left blank.
+        assert!(text.contains("SKIP   api › export        ignored: nightly only\n"), "{text}");
+        assert!(text.contains("SKIP   sleepy › slow       ignored\n"), "{text}");
+        assert!(text.lines().any(|l| l.contains("api › home") && l.contains("  ▁▂▄  ")), "{text}");
         assert!(text.ends_with("1 passed, 0 failed, 3 skipped\n"), "{text}");
 
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();

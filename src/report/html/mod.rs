@@ -16,8 +16,10 @@
 //! assert!(page.starts_with("<!DOCTYPE html>"));
 //! ```
 
+mod causes;
 mod chart;
 mod links;
+mod memory;
 mod route;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -214,6 +216,7 @@ fn overview(report: &RunReport, lock_name: &str, options: &HtmlOptions) -> Marku
                         th scope="col" { "Route" }
                         th scope="col" { "Verdict" }
                         th scope="col" class="num" { "Growth per " (options.unit) }
+                        th scope="col" class="num" { "Detection limit" }
                         th scope="col" { "Heap, baseline → last snapshot" }
                         th scope="col" class="num" { "Peak under load" }
                         th scope="col" { (lock_name) }
@@ -225,7 +228,7 @@ fn overview(report: &RunReport, lock_name: &str, options: &HtmlOptions) -> Marku
                             tr class="error" {
                                 th scope="row" { a href={ "#target-" (ti) } { (t.name) } }
                                 td { (badge(Outcome::Error)) }
-                                td colspan="4" { (err.lines().next().unwrap_or("")) }
+                                td colspan="5" { (err.lines().next().unwrap_or("")) }
                             }
                         }
                         @for (ri, r) in t.routes.iter().enumerate() {
@@ -241,6 +244,7 @@ fn overview(report: &RunReport, lock_name: &str, options: &HtmlOptions) -> Marku
                                 @match (&r.verdict, r.outcome) {
                                     (Some(v), _) => {
                                         td class="num" { (growth(r, &options.unit)) }
+                                        td class="num" { (memory::detection_cell(v, &options.unit)) }
                                         td {
                                             (sparkline(&r.rungs.iter().map(|g| g.heap_used).collect::<Vec<_>>()))
                                             " " (bytes(v.heap.0)) " → " (bytes(v.heap.1))
@@ -250,7 +254,7 @@ fn overview(report: &RunReport, lock_name: &str, options: &HtmlOptions) -> Marku
                                         td { (lock_cell(r)) }
                                     }
                                     (None, _) => {
-                                        td colspan="4" class="dim" {
+                                        td colspan="5" class="dim" {
                                             (r.error.as_deref().and_then(|e| e.lines().next()).unwrap_or("not run"))
                                         }
                                     }

@@ -6,8 +6,10 @@ use maud::{Markup, html};
 
 use super::chart::{Chart, Quantity, sparkline};
 use super::{HtmlOptions, badge, relative_link, stderr};
+use super::{causes, memory};
 use crate::analysis::paths::RetainerPath;
 use crate::format::{bytes, bytes_rate, count_rate, plural, signed_bytes, thousands};
+use crate::judge::budgets::IDLE_LINE;
 use crate::model::lock::{Change, Figure, LockCheck, Status as LockStatus, Unit};
 use crate::model::verdict::{Failure, Leak, LeakHolder, Limits, RouteVerdict};
 use crate::model::{RouteReport, RunReport, TargetReport};
@@ -22,6 +24,9 @@ pub(super) fn section(
 ) -> Markup {
     let unit = options.unit.as_str();
     let class = super::outcome_word(r.outcome).1;
+    if r.name == IDLE_LINE && r.rungs.is_empty() && r.verdict.is_none() {
+        return memory::idle_line(t, r, id);
+    }
     html! {
         section class={ "route " (class) } id=(id) aria-labelledby={ (id) "-h" } {
             h2 id={ (id) "-h" } {
@@ -44,8 +49,10 @@ pub(super) fn section(
                 (stderr(t))
             }
             @if let Some(v) = &r.verdict { (failures(v, t, unit)) }
+            @if let Some(v) = &r.verdict { (memory::detection_limit(v, unit)) }
             @if !r.rungs.is_empty() { (heap_chart(t, r, unit)) }
             @if let Some(v) = &r.verdict {
+                (causes::causes(r, v, id, unit))
                 @for (i, leak) in v.leaks.iter().enumerate() {
                     (leak_block(r, leak, &format!("{id}-leak-{i}"), unit))
                 }
@@ -59,6 +66,8 @@ pub(super) fn section(
                         }
                     }
                 }
+                (memory::memory_table(t, r, v, unit))
+                (memory::idle(v))
                 (budget(&v.budget, unit))
                 @if let Some(lock) = &v.lock { (lock_table(lock, &report.lock_name())) }
             }
@@ -302,7 +311,7 @@ fn holder(h: &LeakHolder, open: bool) -> Markup {
 }
 
 /// A retainer path, from the object's holder up to the root.
-fn retainer_path(path: &RetainerPath) -> Markup {
+pub(super) fn retainer_path(path: &RetainerPath) -> Markup {
     html! {
         @if !path.reached {
             p class="dim" { "Unreachable from the roots (only weak references hold it)." }

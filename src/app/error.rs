@@ -20,6 +20,14 @@ impl CliError {
         CliError { message: message.into(), causes: vec![cause.to_string()] }
     }
 
+    /// An error from a typed error: its text as the message, each error in its source chain
+    /// as a cause.
+    pub fn from_error(error: &dyn std::error::Error) -> CliError {
+        let causes =
+            std::iter::successors(error.source(), |e| e.source()).map(|e| e.to_string()).collect();
+        CliError { message: error.to_string(), causes }
+    }
+
     /// An error with any number of causes, each printed on a `cause:` line of its own.
     pub fn with_causes(message: impl Into<String>, causes: Vec<String>) -> CliError {
         CliError { message: message.into(), causes }

@@ -5,14 +5,12 @@
 //! this.
 
 mod error;
-mod html;
 mod progress;
 
 use std::io::Write;
 use std::path::Path;
 
 pub use error::CliError;
-pub use html::{run_title, write_html, write_run_html};
 pub use progress::StderrProgress;
 
 use crate::leakspec::Spec;

@@ -376,12 +376,13 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
                 crate::format::plural_word(&args.unit)
             }
         );
-        crate::app::write_html(
+        crate::report::html::write_page(
             &report::diff_as_run(&report, &args.files),
             path,
             title,
             &args.unit,
-        )?;
+        )
+        .map_err(|e| CliError::from_error(&e))?;
     }
     let text = match args.format {
         Format::Json => report.to_json(),

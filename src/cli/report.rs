@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use super::{CliError, EXIT_OK};
-use crate::app::{run_title, write_html};
 use crate::judge::budgets::{Limits, judge};
 use crate::model::{Outcome, RUN_FORMAT, RouteReport, RunReport, Rung, TargetReport};
 use crate::report::diff::DiffReport;
+use crate::report::html::{run_title, write_page};
 use crate::report::merge::ShardReport;
 use crate::style::Paint;
 
@@ -22,7 +22,7 @@ pub fn run(path: &Path, html: Option<PathBuf>) -> Result<u8, CliError> {
         if let Some(shard) = &read.shard {
             title += &format!(" (shard {})", shard.shard());
         }
-        write_html(&read.report, file, title, "request")?;
+        write_page(&read.report, file, title, "request").map_err(|e| CliError::from_error(&e))?;
     }
     super::print(&read.report.to_text(Paint::for_stdout()))?;
     Ok(EXIT_OK)

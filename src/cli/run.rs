@@ -251,11 +251,12 @@ fn write_reports(
         write_file(path, json)?;
     }
     if let Some(path) = &args.html {
-        let mut title = crate::app::run_title("run", report);
+        let mut title = crate::report::html::run_title("run", report);
         if let Some(shard) = shard {
             title += &format!(" (shard {})", shard.shard());
         }
-        crate::app::write_html(report, path, title, "request")?;
+        crate::report::html::write_page(report, path, title, "request")
+            .map_err(|e| CliError::from_error(&e))?;
     }
     Ok(())
 }

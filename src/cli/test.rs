@@ -21,7 +21,8 @@ pub fn run(args: Vec<OsString>) -> Result<u8, CliError> {
     };
     let finished = harness::run(&options, &harness::parse_libtest(libtest))?;
     if let Some(path) = &ours.html {
-        crate::app::write_run_html(&finished.report, path, "test")?;
+        crate::report::html::write_run_page(&finished.report, path, "test")
+            .map_err(|e| CliError::from_error(&e))?;
     }
     if let Some(signal) = finished.signal {
         return Ok(signal.exit_code());

@@ -96,7 +96,8 @@ pub fn main(spec: impl AsRef<Path>) -> ExitCode {
         }
         let finished = run(&options, &parse_libtest(libtest))?;
         if let Some(path) = &ours.html {
-            crate::app::write_run_html(&finished.report, path, "test")?;
+            crate::report::html::write_run_page(&finished.report, path, "test")
+                .map_err(|e| CliError::from_error(&e))?;
         }
         Ok(finished)
     });

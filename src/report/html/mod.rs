@@ -18,11 +18,14 @@
 
 mod causes;
 mod chart;
+mod file;
 mod links;
 mod memory;
 mod route;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+pub use file::{PageError, run_title, write_page, write_run_page};
 
 use super::lock::status_word;
 use crate::format::{bytes, bytes_rate, plural, signed_bytes};

@@ -100,7 +100,8 @@ fn wrangler_dev_gives_the_same_verdicts_offline() {
 #[test]
 fn buffering_fails_max_peak_heap_at_high_concurrency_but_is_no_leak() {
     ensure_runtimes();
-    // 16 exports in flight, each holding its whole body: over the 48 MiB budget.
+    // 16 exports in flight, each holding its whole body: over the 32 MiB budget (the peaks
+    // measured here were 52 to 101 MiB, garbage not yet collected included).
     let run = run_spec(&spec("workers"), &["--target", "export"]);
     assert_eq!(run.code(), 1, "{}", run.output_text());
     let csv = run.route("export", "csv");
@@ -111,10 +112,12 @@ fn buffering_fails_max_peak_heap_at_high_concurrency_but_is_no_leak() {
     let peak = &failures[0];
     assert_eq!(peak["kind"], "peak_heap");
     assert_eq!(peak["concurrency"], 16);
-    assert_eq!(peak["limit"], 48 << 20);
-    assert!(peak["peak"].as_u64().unwrap() > 48 << 20);
+    assert_eq!(peak["limit"], 32 << 20);
+    assert!(peak["peak"].as_u64().unwrap() > 32 << 20);
     assert_eq!(csv["burst"]["concurrency"], 16);
-    assert_eq!(csv["burst"]["requests"], 64);
+    // Rounds of 4 × 16 requests, more of them until enough heap samples were taken.
+    let sent = csv["burst"]["requests"].as_u64().unwrap();
+    assert!(sent >= 64 && sent.is_multiple_of(64), "{sent} requests in the burst");
     assert!(run.stdout().contains("with 16 requests in flight"), "{}", run.stdout());
     assert!(run.stdout().contains("not a leak"), "{}", run.stdout());
 

@@ -23,6 +23,7 @@ pub mod summary;
 
 pub use classes::{ClassId, ClassIndex, MAX_SHAPE_PROPERTIES};
 pub use dominators::Dominators;
+pub use explain::listener_table;
 pub use paths::{RetainerPath, RetainerStep, SYSTEM_DISTANCE, ShortestPaths};
 pub use summary::{ClassStats, HeapSummary, Statistics};
 

@@ -80,6 +80,8 @@ pub(super) struct Peaks {
     pub(super) external: Option<u64>,
     /// Resident set, when the process reports it.
     pub(super) rss: Option<u64>,
+    /// How many samples were folded in.
+    pub(super) samples: u32,
 }
 
 impl Peaks {
@@ -92,6 +94,7 @@ impl Peaks {
         self.heap = self.heap.max(s.heap.used);
         self.external = max(self.external, s.external());
         self.rss = max(self.rss, s.rss());
+        self.samples += 1;
     }
 }
 

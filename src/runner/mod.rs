@@ -48,10 +48,16 @@ pub struct RunOptions {
 const PATH_STEPS: usize = 8;
 /// How often the heap is sampled while requests run.
 const HEAP_SAMPLE_EVERY: Duration = Duration::from_millis(100);
-/// How often the heap is sampled during a burst at full concurrency (the peak is brief).
-const BURST_SAMPLE_EVERY: Duration = Duration::from_millis(5);
-/// A burst sends this many rounds of `concurrency` requests.
+/// How often the heap is sampled during a burst at full concurrency: back to back, since the
+/// peak lasts only while requests are in flight (a few milliseconds on a fast Worker).
+const BURST_SAMPLE_EVERY: Duration = Duration::ZERO;
+/// A burst sends rounds of `concurrency` requests, this many at a time...
 const BURST_ROUNDS: u64 = 4;
+/// ...and more until this many heap samples were taken while they were in flight: a burst
+/// over before the sampler saw it would report the idle heap as its peak.
+const BURST_MIN_SAMPLES: u32 = 48;
+/// The most rounds one burst sends, however slow the samples are.
+const BURST_MAX_ROUNDS: u64 = 64;
 /// How long a forced GC on workerd may go unanswered before a request nudges the isolate.
 const GC_NUDGE_AFTER: Duration = Duration::from_millis(200);
 
@@ -673,7 +679,11 @@ impl RouteRun<'_> {
                 {
                     peaks.lock().unwrap_or_else(|p| p.into_inner()).add(&s);
                 }
-                tokio::time::sleep(sample_every).await;
+                if sample_every.is_zero() {
+                    tokio::task::yield_now().await;
+                } else {
+                    tokio::time::sleep(sample_every).await;
+                }
             }
         };
         let first_seq = self.seq;
@@ -733,9 +743,10 @@ impl RouteRun<'_> {
     }
 
     /// The peak under concurrency: rounds of `concurrency` requests all in flight at once,
-    /// the heap sampled every few milliseconds. A request that buffers a whole body holds it
-    /// only while in flight, so the peak is the body times the requests in flight: a budget
-    /// question (a Worker's isolate has 128 MiB for all of them), not a leak.
+    /// the heap sampled back to back, and rounds added until enough samples were taken. A
+    /// request that buffers a whole body holds it only while in flight, so the peak is the
+    /// body times the requests in flight: a budget question (a Worker's isolate has 128 MiB
+    /// for all of them), not a leak.
     async fn burst(
         &mut self,
         request: &RouteLoad,
@@ -746,24 +757,34 @@ impl RouteRun<'_> {
     ) -> Result<(), String> {
         self.phase = "the burst".into();
         let concurrency = self.route.concurrency;
-        let count = concurrency as u64 * BURST_ROUNDS;
+        let batch = concurrency as u64 * BURST_ROUNDS;
         let watch = target.exit_watch();
-        let (stats, peak) = self
-            .load_sampled(
-                request,
-                count,
-                concurrency,
-                None,
-                BURST_SAMPLE_EVERY,
-                client,
-                inspector,
-                options,
-                &watch,
-            )
-            .await;
-        self.report.timings.requests += stats.elapsed;
-        self.check_alive(target, &stats)?;
-        self.report.burst = Some(Burst { concurrency, requests: stats.sent, peak_heap: peak.heap });
+        let (mut sent, mut peak, mut samples, mut rounds) = (0, 0, 0, 0);
+        loop {
+            let (stats, peaks) = self
+                .load_sampled(
+                    request,
+                    batch,
+                    concurrency,
+                    None,
+                    BURST_SAMPLE_EVERY,
+                    client,
+                    inspector,
+                    options,
+                    &watch,
+                )
+                .await;
+            self.report.timings.requests += stats.elapsed;
+            self.check_alive(target, &stats)?;
+            sent += stats.sent;
+            peak = peak.max(peaks.heap);
+            samples += peaks.samples;
+            rounds += BURST_ROUNDS;
+            if samples >= BURST_MIN_SAMPLES || rounds >= BURST_MAX_ROUNDS || stats.sent < batch {
+                break;
+            }
+        }
+        self.report.burst = Some(Burst { concurrency, requests: sent, peak_heap: peak });
         Ok(())
     }
 

@@ -274,6 +274,19 @@ async fn measure_target(
             continue;
         }
         let session = inspector.as_ref().expect("open while the target lives");
+        // The route under way goes into the second-signal report too, with what it measured.
+        let on_progress = options.partial.is_some().then(|| {
+            let (base, secrets) = (report.clone(), secrets.clone());
+            Box::new(move |r: &RouteReport, phase: &str| {
+                let mut copy = base.clone();
+                copy.routes.push(under_way(r, phase));
+                secrets.scrub_report(&mut copy);
+                publish(options, |partial| match partial.targets.last_mut() {
+                    Some(last) if last.name == copy.name => *last = copy,
+                    _ => partial.targets.push(copy),
+                });
+            }) as ProgressSink<'_>
+        });
         let r = run_route(
             t,
             route,
@@ -284,6 +297,7 @@ async fn measure_target(
             options,
             &sites,
             stop.clone(),
+            on_progress,
         )
         .await;
         // After a stop signal leakcheck killed the target itself: that is no crash.
@@ -425,7 +439,12 @@ struct RouteRun<'a> {
     sites: allocations::RouteSites<'a>,
     /// Set when the route stopped because more iterations failed than it tolerates.
     bad_traffic: bool,
+    /// Hands what the route measured so far to the report a second stop signal writes.
+    on_progress: Option<ProgressSink<'a>>,
 }
+
+/// Takes the route's report so far and the step it just finished.
+type ProgressSink<'a> = Box<dyn Fn(&RouteReport, &str) + Send + Sync + 'a>;
 
 #[allow(clippy::too_many_arguments)]
 async fn run_route(
@@ -438,6 +457,7 @@ async fn run_route(
     options: &RunOptions,
     sites: &allocations::TargetSites,
     mut stop: StopSignals,
+    on_progress: Option<ProgressSink<'_>>,
 ) -> RouteReport {
     let started = Instant::now();
     let dir = options
@@ -484,7 +504,9 @@ async fn run_route(
         phase: String::from("start"),
         sites: allocations::RouteSites::new(sites, route.allocations),
         bad_traffic: false,
+        on_progress,
     };
+    run.publish_progress();
     let watch = target.exit_watch();
     let result = tokio::select! {
         result = run.measure(target, inspector, client, options) => result,
@@ -551,6 +573,23 @@ async fn run_route(
         let _ = std::fs::remove_dir(&options.failure_snapshots);
     }
     run.report
+}
+
+/// The route under way as a report written on a second stop signal shows it: an error (no
+/// verdict was reached) with the snapshots and requests measured so far.
+fn under_way(r: &RouteReport, phase: &str) -> RouteReport {
+    let mut r = r.clone();
+    r.outcome = Outcome::Error;
+    r.error = Some(if r.rungs.is_empty() {
+        "stopped by a second signal before the baseline snapshot: no verdict".to_owned()
+    } else {
+        format!(
+            "stopped by a second signal after {phase}, before a verdict: {} snapshots measured",
+            r.rungs.len()
+        )
+    });
+    r.peak_heap = r.peak();
+    r
 }
 
 /// A name safe as one path component.
@@ -665,7 +704,15 @@ impl RouteRun<'_> {
         self.comparer.push(digest, self.sent as f64);
         self.last = Some(taken);
         self.ran_until = Some(Instant::now());
+        self.publish_progress();
         Ok(())
+    }
+
+    /// What the route measured so far, for the report a second stop signal writes.
+    fn publish_progress(&self) {
+        if let Some(sink) = &self.on_progress {
+            sink(&self.report, &self.phase);
+        }
     }
 
     /// The idle control interval: no requests for as long as the last rung ran, then a

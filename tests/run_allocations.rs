@@ -1,8 +1,9 @@
 //! Allocation sites end to end: `leakcheck run` on real services (`tests/fixtures/specs/
 //! allocations.toml`) must name, for every leaking route, the function and `file:line` that
 //! allocates what leaks, through V8's sampling heap profiler: timers and listeners by the
-//! function that registered them, transpiled TypeScript (tsx) and a wrangler bundle by the
-//! original `.ts` line.
+//! function that registered them, a library's cache by the handler that feeds it with the
+//! library's frame beside it, transpiled TypeScript (tsx) and a wrangler bundle by the
+//! original `.ts` line; the first cause names the service's variable.
 
 mod common;
 
@@ -48,23 +49,49 @@ fn every_leaking_route_names_the_function_and_line_that_allocates() {
     let run = run_spec(&spec("allocations"), &[]);
     assert_eq!(run.code(), 1, "{}", run.output_text());
 
-    // A timer: the function that called setInterval, not Node's timer list, heads the cause.
+    // A timer: the function that called setInterval, not Node's timer list, heads the cause,
+    // with the variable its callback captured (the heartbeat it holds) as the culprit.
     let timer = assert_site(&run, "events-hub", "presence", "watchHeartbeat", "events-hub.js", 80);
     assert_eq!(timer["via"], "setInterval", "{}", pretty(timer));
     let presence = run.route("events-hub", "presence");
     assert_eq!(presence["causes"][0]["sites"][0], *timer, "{}", pretty(presence));
+    assert_eq!(presence["causes"][0]["culprit"], "beat", "{}", pretty(presence));
     assert!(
-        run.stdout().contains("timers registered with `setInterval` in `watchHeartbeat`"),
+        run.stdout().contains("timers registered with `setInterval` in `watchHeartbeat` (")
+            && run
+                .stdout()
+                .contains("events-hub.js:80), never cleared, their callbacks holding `beat`"),
         "{}",
         run.stdout()
     );
-    // A listener: the handler that registers it.
+    // A listener: the handler that registers it, and the variable holding the emitter (not the
+    // event's key in the emitter's listener table).
     let listener = assert_site(&run, "events-hub", "wait", "(anonymous)", "events-hub.js", 174);
+    let registers: Vec<&str> = listener["registers"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(registers.iter().any(|r| r.contains("Listener") || *r == "on"), "{}", pretty(listener));
+    let wait = run.route("events-hub", "wait");
+    assert_eq!(wait["causes"][0]["culprit"], "topicBus", "{}", pretty(wait));
     assert!(
-        listener["via"].as_str().is_some_and(|v| v.contains("Listener") || v == "on"),
+        run.stdout().contains("listeners for `message` added to `topicBus` (EventEmitter @"),
         "{}",
-        pretty(listener)
+        run.stdout()
     );
+    assert!(
+        run.stdout().contains("in `(anonymous)` (")
+            && run.stdout().contains("events-hub.js:174), never removed"),
+        "{}",
+        run.stdout()
+    );
+    // A library cache fed from a handler: the handler that stores into it, the library's frame
+    // beside it, and the user's variable holding the cache (not the library's private field).
+    let cached = assert_site(&run, "shipping", "rates", "quoteRates", "shipping.js", 72);
+    assert_eq!(cached["library"]["package"], "lru-cache", "{}", pretty(cached));
+    let rates = run.route("shipping", "rates");
+    assert_eq!(rates["causes"][0]["culprit"], "quoteCache", "{}", pretty(rates));
+    assert_eq!(run.route("shipping", "carriers")["outcome"], "pass");
     // Closures in an array: the callback that pushes the retry closure.
     assert_site(&run, "ai-gateway", "embeddings", "(anonymous)", "ai-gateway.js", 75);
     // A string grown by concatenation: its bytes are allocated where the route reads the log

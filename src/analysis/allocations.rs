@@ -176,6 +176,11 @@ pub struct AllocationSite {
     /// The runtime function the site called to allocate (`setInterval`, `addListener`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// Every runtime call through which the site registered a timer or a listener whose
+    /// allocations survived, most bytes first (`via` shows one way; a handler that adds a
+    /// listener and sets a timeout registers both).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registers: Vec<String>,
     /// The stack, allocating frame first, at most [`STACK_FRAMES`] frames.
     pub stack: Vec<CodeLocation>,
     /// Objects estimated alive at the end.
@@ -292,26 +297,40 @@ pub fn sampled_sites(
         .into_iter()
         .map(|(site, g)| {
             // A registration (a timer, a listener) holds whatever else the site allocated:
-            // it wins over the way of the most bytes.
+            // it wins over the way of the most bytes. Then a library: what the site's own
+            // code allocated is at the site's line already, what it allocated inside a
+            // library (a cache's tables) is not.
             let rank = |way: &(Option<LibraryFrame>, Option<String>), bytes: f64| {
                 let registers = way.1.as_deref().is_some_and(is_registration);
-                (registers, bytes)
+                (registers, way.0.is_some(), bytes)
             };
+            let mut registers: Vec<(&String, f64)> = g
+                .ways
+                .iter()
+                .filter_map(|((_, via), (bytes, _))| {
+                    via.as_ref().filter(|v| is_registration(v)).map(|v| (v, *bytes))
+                })
+                .collect();
+            registers.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            let mut registers: Vec<String> =
+                registers.into_iter().map(|(v, _)| v.clone()).collect();
+            registers.dedup();
             let ((library, via), leaf) = g
                 .ways
                 .into_iter()
                 .max_by(|a, b| {
                     let (ra, rb) = (rank(&a.0, a.1.0), rank(&b.0, b.1.0));
-                    ra.0.cmp(&rb.0).then(ra.1.total_cmp(&rb.1))
+                    ra.0.cmp(&rb.0).then(ra.1.cmp(&rb.1)).then(ra.2.total_cmp(&rb.2))
                 })
                 .map(|(way, (_, leaf))| (way, leaf))
                 .unwrap_or(((None, None), g.leaf));
-            (site, library, via, leaf, g.objects, g.bytes, g.samples)
+            (site, library, via, registers, leaf, g.objects, g.bytes, g.samples)
         })
-        .map(|(site, library, via, leaf, objects, bytes, samples)| AllocationSite {
+        .map(|(site, library, via, registers, leaf, objects, bytes, samples)| AllocationSite {
             site,
             library,
             via,
+            registers,
             stack: stack_of(leaf, &frames, &parent, mapper),
             objects,
             bytes,
@@ -360,19 +379,26 @@ struct Group {
 
 /// Runtime functions that register a callback the runtime then holds: a timer or a listener.
 pub fn is_registration(function: &str) -> bool {
-    const REGISTRATIONS: [&str; 10] = [
-        "setInterval",
-        "setTimeout",
-        "setImmediate",
-        "addListener",
-        "on",
-        "once",
-        "prependListener",
-        "prependOnceListener",
-        "_addListener",
-        "addEventListener",
-    ];
-    REGISTRATIONS.contains(&function)
+    is_timer_registration(function) || is_listener_registration(function)
+}
+
+/// Runtime functions that start a timer.
+pub fn is_timer_registration(function: &str) -> bool {
+    matches!(function, "setInterval" | "setTimeout" | "setImmediate")
+}
+
+/// Runtime functions that add a listener to an emitter or an event target.
+pub fn is_listener_registration(function: &str) -> bool {
+    matches!(
+        function,
+        "addListener"
+            | "on"
+            | "once"
+            | "prependListener"
+            | "prependOnceListener"
+            | "_addListener"
+            | "addEventListener"
+    )
 }
 
 /// The size `s` of an object whose sample stands for `scaled` bytes at `interval`: the
@@ -622,6 +648,38 @@ mod tests {
         assert_eq!(timer.site.function, "watchHeartbeat");
         assert_eq!(timer.samples, 3);
         assert_eq!(timer.via.as_deref(), Some("setInterval"), "the way of the most bytes");
+    }
+
+    #[test]
+    fn a_library_way_is_shown_even_when_the_site_allocated_more_itself() {
+        let mut p = profile();
+        // The handler builds a large object itself (node 2) and stores it in the library's
+        // cache (nodes 6 and 7): the cache's tables are what the line does not show.
+        p.samples.push(Sample { size: scaled(4000.0), node_id: 2 });
+        let s = sampled_sites(&p, 1024, 100, &NoMaps);
+        let handler = s.sites.iter().find(|x| x.site.line == 195).unwrap();
+        assert_eq!(handler.samples, 2);
+        assert_eq!(handler.library.as_ref().map(|l| l.package.as_str()), Some("@acme/memo"));
+    }
+
+    #[test]
+    fn every_registration_of_a_site_is_listed() {
+        let mut p = profile();
+        // The handler adds a listener (addListener -> _addListener, the listener array grows)
+        // and sets a timeout.
+        let events = |id, name: &str, line, children| json!({"callFrame": frame(name, "node:events", line), "id": id, "children": children});
+        let listener =
+            events(9, "addListener", 580, json!([events(10, "_addListener", 540, json!([]))]));
+        let timeout =
+            json!({"callFrame": frame("setTimeout", "node:timers", 138), "id": 11, "children": []});
+        p.head.children[0].children.push(serde_json::from_value(listener).unwrap());
+        p.head.children[0].children.push(serde_json::from_value(timeout).unwrap());
+        p.samples.push(Sample { size: scaled(2000.0), node_id: 10 });
+        p.samples.push(Sample { size: scaled(100.0), node_id: 11 });
+        let s = sampled_sites(&p, 1024, 100, &NoMaps);
+        let handler = s.sites.iter().find(|x| x.site.line == 195).unwrap();
+        assert_eq!(handler.registers, ["addListener", "setTimeout"]);
+        assert_eq!(handler.via.as_deref(), Some("addListener"));
     }
 
     #[test]

@@ -19,7 +19,9 @@ use super::classes::ClassIndex;
 pub use super::digest::{Basis, Digest, max_object_id};
 use super::digest::{IdSample, IdValues, in_sample, is_native_id};
 use super::dominators::Dominators;
-use super::explain::{culprit, is_variable_container, pattern_hint, user_name_above};
+use super::explain::{
+    culprit, is_runtime_list, is_variable_container, pattern_hint, user_name_above,
+};
 use super::growth::{Fit, NoiseFloor, Trend, classify};
 use super::idle::{Idle, IdleSnapshot};
 use super::noise::{self, DetectionLimit, Noise};
@@ -462,7 +464,10 @@ impl Comparison {
         for holder in &mut self.holders {
             let path = path_of(holder.node.index);
             let inside = holder.largest_child.as_ref().map(|c| c.name.clone());
-            holder.culprit = if is_variable_container(&holder.class) {
+            holder.culprit = if is_runtime_list(&holder.class) {
+                // Node's timer list for one duration: its variables are Node's.
+                None
+            } else if is_variable_container(&holder.class) {
                 inside
             } else {
                 user_name_above(&path, 0).or(inside)

@@ -8,18 +8,81 @@ use super::paths::{RetainerPath, RetainerStep};
 /// variable container (closure context, global object) the variable the leak hangs from, else
 /// the name under which the anchor itself is held (`pendingRetries` for an array). V8's own
 /// fields (`elements`, `table`, `properties`) and indices are skipped: the name a user wrote is
-/// further up.
+/// further up. The runtime's lists are not names either: a leak held by a timer is named by
+/// the variable its callback captured (`beat`), one held by an emitter's listener table by the
+/// variable holding the emitter (`topicBus`), not by the event's key.
 pub(crate) fn culprit(path: &RetainerPath, anchor_id: u32, anchor_class: &str) -> Option<String> {
-    let i = path.steps.iter().position(|s| s.holder_id == anchor_id)?;
+    let Some(i) = path.steps.iter().position(|s| s.holder_id == anchor_id) else {
+        // A timer list's anchor lies past the end of a path cut on its linked list.
+        return if on_timer(path) { timer_capture(path, 0) } else { None };
+    };
     if is_variable_container(anchor_class) && is_user_name(&path.steps[i]) {
         return Some(path.steps[i].edge_name.clone());
     }
     user_name_above(path, i + 1)
 }
 
-/// The first property or variable name at or above step `from`.
+/// The first property or variable name at or above step `from` that the service's code
+/// wrote: an event's key in an emitter's `_events` table is passed over for the emitter's
+/// variable; a timer's list ends the search (what is above it is the runtime's), leaving the
+/// variable the timer's callback captured, if any; a private field (`#t`, a library's inside
+/// in minified code) gives way to a public name above it when there is one.
 pub(crate) fn user_name_above(path: &RetainerPath, from: usize) -> Option<String> {
-    path.steps.get(from..)?.iter().find(|s| is_user_name(s)).map(|s| s.edge_name.clone())
+    let steps = path.steps.get(from..)?;
+    let mut private = None;
+    for (k, s) in steps.iter().enumerate() {
+        if is_timer_edge(s) {
+            return timer_capture(path, from).or(private);
+        }
+        let event_key = steps.get(k + 1).is_some_and(|up| up.edge_name == "_events");
+        if event_key || s.edge_name == "_events" || !is_user_name(s) {
+            continue;
+        }
+        if !s.edge_name.starts_with('#') {
+            return Some(s.edge_name.clone());
+        }
+        private.get_or_insert_with(|| s.edge_name.clone());
+    }
+    private
+}
+
+/// True for the edges of Node's timer lists: the linked list and a timer's callback.
+fn is_timer_edge(step: &RetainerStep) -> bool {
+    matches!(step.edge_name.as_str(), "_idleNext" | "_idlePrev" | "_onTimeout")
+}
+
+/// True when the path runs through a timer.
+fn on_timer(path: &RetainerPath) -> bool {
+    path.steps.iter().any(is_timer_edge)
+}
+
+/// The variable a timer's callback captured that holds the leaked object: the closure
+/// variable nearest below the timer's `_onTimeout` (`beat in Context <- context in (closure)
+/// <- _onTimeout in Timeout`). `None` when the path does not go through a callback (the timer
+/// itself leaks) or the callback captured nothing between step `from` and the timer.
+fn timer_capture(path: &RetainerPath, from: usize) -> Option<String> {
+    let j = path.steps.iter().position(|s| s.edge_name == "_onTimeout")?;
+    path.steps
+        .get(from..j)?
+        .iter()
+        .rev()
+        .find(|s| s.edge_kind == "context" && !s.edge_name.is_empty())
+        .map(|s| s.edge_name.clone())
+}
+
+/// Classes of the runtime's own lists, whose variables are the runtime's, not the service's.
+pub(crate) fn is_runtime_list(class: &str) -> bool {
+    matches!(class, "TimersList" | "PriorityQueue")
+}
+
+/// The emitter whose listener table a path runs through, and the event's key: the holder of
+/// the `_events` step (`EventEmitter @91997`) and the name just below it (`message`).
+pub fn listener_table(path: &RetainerPath) -> Option<(String, Option<String>)> {
+    let at = path.steps.iter().position(|s| s.edge_name == "_events")?;
+    let emitter = &path.steps[at];
+    let event =
+        at.checked_sub(1).map(|j| path.steps[j].edge_name.clone()).filter(|e| !e.is_empty());
+    Some((format!("{} @{}", emitter.holder_class, emitter.holder_id), event))
 }
 
 /// True for edges named in the program: properties and closure variables.
@@ -96,6 +159,60 @@ mod tests {
             step("context", "context", "(closure)", 2),
         ]);
         assert_eq!(culprit(&p, 4, "system / Context").as_deref(), Some("accessLog"));
+    }
+
+    #[test]
+    fn a_listener_leak_is_named_by_the_emitters_variable_not_the_event() {
+        // A closure in `_events.message` of the bus: the anchor is the listener array.
+        let p = path(vec![
+            step("context", "res", "system / Context", 20),
+            step("internal", "context", "(closure)", 21),
+            step("element", "251", "Array", 7),
+            step("property", "message", "Object", 6),
+            step("property", "_events", "EventEmitter", 5),
+            step("context", "topicBus", "system / Context", 4),
+        ]);
+        assert_eq!(culprit(&p, 7, "Array").as_deref(), Some("topicBus"));
+        assert_eq!(user_name_above(&p, 3).as_deref(), Some("topicBus"));
+        let (emitter, event) = listener_table(&p).unwrap();
+        assert_eq!((emitter.as_str(), event.as_deref()), ("EventEmitter @5", Some("message")));
+    }
+
+    #[test]
+    fn a_timer_leak_is_named_by_what_its_callback_captured() {
+        let p = path(vec![
+            step("property", "client", "{client, status}", 30),
+            step("context", "beat", "system / Context", 31),
+            step("internal", "context", "(closure)", 32),
+            step("property", "_onTimeout", "Timeout", 33),
+            step("property", "_idlePrev", "Timeout", 34),
+            step("property", "_idlePrev", "Timeout", 35),
+        ]);
+        // The anchor (the timer list) lies past the cut.
+        assert_eq!(culprit(&p, 99, "TimersList").as_deref(), Some("beat"));
+        // Above the object's own field, the callback's variable is the first name met.
+        assert_eq!(user_name_above(&p, 1).as_deref(), Some("beat"));
+        // The timer itself: nothing of the service's holds it, only the runtime's list.
+        let timer = path(vec![
+            step("property", "_idleNext", "Timeout", 11),
+            step("property", "_idleNext", "Timeout", 12),
+            step("context", "timerListMap", "system / Context", 13),
+        ]);
+        assert_eq!(culprit(&timer, 99, "TimersList"), None);
+        assert_eq!(user_name_above(&timer, 0), None);
+    }
+
+    #[test]
+    fn a_librarys_private_field_gives_way_to_the_variable_holding_the_library() {
+        let p = path(vec![
+            step("element", "236", "Array", 8),
+            step("property", "#t", "c", 7),
+            step("context", "quoteCache", "system / Context", 4),
+        ]);
+        assert_eq!(culprit(&p, 8, "Array").as_deref(), Some("quoteCache"));
+        let own =
+            path(vec![step("element", "2", "Array", 8), step("property", "#log", "Audit", 7)]);
+        assert_eq!(culprit(&own, 8, "Array").as_deref(), Some("#log"), "the only name there is");
     }
 
     #[test]

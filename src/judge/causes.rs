@@ -203,6 +203,7 @@ mod tests {
                     },
                     library: None,
                     via: None,
+                    registers: Vec::new(),
                     stack: Vec::new(),
                     objects: 1.0,
                     bytes: 1.0,

@@ -3,7 +3,9 @@
 //! and errors with the tail of the target's stderr. The terminal report, the JUnit failure
 //! texts and the test harness all use it.
 
-use crate::analysis::allocations::AllocationSite;
+use crate::analysis::allocations::{
+    AllocationSite, is_listener_registration, is_timer_registration,
+};
 use crate::analysis::growth::{Fit, Trend};
 use crate::format::{bytes, bytes_rate, count_rate, plural, printable, signed_bytes, thousands};
 use crate::model::causes::Cause;
@@ -247,7 +249,7 @@ fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
         out += &format!(
             "  {}{which}: {} — +{} per request, {:.0}% of the growth\n",
             paint.red_bold("CAUSE"),
-            printable(&cause_headline(c)),
+            printable(&cause_headline(c, Some(v))),
             bytes_rate(c.bytes_per_request),
             c.share * 100.0
         );
@@ -255,6 +257,8 @@ fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
             out += &format!("    {}\n", site_text(s));
         }
         let who = match (&c.culprit, &c.holder) {
+            // The runtime's list holds it; the headline names the service's variable.
+            (_, Some(holder)) if registration(c, Some(v)).is_some() => holder.clone(),
             (Some(culprit), Some(holder)) => format!("`{culprit}` ({holder})"),
             (None, Some(holder)) => holder.clone(),
             (Some(culprit), None) => format!("`{culprit}`"),
@@ -295,32 +299,43 @@ fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
 const SITES_SHOWN: usize = 3;
 
 /// What a cause is called: the variable of the service that holds it; for timers and
-/// listeners (held by the runtime's lists, or by an event name) the function that registered
-/// them; else the code that allocates it, else its holder.
-fn cause_headline(c: &Cause) -> String {
-    let registered = c
-        .sites
-        .first()
-        .filter(|s| s.via.as_deref().is_some_and(crate::analysis::allocations::is_registration));
-    if let (Some(s), Some(_)) = (registered, &c.hint) {
-        let via = s.via.as_deref().unwrap_or_default();
-        let what = if via.contains("Listener") || via == "on" || via == "once" {
-            "listeners"
-        } else {
-            "timers"
-        };
-        return format!(
-            "{what} registered with `{via}` in `{}` ({}:{}), held by {}",
-            s.site.function,
-            display_file(&s.site.file),
-            s.site.line,
-            match (&c.culprit, &c.holder) {
-                (Some(culprit), Some(holder)) => format!("`{culprit}` ({holder})"),
-                (None, Some(holder)) => holder.clone(),
-                (Some(culprit), None) => format!("`{culprit}`"),
-                (None, None) => "the runtime".to_owned(),
-            }
-        );
+/// listeners (held by the runtime's lists) the function that registered them and the
+/// service's variable among what holds them (the emitter's, or the one the timer's callback
+/// captured); else the code that allocates it, else its holder.
+pub(super) fn cause_headline(c: &Cause, v: Option<&RouteVerdict>) -> String {
+    match registration(c, v) {
+        Some((Registered::Listeners { emitter, event }, s)) => {
+            let on = match &c.culprit {
+                Some(culprit) => format!("`{culprit}` ({emitter})"),
+                None => emitter,
+            };
+            let event = event.map_or(String::new(), |e| format!(" for `{e}`"));
+            return match s {
+                Some(s) => format!(
+                    "listeners{event} added to {on} with `{}` in `{}` ({}:{}), never removed",
+                    registered_with(s, is_listener_registration),
+                    s.site.function,
+                    display_file(&s.site.file),
+                    s.site.line,
+                ),
+                None => format!("listeners{event} added to {on}, never removed"),
+            };
+        }
+        Some((Registered::Timers, Some(s))) => {
+            let held = match (&c.culprit, &c.holder) {
+                (Some(culprit), _) => format!("their callbacks holding `{culprit}`"),
+                (None, Some(holder)) => format!("held by the runtime's {holder}"),
+                (None, None) => "held by the runtime".to_owned(),
+            };
+            return format!(
+                "timers registered with `{}` in `{}` ({}:{}), never cleared, {held}",
+                registered_with(s, is_timer_registration),
+                s.site.function,
+                display_file(&s.site.file),
+                s.site.line,
+            );
+        }
+        _ => {}
     }
     if let Some(culprit) = &c.culprit {
         return match &c.holder {
@@ -344,6 +359,74 @@ fn cause_headline(c: &Cause) -> String {
         );
     }
     c.holder.clone().unwrap_or_else(|| "objects not reachable from the roots".into())
+}
+
+/// True when the runtime's list (a timer list, an emitter's listener table) holds the cause:
+/// its headline then names who registered into it.
+pub(super) fn held_by_runtime_list(c: &Cause, v: Option<&RouteVerdict>) -> bool {
+    registration(c, v).is_some()
+}
+
+/// What a cause's retainer path runs through first: an emitter's listener table or a timer.
+enum Registered {
+    /// Listeners in the `_events` table of `emitter` (`EventEmitter @91997`), for `event`.
+    Listeners { emitter: String, event: Option<String> },
+    /// Timers on the runtime's timer list.
+    Timers,
+}
+
+/// The runtime's list that holds a cause, read off its path and its holder's (the nearer to
+/// the leaked object when both an emitter and a timer are on one), and the site that
+/// registered into it.
+fn registration<'c>(
+    c: &'c Cause,
+    v: Option<&RouteVerdict>,
+) -> Option<(Registered, Option<&'c AllocationSite>)> {
+    // The pattern is recognised near the leaked objects (`hint`): far up, every path of a
+    // server runs through its own request listeners and timers.
+    c.hint.as_ref()?;
+    // A cause's path is cut after a few steps; its holder's starts at the holder.
+    let holder_path = v.and_then(|v| {
+        v.holders
+            .iter()
+            .find(|h| c.holder.as_deref() == Some(&format!("{} @{}", h.class, h.node.id)))
+            .and_then(|h| h.path.as_ref())
+    });
+    let timers = c.holder.as_deref().is_some_and(|h| h.starts_with("TimersList "));
+    let registered = [c.path.as_ref(), holder_path].into_iter().flatten().find_map(|path| {
+        let timer = path
+            .steps
+            .iter()
+            .position(|s| matches!(s.edge_name.as_str(), "_idleNext" | "_idlePrev" | "_onTimeout"));
+        let events = path.steps.iter().position(|s| s.edge_name == "_events");
+        match (events, timer) {
+            (Some(e), t) if t.is_none_or(|t| e < t) && !timers => {
+                let (emitter, event) = crate::analysis::listener_table(path)?;
+                Some(Registered::Listeners { emitter, event })
+            }
+            (_, Some(_)) => Some(Registered::Timers),
+            _ => None,
+        }
+    });
+    let registered = registered.or(timers.then_some(Registered::Timers))?;
+    let kind: fn(&str) -> bool = match registered {
+        Registered::Listeners { .. } => is_listener_registration,
+        Registered::Timers => is_timer_registration,
+    };
+    let site = c
+        .sites
+        .iter()
+        .find(|s| s.via.as_deref().is_some_and(kind) || s.registers.iter().any(|r| kind(r)));
+    Some((registered, site))
+}
+
+/// The runtime call of `kind` through which `s` registered.
+fn registered_with(s: &AllocationSite, kind: fn(&str) -> bool) -> &str {
+    s.via
+        .as_deref()
+        .filter(|v| kind(v))
+        .or_else(|| s.registers.iter().map(String::as_str).find(|r| kind(r)))
+        .unwrap_or_default()
 }
 
 /// One allocation site: the function, its file and line, how much of what survived it

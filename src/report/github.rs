@@ -150,12 +150,16 @@ pub fn site_annotations(report: &RunReport, workspace: &std::path::Path) -> Stri
                         continue;
                     };
                     let who = match (&c.culprit, &c.holder) {
-                        (Some(culprit), _) => format!("`{culprit}`"),
-                        (None, Some(holder)) => holder.clone(),
-                        (None, None) => "nothing reachable from the roots".into(),
+                        // Timers and listeners: who registered them, into what.
+                        _ if super::explain::held_by_runtime_list(c, r.verdict.as_ref()) => {
+                            super::explain::cause_headline(c, r.verdict.as_ref())
+                        }
+                        (Some(culprit), _) => format!("held by `{culprit}`"),
+                        (None, Some(holder)) => format!("held by {holder}"),
+                        (None, None) => "held by nothing reachable from the roots".into(),
                     };
                     let message = format!(
-                        "{} › {} leaks +{} per request, held by {who}.\n{}",
+                        "{} › {} leaks +{} per request, {who}.\n{}",
                         t.name,
                         r.name,
                         bytes_rate(c.bytes_per_request),
@@ -425,6 +429,7 @@ mod site_tests {
             },
             library: None,
             via: None,
+            registers: Vec::new(),
             stack: Vec::new(),
             objects: 600.0,
             bytes: 285_000.0,

@@ -74,6 +74,7 @@ fn report_with_snapshots() -> RunReport {
             frame: place("add", "/srv/app/node_modules/p-queue/dist/index.js", 120),
         }),
         via: None,
+        registers: Vec::new(),
         stack: vec![
             place("add", "/srv/app/node_modules/p-queue/dist/index.js", 120),
             place("enqueue", "/srv/app/jobs.js", 41),

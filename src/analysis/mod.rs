@@ -78,21 +78,7 @@ impl Analysis {
 /// assert_eq!(a.retainer_path(&graph, list, 8).to_string(), "tasks in global @3 <- (global)");
 /// ```
 pub fn analyse(graph: &HeapGraph) -> Analysis {
-    // Class keys on a second thread while the dominator tree is built: the class keys are
-    // kept anyway, so this adds no memory at peak. (Distances could run alongside too, but
-    // their 4-byte parents per node would then be held alongside the dominator temporaries.)
-    // Without a thread to spare (a failed spawn), one after the other.
-    let (classes, tree) = std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("class keys".into())
-            .spawn_scoped(scope, || ClassIndex::build(graph));
-        let tree = dominators::Tree::build(graph);
-        let classes = match worker {
-            Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => ClassIndex::build(graph),
-        };
-        (classes, tree)
-    });
+    let (classes, tree) = classes_and_tree(graph);
     let (dominators, retained) = tree.finish(graph, Some(&classes));
     let mut min_distance = vec![u32::MAX; classes.len()];
     let paths = ShortestPaths::compute_with(graph, |node, distance| {
@@ -104,4 +90,63 @@ pub fn analyse(graph: &HeapGraph) -> Analysis {
     let class_stats = summary::class_stats(graph, &classes, retained, &min_distance);
     let statistics = summary::statistics(graph, &dominators, &paths);
     Analysis { classes, dominators, paths, class_stats, statistics }
+}
+
+/// Class keys and the dominator tree. The class keys are built on a second thread while the
+/// tree is: they are kept anyway, so this adds no memory at peak. (Distances could run
+/// alongside too, but their 4-byte parents per node would then be held alongside the dominator
+/// temporaries.) Without a thread to spare (a failed spawn), one after the other.
+fn classes_and_tree(graph: &HeapGraph) -> (ClassIndex, dominators::Tree) {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("class keys".into())
+            .spawn_scoped(scope, || ClassIndex::build(graph));
+        let tree = dominators::Tree::build(graph);
+        let classes = match worker {
+            Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => ClassIndex::build(graph),
+        };
+        (classes, tree)
+    })
+}
+
+/// What comparing snapshots needs of the last one: class keys, dominators and retained sizes,
+/// and shortest paths for the retainer paths, without a summary's per-class aggregates and heap
+/// statistics (its [`Analysis::class_stats`] stays empty and its [`Analysis::statistics`] zero).
+///
+/// `alongside` (typically [`compare::Digest::build`]) runs on the calling thread while the
+/// distances are found on a second one: the last snapshot of `leakcheck diff` is analysed
+/// when the other files are done, so that thread would otherwise sit idle.
+///
+/// ```
+/// use leakcheck::analysis::{analyse, analyse_for_comparison};
+/// use leakcheck::snapshot::{EdgeKind, GraphBuilder, NodeKind};
+/// let mut b = GraphBuilder::new();
+/// let root = b.node(NodeKind::Synthetic, "", 1, 0);
+/// let global = b.node(NodeKind::Object, "global", 3, 16);
+/// b.edge(root, EdgeKind::Shortcut, "1", global);
+/// let graph = b.build();
+/// let (a, root_retained) =
+///     analyse_for_comparison(&graph, |_, dominators| dominators.retained_size(root));
+/// assert_eq!(root_retained, 16);
+/// assert_eq!(a.retainer_path(&graph, global, 8).to_string(), analyse(&graph).retainer_path(&graph, global, 8).to_string());
+/// ```
+pub fn analyse_for_comparison<T>(
+    graph: &HeapGraph,
+    alongside: impl FnOnce(&ClassIndex, &Dominators) -> T,
+) -> (Analysis, T) {
+    let (classes, tree) = classes_and_tree(graph);
+    let (dominators, _) = tree.finish(graph, None);
+    let (paths, result) = std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("distances".into())
+            .spawn_scoped(scope, || ShortestPaths::compute(graph));
+        let result = alongside(&classes, &dominators);
+        let paths = match worker {
+            Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => ShortestPaths::compute(graph),
+        };
+        (paths, result)
+    });
+    (Analysis { classes, dominators, paths, ..Analysis::default() }, result)
 }

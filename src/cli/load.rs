@@ -84,24 +84,19 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
                     }
                     let outcome = read(&files[i], true).and_then(|graph| {
                         max_ids.publish(i, Some(max_object_id(&graph)));
-                        // Only the last snapshot is explained, so only it needs paths.
-                        let analysis = if i == last {
-                            analysis::analyse(&graph)
-                        } else {
-                            Analysis {
-                                classes: ClassIndex::build(&graph),
-                                dominators: Dominators::compute(&graph),
-                                ..Analysis::default()
-                            }
+                        let digest = |c: &ClassIndex, d: &Dominators| {
+                            Ok(Digest::build(labels[i].clone(), &graph, c, d, max_ids.basis(i)?))
                         };
-                        let basis = max_ids.basis(i)?;
-                        let (c, d) = (&analysis.classes, &analysis.dominators);
-                        let digest = Digest::build(labels[i].clone(), &graph, c, d, basis);
-                        if i == last {
-                            *last_loaded.lock().expect("no panics while held") =
-                                Some(Loaded { graph, analysis });
+                        if i != last {
+                            let classes = ClassIndex::build(&graph);
+                            return digest(&classes, &Dominators::compute(&graph));
                         }
-                        Ok(digest)
+                        // Only the last snapshot is explained, so only it needs paths; they
+                        // are found while its digest is built.
+                        let (analysis, digest) = analysis::analyse_for_comparison(&graph, digest);
+                        *last_loaded.lock().expect("no panics while held") =
+                            Some(Loaded { graph, analysis });
+                        digest
                     });
                     let failed = outcome.is_err();
                     if failed {

@@ -314,3 +314,37 @@ path = \"/api/items/SKU-000007\"
     assert!(item["verdict"].is_object(), "{json:#}");
     assert!(junit.contains("<testcase name=\"item\""), "{junit}");
 }
+
+/// Two signals in quick succession while a route is between rungs: the reports the second
+/// signal writes keep that route too, with the snapshots it had taken, as an error (no verdict
+/// was reached), not a route that never ran.
+#[test]
+fn a_second_signal_keeps_the_route_under_way_with_its_snapshots() {
+    require_node!();
+    let (_dir, path) = inventory_spec("", ITEM_ROUTE, "rungs = 4\nmax_rungs = 4");
+    let mut run = Driven::start(&path, &["--requests", "2000"]);
+    run.wait_for_line("inventory › item: snapshot 1:");
+    // The rung's 2,000 requests take far longer than this: the signals land in its load.
+    std::thread::sleep(Duration::from_millis(200));
+    kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).unwrap();
+    let status = run.signal_and_wait(Signal::SIGTERM);
+    let stderr = run.seen.join("\n");
+    common::assert_nothing_left(&run.tag, "after two signals");
+    let (json, junit) = common::read_reports(run.dir.path());
+    let json = json.unwrap_or_else(|| panic!("no JSON report\n{stderr}"));
+    let junit = junit.unwrap_or_else(|| panic!("no JUnit report\n{stderr}"));
+    let item = common::route_of(&json, "inventory", "item");
+    assert_eq!(item["outcome"], "error", "{json:#}");
+    let rungs = item["rungs"].as_array().map_or(0, Vec::len);
+    assert!(rungs >= 2, "the baseline and snapshot 1 were measured: {json:#}");
+    let error = item["error"].as_str().unwrap_or_default();
+    eprintln!("leakcheck exited with {:?}: {error:?}", status.code());
+    // Either signal may be handled first, so the status is 130 or 143 either way. The route
+    // is the one under way when the second signal came before it wound down, else the one
+    // the first signal ended: both keep their snapshots.
+    assert!(matches!(status.code(), Some(130 | 143)), "{status:?}\n{stderr}");
+    let under_way = error.contains("stopped by a second signal after snapshot ")
+        && error.contains("before a verdict");
+    assert!(under_way || error.contains("interrupted by SIG"), "{error:?}\n{json:#}");
+    assert!(junit.contains("<testcase name=\"item\""), "{junit}");
+}

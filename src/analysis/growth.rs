@@ -186,6 +186,25 @@ fn least_squares(xs: &[f64], ys: &[f64]) -> (f64, f64) {
     (slope, r2)
 }
 
+/// A class with these counts and bytes per snapshot, 500 requests apart, fitted with the
+/// default floors: for the tests of the rules that read a comparison's classes.
+#[cfg(test)]
+pub(crate) fn test_class(key: &str, counts: &[u64], bytes: &[u64]) -> super::compare::ClassGrowth {
+    let xs: Vec<f64> = (0..counts.len()).map(|i| i as f64 * 500.0).collect();
+    let f =
+        |v: &[u64], floor| classify(&xs, &v.iter().map(|&x| x as f64).collect::<Vec<_>>(), floor);
+    super::compare::ClassGrowth {
+        key: key.into(),
+        counts: counts.to_vec(),
+        bytes: bytes.to_vec(),
+        intervals: vec![super::compare::IntervalChange::default(); counts.len() - 1],
+        survivors: vec![0; counts.len() - 1],
+        count_fit: f(counts, NoiseFloor::OBJECTS),
+        bytes_fit: f(bytes, NoiseFloor::BYTES),
+        clusters: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

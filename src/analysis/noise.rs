@@ -146,25 +146,7 @@ fn residual(ys: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::compare::IntervalChange;
-    use crate::analysis::growth::classify;
-
-    fn class(key: &str, counts: &[u64], bytes: &[u64]) -> ClassGrowth {
-        let xs: Vec<f64> = (0..counts.len()).map(|i| i as f64 * 500.0).collect();
-        let f = |v: &[u64], floor| {
-            classify(&xs, &v.iter().map(|&x| x as f64).collect::<Vec<_>>(), floor)
-        };
-        ClassGrowth {
-            key: key.into(),
-            counts: counts.to_vec(),
-            bytes: bytes.to_vec(),
-            intervals: vec![IntervalChange::default(); counts.len() - 1],
-            survivors: vec![0; counts.len() - 1],
-            count_fit: f(counts, NoiseFloor::OBJECTS),
-            bytes_fit: f(bytes, NoiseFloor::BYTES),
-            clusters: Vec::new(),
-        }
-    }
+    use crate::analysis::growth::test_class as class;
 
     #[test]
     fn noise_is_a_high_quantile_of_non_growing_classes() {

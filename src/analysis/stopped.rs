@@ -128,25 +128,7 @@ pub fn decelerating(c: &Comparison) -> Option<Deceleration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::compare::IntervalChange;
-    use crate::analysis::growth::{NoiseFloor, classify};
-
-    fn class(key: &str, counts: &[u64], bytes: &[u64]) -> ClassGrowth {
-        let xs: Vec<f64> = (0..counts.len()).map(|i| i as f64 * 500.0).collect();
-        let f = |v: &[u64], floor| {
-            classify(&xs, &v.iter().map(|&x| x as f64).collect::<Vec<_>>(), floor)
-        };
-        ClassGrowth {
-            key: key.into(),
-            counts: counts.to_vec(),
-            bytes: bytes.to_vec(),
-            intervals: vec![IntervalChange::default(); counts.len() - 1],
-            survivors: vec![0; counts.len() - 1],
-            count_fit: f(counts, NoiseFloor::OBJECTS),
-            bytes_fit: f(bytes, NoiseFloor::BYTES),
-            clusters: Vec::new(),
-        }
-    }
+    use crate::analysis::growth::{NoiseFloor, classify, test_class as class};
 
     fn total(classes: &[ClassGrowth]) -> Vec<f64> {
         let n = classes[0].bytes.len();

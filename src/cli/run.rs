@@ -84,7 +84,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         partial: Some(partial.clone()),
     };
     // A second Ctrl-C ends leakcheck at once; the JSON and JUnit reports still get what was
-    // measured until then (routes finished before the first signal).
+    // measured until then (routes finished before the first signal, and the one under way).
     // Whoever writes the reports first (the run's end, or a second signal) writes them whole;
     // the other leaves them alone.
     let written = Arc::new(std::sync::Mutex::new(false));
@@ -107,7 +107,8 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             });
             let Some(mut report) = report else { return };
             report.interrupted = Some(
-                "stopped by a second signal: the report holds the routes finished before the first"
+                "stopped by a second signal: the report holds the routes finished before the first, \
+                 and the one under way with what it had measured"
                     .into(),
             );
             if let Some(path) = &junit {

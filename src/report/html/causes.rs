@@ -47,6 +47,10 @@ fn cause(c: &Cause, n: usize, of: usize, v: &RouteVerdict, id: &str, unit: &str)
         article class="cause" id={ (id) "-cause-" (n) } {
             h4 {
                 span class="tag" { "CAUSE" @if of > 1 { " " (n + 1) " of " (of) } } " "
+                @if crate::report::explain::held_by_runtime_list(c, Some(v)) {
+                    // Timers and listeners: who registered them, into what.
+                    (crate::report::explain::cause_headline(c, Some(v)))
+                } @else {
                 @match (&c.culprit, &c.holder) {
                     (Some(culprit), Some(holder)) => { code class="culprit" { (culprit) } " (" (holder) ")" }
                     (None, Some(holder)) => { (holder) }
@@ -57,6 +61,7 @@ fn cause(c: &Cause, n: usize, of: usize, v: &RouteVerdict, id: &str, unit: &str)
                             None => { "objects not reachable from the roots" }
                         }
                     }
+                }
                 }
             }
             p {

@@ -96,6 +96,8 @@ try:
     print(t[0]['outcome'])
 except Exception: print('error')")
   printf 'clean\t%s\t%s\n' "$route" "$outcome" >>"$ROWS"
+  # A false alarm's report is the evidence: keep it (the next run overwrites clean.json).
+  [ "$outcome" = pass ] || cp "$json" "$OUT/clean-$i-$route-$outcome.json" 2>/dev/null || true
   echo "  clean $i ($route): $outcome" >&2
 done
 

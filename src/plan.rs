@@ -54,8 +54,8 @@ pub mod defaults {
     pub const AUTO_WARMUP_STEP: u64 = 50;
     /// With `warmup = "auto"`: the most warm-up requests.
     pub const AUTO_WARMUP_MAX: u64 = 2_000;
-    /// With `warmup = "auto"`: growth of the heap used after a GC between two probes under
-    /// which the warm-up is done (V8's code and metadata floor per interval).
+    /// With `warmup = "auto"`: growth of V8's compiled code, and of its metadata, between two
+    /// probes under which the warm-up is done (V8's code and metadata floor per interval).
     pub const AUTO_WARMUP_SETTLED: u64 = 32 << 10;
     /// With `requests = "auto"`: requests per rung of the first, small series.
     pub const AUTO_FIRST_REQUESTS: u64 = 100;
@@ -88,10 +88,10 @@ pub mod defaults {
 /// and routes. `Default` changes nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
-    /// `--warmup`: requests before the baseline snapshot, for every route.
-    pub warmup: Option<u64>,
-    /// `--requests`: requests per rung, for every route.
-    pub requests: Option<u64>,
+    /// `--warmup`: requests before the baseline snapshot (or `auto`), for every route.
+    pub warmup: Option<Requests>,
+    /// `--requests`: requests per rung (or `auto`), for every route.
+    pub requests: Option<Requests>,
     /// `--concurrency`: requests in flight, for every route.
     pub concurrency: Option<usize>,
     /// `--rungs`: load intervals, for every route (at least 2).
@@ -273,8 +273,8 @@ pub fn plan(spec: &Spec, overrides: &Overrides) -> Result<Plan, SpecError> {
     let flag_error = |message: String| SpecError::whole_file(&spec.path, message);
     use crate::leakspec::{MAX_CONCURRENCY, MAX_REQUESTS, MAX_RUNGS};
     let flags = [
-        (overrides.requests.map(|n| n as i128), "--requests", 1, MAX_REQUESTS),
-        (overrides.warmup.map(|n| n as i128), "--warmup", 0, MAX_REQUESTS),
+        (fixed(overrides.requests), "--requests", 1, MAX_REQUESTS),
+        (fixed(overrides.warmup), "--warmup", 0, MAX_REQUESTS),
         (overrides.concurrency.map(|n| n as i128), "--concurrency", 1, MAX_CONCURRENCY),
         (overrides.rungs.map(i128::from), "--rungs", 2, MAX_RUNGS),
         (overrides.max_rungs.map(i128::from), "--max-rungs", 2, MAX_RUNGS),
@@ -327,6 +327,14 @@ pub fn plan(spec: &Spec, overrides: &Overrides) -> Result<Plan, SpecError> {
         .filter(|t| !t.routes.is_empty())
         .collect();
     Ok(Plan { spec_path: spec.path.clone(), targets })
+}
+
+/// A flag's number of requests, for the range check (`auto` has none).
+fn fixed(value: Option<Requests>) -> Option<i128> {
+    match value? {
+        Requests::Fixed(n) => Some(n.into()),
+        Requests::Auto => None,
+    }
 }
 
 fn check_flag(value: Option<i128>, flag: &str, min: i128, max: i128) -> Result<(), String> {
@@ -412,6 +420,9 @@ fn route_plan(
         .or(pick(&levels, |s| s.max_rungs))
         .unwrap_or(defaults::MAX_RUNGS)
         .max(rungs);
+    // A flag beats every level, `auto` included.
+    let warmup = overrides.warmup.or(pick(&levels, |s| s.warmup));
+    let requests = overrides.requests.or(pick(&levels, |s| s.requests));
     RoutePlan {
         name: route.name.clone(),
         method: route.method.clone().unwrap_or_else(|| defaults::METHOD.to_owned()),
@@ -429,20 +440,18 @@ fn route_plan(
             true => Ignored::No,
             false => route.ignored.clone().or_else(|| target.ignored.clone()).unwrap_or_default(),
         },
-        warmup: match overrides.warmup.map(Requests::Fixed).or(pick(&levels, |s| s.warmup)) {
+        warmup: match warmup {
             Some(Requests::Fixed(n)) => n,
             Some(Requests::Auto) => defaults::AUTO_WARMUP_STEP,
             None => defaults::WARMUP,
         },
-        warmup_auto: overrides.warmup.is_none()
-            && pick(&levels, |s| s.warmup) == Some(Requests::Auto),
-        requests: match overrides.requests.map(Requests::Fixed).or(pick(&levels, |s| s.requests)) {
+        warmup_auto: warmup == Some(Requests::Auto),
+        requests: match requests {
             Some(Requests::Fixed(n)) => n,
             Some(Requests::Auto) => defaults::AUTO_FIRST_REQUESTS,
             None => defaults::REQUESTS,
         },
-        requests_auto: overrides.requests.is_none()
-            && pick(&levels, |s| s.requests) == Some(Requests::Auto),
+        requests_auto: requests == Some(Requests::Auto),
         concurrency: overrides
             .concurrency
             .or(pick(&levels, |s| s.concurrency))

@@ -152,6 +152,13 @@ fn usage_errors_exit_2() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let out = run(["frobnicate"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
+    // `--requests` and `--warmup` take a number or `auto`, nothing else.
+    for flag in ["--requests", "--warmup"] {
+        let out = run(["run", flag, "lots"]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{flag}: {err}");
+        assert!(err.contains("a whole number of requests or `auto`"), "{flag}: {err}");
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use leakcheck::leakspec::{ByteSize, Ignored, Spec};
+use leakcheck::leakspec::{ByteSize, Ignored, Requests, Spec};
 use leakcheck::plan::{Overrides, Plan, Readiness, plan};
 
 const SPEC: &str = r#"
@@ -139,7 +139,7 @@ fn the_port_is_filled_at_launch() {
 fn flags_beat_every_level_and_filters_pick() {
     let spec = spec_in(Path::new("/srv"));
     let overrides = Overrides {
-        requests: Some(50),
+        requests: Some(Requests::Fixed(50)),
         concurrency: Some(2),
         rungs: Some(4),
         routes: vec!["ai-proxy/chat".into(), "index".into()],
@@ -161,6 +161,40 @@ fn flags_beat_every_level_and_filters_pick() {
     let plan_static = leakcheck::plan::plan(&spec, &only_static).unwrap();
     assert_eq!(plan_static.targets.len(), 1);
     assert_eq!(plan_static.targets[0].name, "static");
+}
+
+/// `--requests auto` / `--warmup auto` (issue 13) beat a fixed number in the spec as any flag
+/// does, and a fixed flag beats `"auto"` in the spec.
+#[test]
+fn auto_flags_beat_the_spec_and_fixed_flags_beat_auto() {
+    let spec = Spec::parse(
+        "[defaults]\nwarmup = 30\nrequests = 400\n[[target]]\nname = \"api\"\n\
+         command = [\"node\", \"server.js\"]\n[[target.route]]\nname = \"home\"\npath = \"/\"\n\
+         [[target.route]]\nname = \"sized\"\npath = \"/\"\nrequests = \"auto\"\nwarmup = \"auto\"\n",
+        Path::new("leakspec.toml"),
+    )
+    .unwrap();
+    let resolved = |overrides: Overrides| {
+        let plan = plan(&spec, &overrides).unwrap();
+        let routes = &plan.targets[0].routes;
+        routes
+            .iter()
+            .map(|r| (r.requests, r.requests_auto, r.warmup, r.warmup_auto))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(resolved(Overrides::default()), [(400, false, 30, false), (100, true, 50, true)]);
+    let auto = Overrides {
+        requests: Some(Requests::Auto),
+        warmup: Some(Requests::Auto),
+        ..Overrides::default()
+    };
+    assert_eq!(resolved(auto), [(100, true, 50, true), (100, true, 50, true)]);
+    let fixed = Overrides {
+        requests: Some(Requests::Fixed(200)),
+        warmup: Some(Requests::Fixed(10)),
+        ..Overrides::default()
+    };
+    assert_eq!(resolved(fixed), [(200, false, 10, false), (200, false, 10, false)]);
 }
 
 #[test]

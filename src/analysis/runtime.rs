@@ -40,6 +40,32 @@ pub fn is_runtime_node(graph: &HeapGraph, node: NodeIndex) -> bool {
     }
 }
 
+/// V8's own code and metadata in one snapshot, in bytes: what `warmup = "auto"` probes between
+/// two steps of warm-up (tiering compiles code; hidden classes, feedback and other metadata
+/// follow new code paths), kept apart so the report can say which one kept growing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeBytes {
+    /// Compiled code (`(compiled code)`).
+    pub code: u64,
+    /// The other runtime nodes ([`is_runtime_node`]): hidden classes, feedback, `(system)`.
+    pub metadata: u64,
+}
+
+impl RuntimeBytes {
+    /// Sums the self sizes of the graph's code and metadata nodes.
+    pub fn of(graph: &HeapGraph) -> RuntimeBytes {
+        let mut bytes = RuntimeBytes::default();
+        for v in graph.nodes() {
+            if graph.kind(v) == NodeKind::Code {
+                bytes.code += graph.self_size(v);
+            } else if is_runtime_node(graph, v) {
+                bytes.metadata += graph.self_size(v);
+            }
+        }
+        bytes
+    }
+}
+
 /// Retained sizes counting program data only: like [`Dominators::retained_size`], but the self
 /// sizes of runtime nodes ([`is_runtime_node`]) count as zero. A closure context whose retained
 /// size grows because a closure got optimised code is not a growing holder; one that holds an

@@ -114,6 +114,13 @@ impl Progress for StderrProgress {
                     crate::format::plural(requests, "request")
                 ))
             }
+            Event::WarmupUnsettled { target, route, requests, still_growing } => {
+                self.line(format!(
+                    "{target} › {route}: warm-up stopped at its cap of {} with V8's {} still growing",
+                    crate::format::plural(requests, "request"),
+                    still_growing.join(" and ")
+                ))
+            }
             Event::Idle { target, route, seconds } => self.line(format!(
                 "{target} › {route}: idle for {seconds:.1} s (growth with time, not requests?)"
             )),

@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::analysis::HeapSummary;
 use crate::analysis::compare::{Comparer, Thresholds};
+use crate::leakspec::Requests;
 use crate::report::diff::{DiffReport, Verdict};
 use crate::report::summary;
 use crate::style::Paint;
@@ -181,12 +182,14 @@ struct RunArgs {
     /// their reason, and a target whose routes are all ignored is not started).
     #[arg(long)]
     include_ignored: bool,
-    /// Override N, the requests per rung, for every route.
-    #[arg(long, value_name = "N")]
-    requests: Option<u64>,
-    /// Override the warm-up requests sent before the baseline.
-    #[arg(long, value_name = "N")]
-    warmup: Option<u64>,
+    /// Override N, the requests per rung, for every route; `auto` sizes the rungs to the
+    /// route's sensitivity (as `requests = "auto"` in the spec).
+    #[arg(long, value_name = "N|auto", value_parser = requests_value)]
+    requests: Option<Requests>,
+    /// Override the warm-up requests sent before the baseline; `auto` warms up until V8's
+    /// code and metadata stop growing (as `warmup = "auto"` in the spec).
+    #[arg(long, value_name = "N|auto", value_parser = requests_value)]
+    warmup: Option<Requests>,
     /// Override the requests in flight at once.
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
@@ -277,6 +280,17 @@ struct DiffArgs {
     /// class per snapshot, retainer paths, links to the snapshot files).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+}
+
+/// `--requests` and `--warmup`: a whole number, or `auto`.
+fn requests_value(text: &str) -> Result<Requests, String> {
+    match text {
+        "auto" => Ok(Requests::Auto),
+        n => n
+            .parse()
+            .map(Requests::Fixed)
+            .map_err(|_| format!("expected a whole number of requests or `auto`, got `{n}`")),
+    }
 }
 
 /// Runs leakcheck with the process's arguments and returns the exit code.

@@ -8,7 +8,9 @@
 //! hold). A class growing that the lock does not record still fails as a leak.
 
 use crate::leakspec::RegressionTolerance;
-use crate::model::lock::{Baseline, Change, Figure, LockCheck, Recorded, Status, Unit};
+use crate::model::lock::{
+    Baseline, Change, Figure, LockCheck, Recorded, Status, Unit, WeakerLimit,
+};
 use crate::model::verdict::{Failure, RouteVerdict};
 use crate::plan::RoutePlan;
 
@@ -88,7 +90,16 @@ pub fn compare(record: &Recorded, now: &Recorded, tolerance: RegressionTolerance
     } else {
         Status::Within
     };
-    LockCheck { status, tolerance: tolerance.to_string(), figures }
+    // A limit is noisy like any figure (runs of one route stated 41.9 to 45.6 B/request), so
+    // only a rise past the tolerance's relative part is said; the absolute part is for
+    // growth near zero and would hide a doubled limit of a few tens of bytes.
+    let weaker_detection_limit = match (record.detection_limit, now.detection_limit) {
+        (Some(recorded), Some(measured)) if measured > tolerance.allowed(recorded, 0.0) => {
+            Some(WeakerLimit { recorded, measured })
+        }
+        _ => None,
+    };
+    LockCheck { status, tolerance: tolerance.to_string(), figures, weaker_detection_limit }
 }
 
 /// Holds a judged route against its baseline: sets `verdict.lock`, adds a
@@ -105,6 +116,7 @@ pub fn hold(verdict: &mut RouteVerdict, route: &RoutePlan, requests: u64, peak_h
                 status: Status::NotRecorded,
                 tolerance: tolerance.to_string(),
                 figures: Vec::new(),
+                weaker_detection_limit: None,
             },
             None,
         ),
@@ -185,6 +197,7 @@ mod tests {
             bytes_per_request: rate,
             heap_growth: (rate * 200.0) as i64,
             detection_limit: None,
+            sensitivity: None,
             peak_heap: None,
             classes: classes.iter().map(|(c, r)| (c.to_string(), *r)).collect(),
         }
@@ -280,6 +293,31 @@ mod tests {
         assert_eq!(v.lock.as_ref().unwrap().status, Status::Blessed);
     }
 
+    /// A run whose detection limit is weaker than the recorded one says so (its PASS promises
+    /// less); the limit's own noise does not, nor does a lock without a limit.
+    #[test]
+    fn a_weaker_detection_limit_than_recorded_is_said() {
+        let rec = Recorded { detection_limit: Some(42.4), ..record(0.0, &[]) };
+        let at = |limit: Option<f64>| {
+            let now = Recorded { detection_limit: limit, ..rec.clone() };
+            compare(&rec, &now, RegressionTolerance::DEFAULT)
+        };
+        // 41.9 to 45.6 B/request between runs of one route: noise.
+        assert_eq!(at(Some(45.6)).weaker_detection_limit, None);
+        assert_eq!(at(Some(20.0)).weaker_detection_limit, None);
+        let weaker = at(Some(90.0));
+        assert_eq!(weaker.status, Status::Within, "said, not failed");
+        let w = weaker.weaker_detection_limit.unwrap();
+        assert_eq!((w.recorded, w.measured), (42.4, 90.0));
+        assert!(w.sentence("leakspec.lock").contains("90 B/request now, 42 B/request when"));
+        let text = weaker.to_text("leakspec.lock", crate::style::Paint::PLAIN);
+        assert!(text.contains("warning: detection limit weaker than recorded"), "{text}");
+        let unrecorded = Recorded { detection_limit: None, ..rec.clone() };
+        let now = Recorded { detection_limit: Some(90.0), ..rec.clone() };
+        let check = compare(&unrecorded, &now, RegressionTolerance::DEFAULT);
+        assert_eq!(check.weaker_detection_limit, None);
+    }
+
     #[test]
     fn clean_route_noise_does_not_flap() {
         // Heap growth of a clean route varies by tens of KiB between runs; peaks by ~15%.
@@ -288,6 +326,7 @@ mod tests {
             bytes_per_request: 0.0,
             heap_growth: 75_600,
             detection_limit: None,
+            sensitivity: None,
             peak_heap: Some(5_430_000),
             classes: BTreeMap::new(),
         };

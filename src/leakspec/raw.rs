@@ -33,7 +33,7 @@ pub(crate) struct RawSpec {
 #[schemars(deny_unknown_fields, rename = "Defaults")]
 pub(crate) struct RawDefaults {
     /// Requests sent before the baseline snapshot, so caches and JIT settle (default 50); or
-    /// "auto": in steps of 50 until the heap used after a GC stops growing (at most 2,000).
+    /// "auto": in steps of 50 until V8's code and metadata stop growing (at most 2,000).
     #[serde(default)]
     #[schemars(schema_with = "warmup_schema")]
     pub warmup: Option<S<RawCount>>,

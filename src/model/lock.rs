@@ -27,6 +27,10 @@ pub struct Recorded {
     /// flagged (what "no growth" meant when this was recorded). `None` in locks written before
     /// leakcheck stated it.
     pub detection_limit: Option<f64>,
+    /// The sensitivity the route was held to, bytes per request: its budget's `sensitivity`,
+    /// or the default of `requests = "auto"`. `None` when it had none (or in locks written
+    /// before leakcheck recorded it).
+    pub sensitivity: Option<f64>,
     /// Bytes per request of each class growing linearly (the classes above the noise floor).
     pub classes: BTreeMap<String, f64>,
 }
@@ -45,6 +49,7 @@ impl Recorded {
             bytes_per_request: round_rate(rate),
             heap_growth: round_sig(verdict.heap.1 as f64 - verdict.heap.0 as f64) as i64,
             detection_limit: Some(round_rate(verdict.detection_limit.bytes_per_request)),
+            sensitivity: verdict.budget.sensitivity,
             peak_heap: peak_heap.map(|p| round_sig(p as f64) as u64),
             classes: verdict
                 .leaks
@@ -164,6 +169,31 @@ pub struct LockCheck {
     pub tolerance: String,
     /// Recorded against measured, figure by figure (empty when there was no record).
     pub figures: Vec<Figure>,
+    /// This run's detection limit is weaker than the recorded one (by more than the relative
+    /// part of the tolerance): its PASS promises less than the record's did. Said, not failed
+    /// (a `sensitivity` is the budget that fails a route on its limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weaker_detection_limit: Option<WeakerLimit>,
+}
+
+/// A detection limit weaker than the one recorded, bytes per request.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeakerLimit {
+    /// The limit recorded in the lock.
+    pub recorded: f64,
+    /// This run's limit.
+    pub measured: f64,
+}
+
+impl WeakerLimit {
+    /// One line for reports: what the weaker limit means.
+    pub fn sentence(&self, lock_name: &str) -> String {
+        format!(
+            "detection limit weaker than recorded: no linear growth above {}/request now, {}/request when {lock_name} was written; a leak in between would pass (longer rungs or `requests = \"auto\"` with a `sensitivity` restore it; `--bless` accepts it)",
+            bytes_rate(self.measured),
+            bytes_rate(self.recorded)
+        )
+    }
 }
 
 impl LockCheck {

@@ -25,6 +25,21 @@ pub const RUN_FORMAT: &str = "leakcheck-run/2";
 /// string borrowed from its input (it reads it with [`run_format`]).
 type StaticName = &'static str;
 
+/// A `warmup = "auto"` that stopped at its cap with V8 still compiling (see
+/// [`RouteReport::warmup_unsettled`]): what grew between its last two probes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmupUnsettled {
+    /// What kept the warm-up going: `"code"`, `"metadata"`, or both, in that order.
+    pub still_growing: Vec<String>,
+    /// Growth of compiled code between the last two probes, bytes (negative: shrank).
+    pub code_bytes: i64,
+    /// Growth of V8's other metadata (hidden classes, feedback, `(system)`) between the last
+    /// two probes, bytes.
+    pub metadata_bytes: i64,
+    /// Requests between those two probes.
+    pub requests: u64,
+}
+
 /// The whole run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunReport {
@@ -157,6 +172,10 @@ pub struct RouteReport {
     pub rungs: Vec<Rung>,
     /// Requests sent during warm-up.
     pub warmup: u64,
+    /// With `warmup = "auto"`: the warm-up reached its most requests while V8's code or
+    /// metadata still grew between its last two probes; written only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_unsettled: Option<WarmupUnsettled>,
     /// The load's statistics over the warm-up and all rungs.
     pub load: LoadStats,
     /// The route's peak heap, the one figure every report gives (see [`RouteReport::peak`]).
@@ -254,6 +273,7 @@ impl RouteReport {
             verdict: None,
             rungs: Vec::new(),
             warmup: 0,
+            warmup_unsettled: None,
             load: LoadStats::default(),
             peak_heap: None,
             peak_external: None,

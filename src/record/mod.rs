@@ -15,6 +15,7 @@
 //!     bytes_per_request: 64.0,
 //!     heap_growth: 70_000,
 //!     detection_limit: None,
+//!     sensitivity: None,
 //!     peak_heap: Some(5_300_000),
 //!     classes: [("Job".to_owned(), 64.0)].into(),
 //! });
@@ -100,6 +101,8 @@ struct RawEntry {
     #[serde(default)]
     detection_limit: Option<f64>,
     #[serde(default)]
+    sensitivity: Option<f64>,
+    #[serde(default)]
     classes: BTreeMap<String, f64>,
 }
 
@@ -154,6 +157,7 @@ impl Lock {
                 bytes_per_request: e.bytes_per_request,
                 heap_growth: e.heap_growth,
                 detection_limit: e.detection_limit,
+                sensitivity: e.sensitivity,
                 peak_heap: e.peak_heap,
                 classes: e.classes,
             };
@@ -219,6 +223,12 @@ impl Lock {
                 out += &commented(
                     format!("detection_limit = {}", float(limit)),
                     &format!("no linear growth above {}/request would pass", bytes_rate(limit)),
+                );
+            }
+            if let Some(sensitivity) = r.sensitivity {
+                out += &commented(
+                    format!("sensitivity = {}", float(sensitivity)),
+                    &format!("held to catch {}/request", bytes_rate(sensitivity)),
                 );
             }
             if !r.classes.is_empty() {
@@ -329,6 +339,7 @@ mod tests {
                 bytes_per_request: 128.0,
                 heap_growth: 155_000,
                 detection_limit: None,
+                sensitivity: None,
                 peak_heap: Some(5_430_000),
                 classes: [("AuditEntry".to_owned(), 64.0), ("(string)".to_owned(), 64.0)].into(),
             },
@@ -341,6 +352,7 @@ mod tests {
                 bytes_per_request: 231.0,
                 heap_growth: 262_000,
                 detection_limit: None,
+                sensitivity: None,
                 peak_heap: Some(6_100_000),
                 classes: [
                     ("{id, prompt}".to_owned(), 48.0),
@@ -358,6 +370,7 @@ mod tests {
                 bytes_per_request: 0.0,
                 heap_growth: -2_050,
                 detection_limit: None,
+                sensitivity: None,
                 peak_heap: None,
                 classes: BTreeMap::new(),
             },
@@ -376,6 +389,30 @@ mod tests {
         let back = Lock::parse(&text, Path::new("leakspec.lock")).unwrap();
         assert_eq!(back, sample());
         assert_eq!(back.to_toml(), text);
+    }
+
+    /// The limit and the sensitivity a route was held to are written beside each other and
+    /// read back; a lock written before either existed still reads (issue 13).
+    #[test]
+    fn detection_limit_and_sensitivity_round_trip_and_old_locks_read() {
+        let mut lock = sample();
+        let mut held = lock.get("shop-api", "catalogue").unwrap().clone();
+        held.detection_limit = Some(12.8);
+        held.sensitivity = Some(16.0);
+        lock.insert("shop-api", "catalogue", held.clone());
+        let text = lock.to_toml();
+        assert!(text.contains("detection_limit = 12.8"), "{text}");
+        assert!(
+            text.contains("sensitivity = 16.0          # held to catch 16 B/request"),
+            "{text}"
+        );
+        let back = Lock::parse(&text, Path::new("leakspec.lock")).unwrap();
+        assert_eq!(back.get("shop-api", "catalogue"), Some(&held));
+        let old = "version = 1\n\n[[route]]\ntarget = \"a\"\nroute = \"b\"\nrequests = 600\n\
+                   bytes_per_request = 0.0\nheap_growth = 70900\npeak_heap = 5020000\n";
+        let old = Lock::parse(old, Path::new("leakspec.lock")).unwrap();
+        let b = old.get("a", "b").unwrap();
+        assert_eq!((b.detection_limit, b.sensitivity), (None, None));
     }
 
     #[test]

@@ -21,6 +21,9 @@ impl LockCheck {
             Status::Blessed => format!("blessed: these figures replace the record in {lock_name}"),
         };
         let mut out = format!("  {head} (tolerance {})\n", self.tolerance);
+        if let Some(weaker) = &self.weaker_detection_limit {
+            out += &format!("  {}: {}\n", paint.yellow("warning"), weaker.sentence(lock_name));
+        }
         if self.figures.is_empty() {
             return out;
         }
@@ -78,6 +81,7 @@ mod tests {
             bytes_per_request: rate,
             heap_growth: (rate * 200.0) as i64,
             detection_limit: None,
+            sensitivity: None,
             peak_heap: None,
             classes: classes.iter().map(|(c, r)| (c.to_string(), *r)).collect(),
         }
@@ -94,6 +98,7 @@ mod tests {
             bytes_per_request: 350.0,
             heap_growth: 70_000,
             detection_limit: None,
+            sensitivity: None,
             peak_heap: Some(6_000_000),
             classes: [("Job".to_owned(), 64.0), ("Receipt".to_owned(), 286.0)].into(),
         };

@@ -75,6 +75,15 @@ impl RunReport {
                 let Some(check) = r.verdict.as_ref().and_then(|v| v.lock.as_ref()) else {
                     continue;
                 };
+                if let Some(weaker) = &check.weaker_detection_limit {
+                    let what = weaker.sentence(&self.lock_name());
+                    notes += &format!(
+                        "  {} › {}: {}: {what}\n",
+                        t.name,
+                        r.name,
+                        paint.yellow("warning")
+                    );
+                }
                 let what = match check.status {
                     LockStatus::Within | LockStatus::Regressed => continue,
                     LockStatus::Improved => format!(
@@ -567,6 +576,7 @@ pub(crate) mod tests {
                 })
                 .collect(),
             warmup: 10,
+            warmup_unsettled: None,
             load: LoadStats { sent: 200, ok: 200, ..LoadStats::default() },
             peak_heap: Some(4_400_000),
             peak_external: Some(9_600_000),
@@ -592,6 +602,7 @@ pub(crate) mod tests {
             bytes_per_request: 16.0,
             heap_growth: 3_300,
             detection_limit: None,
+            sensitivity: None,
             peak_heap: Some(4_300_000),
             classes: [("Job".to_owned(), 16.0)].into(),
         };
@@ -604,6 +615,7 @@ pub(crate) mod tests {
             status: Status::NotRecorded,
             tolerance: "25% + 32B".into(),
             figures: Vec::new(),
+            weaker_detection_limit: None,
         });
         let mut crashed = route("boom", Outcome::Error, None);
         crashed.error =

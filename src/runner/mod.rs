@@ -482,6 +482,7 @@ async fn run_route(
             verdict: None,
             rungs: Vec::new(),
             warmup: 0,
+            warmup_unsettled: None,
             load: LoadStats::default(),
             peak_heap: None,
             peak_external: None,

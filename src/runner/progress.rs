@@ -83,6 +83,18 @@ pub enum Event<'a> {
         /// Requests per rung of the new series.
         requests: u64,
     },
+    /// `warmup = "auto"` reached its most requests with V8's code or metadata still growing
+    /// between its last two probes; the baseline is taken all the same.
+    WarmupUnsettled {
+        /// The target.
+        target: &'a str,
+        /// The route.
+        route: &'a str,
+        /// Warm-up requests sent.
+        requests: u64,
+        /// What still grew: `"code"`, `"metadata"`.
+        still_growing: &'a [String],
+    },
     /// The idle control interval starts: no requests for this long, then a snapshot.
     Idle {
         /// The target.

@@ -1,5 +1,5 @@
-//! One route's measurement: warm-up (with `warmup = "auto"`, in steps until the heap used
-//! after a GC stops growing between two probes), then a **series** (a baseline snapshot and rungs of N
+//! One route's measurement: warm-up (with `warmup = "auto"`, in steps until V8's compiled code
+//! and its metadata both stop growing between two probes), then a **series** (a baseline snapshot and rungs of N
 //! requests, each followed by a snapshot, with extra rungs while the verdict is unclear), then
 //! the idle interval and the burst when they apply.
 //!
@@ -18,9 +18,11 @@ use super::progress::Event;
 use super::{RouteLoad, RouteRun, RunOptions, grows, snapshot, unclear_classes};
 use crate::analysis::compare::{Comparer, Comparison};
 use crate::analysis::growth::NoiseFloor;
+use crate::analysis::runtime::RuntimeBytes;
 use crate::analysis::sizing::{self, Next};
 use crate::inspector::Inspector;
 use crate::launch::Target;
+use crate::model::WarmupUnsettled;
 use crate::plan::defaults;
 
 /// With `requests = "auto"`: the most time one route's series may take together (snapshots
@@ -31,11 +33,26 @@ pub const AUTO_TIME_BUDGET: Duration = Duration::from_secs(300);
 /// With `requests = "auto"`: the most requests per rung a series may take.
 pub const AUTO_MAX_REQUESTS: u64 = 1_000_000;
 
-/// `warmup = "auto"`: whether the heap used after a GC grew less than
-/// [`defaults::AUTO_WARMUP_SETTLED`] from one probe to the next (or shrank): code compiled,
-/// feedback and metadata allocated, the program's caches no longer filling fast.
-fn warmed_up(before: u64, now: u64) -> bool {
-    now.saturating_sub(before) < defaults::AUTO_WARMUP_SETTLED
+/// `warmup = "auto"`: `None` once V8's compiled code and its metadata each grew less than
+/// [`defaults::AUTO_WARMUP_SETTLED`] from one probe to the next (or shrank), else what still
+/// grew over the `step` requests between them. The program's own data is left out: a cache
+/// still filling is for the deceleration rule to recognise, and a leak must not keep the
+/// warm-up going until its cap.
+fn unsettled(before: RuntimeBytes, now: RuntimeBytes, step: u64) -> Option<WarmupUnsettled> {
+    let code = now.code as i64 - before.code as i64;
+    let metadata = now.metadata as i64 - before.metadata as i64;
+    let settled = defaults::AUTO_WARMUP_SETTLED as i64;
+    let still_growing: Vec<String> = [("code", code), ("metadata", metadata)]
+        .iter()
+        .filter(|(_, grew)| *grew >= settled)
+        .map(|(what, _)| (*what).to_owned())
+        .collect();
+    (!still_growing.is_empty()).then_some(WarmupUnsettled {
+        still_growing,
+        code_bytes: code,
+        metadata_bytes: metadata,
+        requests: step,
+    })
 }
 
 /// How long a series took, and how much of that was spent sending requests.
@@ -58,7 +75,8 @@ impl RouteRun<'_> {
 
         // Warm-up: code paths compiled, caches filled, pools grown, before the baseline.
         self.report.warmup = 0;
-        let mut settled = None;
+        self.report.warmup_unsettled = None;
+        let mut probed: Option<RuntimeBytes> = None;
         while self.report.warmup < self.warmup_cap() {
             let step = self.route.warmup.min(self.warmup_cap() - self.report.warmup);
             self.phase = "warm-up".into();
@@ -73,21 +91,26 @@ impl RouteRun<'_> {
             if !self.route.warmup_auto {
                 break;
             }
-            // A probe: the heap used after a full GC, V8's code and metadata included.
-            let base_url = target.base_url().to_owned();
-            let timeout = self.t.timeouts.snapshot;
-            self.collect_garbage(inspector, client, &base_url, timeout)
+            // A probe: V8's code and metadata after a full GC (the snapshot collects first).
+            let probe_started = Instant::now();
+            let now = snapshot::probe_runtime(inspector, self.t.timeouts.snapshot)
                 .await
-                .map_err(|e| self.died(target, e.to_string()))?;
-            let used = super::memory::sample(inspector, false, timeout)
-                .await
-                .map_err(|e| self.died(target, e.to_string()))?
-                .heap
-                .used;
-            if settled.is_some_and(|before| warmed_up(before, used)) {
+                .map_err(|e| self.died(target, e))?;
+            self.report.timings.snapshots += probe_started.elapsed();
+            let Some(before) = probed.replace(now) else { continue };
+            // Kept only when the cap ends the loop: what kept it going to the end.
+            self.report.warmup_unsettled = unsettled(before, now, step);
+            if self.report.warmup_unsettled.is_none() {
                 break;
             }
-            settled = Some(used);
+        }
+        if let Some(u) = &self.report.warmup_unsettled {
+            options.progress.event(&Event::WarmupUnsettled {
+                target: &self.t.name,
+                route: &self.route.name,
+                requests: self.report.warmup,
+                still_growing: &u.still_growing,
+            });
         }
         let started = Instant::now();
         let mut per_rung = self.route.requests;
@@ -266,14 +289,24 @@ impl RouteRun<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::warmed_up;
+    use super::{RuntimeBytes, unsettled};
+
+    fn probe(code: u64, metadata: u64) -> RuntimeBytes {
+        RuntimeBytes { code: code << 10, metadata: metadata << 10 }
+    }
 
     #[test]
-    fn warm_up_ends_when_the_heap_stops_growing() {
-        // Tiering compiles: hundreds of KiB between two probes.
-        assert!(!warmed_up(4 << 20, (4 << 20) + (300 << 10)));
-        // A few KiB: settled; a shrinking heap too.
-        assert!(warmed_up(4 << 20, (4 << 20) + (4 << 10)));
-        assert!(warmed_up(4 << 20, 3 << 20));
+    fn warm_up_ends_when_code_and_metadata_stop_growing() {
+        // Tiering compiles: hundreds of KiB of code between two probes.
+        let u = unsettled(probe(800, 900), probe(1100, 910), 50).unwrap();
+        assert_eq!(u.still_growing, ["code"]);
+        assert_eq!((u.code_bytes, u.metadata_bytes, u.requests), (300 << 10, 10 << 10, 50));
+        // Feedback and hidden classes for new paths, with the code already compiled.
+        let u = unsettled(probe(800, 900), probe(790, 960), 50).unwrap();
+        assert_eq!(u.still_growing, ["metadata"]);
+        assert_eq!(unsettled(probe(0, 0), probe(40, 40), 50).unwrap().still_growing.len(), 2);
+        // A few KiB each, or shrinking: settled.
+        assert!(unsettled(probe(800, 900), probe(804, 931), 50).is_none());
+        assert!(unsettled(probe(800, 900), probe(700, 800), 50).is_none());
     }
 }

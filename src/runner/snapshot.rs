@@ -109,6 +109,24 @@ pub async fn take(
     Ok((taken, digest))
 }
 
+/// A probe for `warmup = "auto"`: a snapshot (which collects garbage first) parsed only as far
+/// as V8's code and metadata bytes, neither written nor analysed.
+pub async fn probe_runtime(
+    inspector: &Inspector,
+    timeout: Duration,
+) -> Result<crate::analysis::runtime::RuntimeBytes, String> {
+    let (sender, reader) = chunk_channel();
+    let parse = tokio::task::spawn_blocking(move || {
+        let graph = snapshot::parse(reader).map_err(|e| format!("the snapshot is broken: {e}"))?;
+        Ok::<_, String>(crate::analysis::runtime::RuntimeBytes::of(&graph))
+    });
+    let transfer = inspector.take_heap_snapshot(&mut |chunk| sender.send(chunk), timeout).await;
+    drop(sender);
+    let parsed = parse.await.map_err(|e| format!("the snapshot analysis failed: {e}"))?;
+    transfer.map_err(|e| format!("could not take a heap snapshot: {e}"))?;
+    parsed
+}
+
 /// A snapshot file being written: removed when dropped, unless [`Partial::finish`]ed.
 struct Partial {
     path: PathBuf,

@@ -20,7 +20,7 @@ pub use super::digest::{Basis, Digest, max_object_id};
 use super::digest::{IdSample, IdValues, in_sample, is_native_id};
 use super::dominators::Dominators;
 use super::explain::{
-    culprit, is_runtime_list, is_variable_container, pattern_hint, user_name_above,
+    continued, culprit, is_runtime_list, is_variable_container, pattern_hint, user_name_above,
 };
 use super::growth::{Fit, NoiseFloor, Trend, classify};
 use super::idle::{Idle, IdleSnapshot};
@@ -452,12 +452,15 @@ impl Comparison {
         for class in &mut self.classes {
             for cluster in &mut class.clusters {
                 let path = path_of(cluster.sample.index);
+                let whole =
+                    cluster.anchor.and_then(|a| continued(&path, a.id, || path_of(a.index)));
+                let named = whole.as_ref().unwrap_or(&path);
                 cluster.culprit = cluster.anchor.and_then(|a| {
-                    culprit(&path, a.id, cluster.anchor_class.as_deref().unwrap_or(""))
+                    culprit(named, a.id, cluster.anchor_class.as_deref().unwrap_or(""))
                 });
                 cluster.hint = cluster
                     .anchor
-                    .and_then(|a| pattern_hint(&path, a.id, cluster.anchor_class.as_deref()));
+                    .and_then(|a| pattern_hint(named, a.id, cluster.anchor_class.as_deref()));
                 cluster.path = Some(path);
             }
         }

@@ -22,6 +22,28 @@ pub(crate) fn culprit(path: &RetainerPath, anchor_id: u32, anchor_class: &str) -
     user_name_above(path, i + 1)
 }
 
+/// A path cut within [`NEAR`] steps above the anchor, continued with the anchor's own path
+/// (`anchor_path`, from the same tree of shortest paths): the names and patterns above the
+/// anchor (`message in Object <- _events in EventEmitter <- topicBus`) lie past a cut that
+/// a deep leaked object reaches early. `None` when the path is not cut there.
+pub(crate) fn continued(
+    path: &RetainerPath,
+    anchor_id: u32,
+    anchor_path: impl FnOnce() -> RetainerPath,
+) -> Option<RetainerPath> {
+    let i = path.steps.iter().position(|s| s.holder_id == anchor_id)?;
+    if path.elided == 0 || path.steps.len() - i > NEAR {
+        return None;
+    }
+    let up = anchor_path();
+    let mut steps = path.steps[..=i].to_vec();
+    steps.extend(up.steps);
+    Some(RetainerPath { steps, elided: up.elided, origin: up.origin, ..path.clone() })
+}
+
+/// Steps above the anchor that a pattern is read from.
+const NEAR: usize = 3;
+
 /// The first property or variable name at or above step `from` that the service's code
 /// wrote: an event's key in an emitter's `_events` table is passed over for the emitter's
 /// variable; a timer's list ends the search (what is above it is the runtime's), leaving the
@@ -110,7 +132,7 @@ pub(crate) fn pattern_hint(
         return Some("timers (setInterval/setTimeout) that are never cleared".into());
     }
     let i = path.steps.iter().position(|s| s.holder_id == anchor_id)?;
-    let near = &path.steps[i..path.steps.len().min(i + 3)];
+    let near = &path.steps[i..path.steps.len().min(i + NEAR)];
     let events = near.iter().position(|s| s.edge_name == "_events")?;
     let holder = &near[events].holder_class;
     // The step below `_events` names the event: `reload in Object <- _events in Emitter`.
@@ -176,6 +198,35 @@ mod tests {
         assert_eq!(user_name_above(&p, 3).as_deref(), Some("topicBus"));
         let (emitter, event) = listener_table(&p).unwrap();
         assert_eq!((emitter.as_str(), event.as_deref()), ("EventEmitter @5", Some("message")));
+    }
+
+    #[test]
+    fn a_path_cut_just_above_the_anchor_is_continued_with_the_anchors_own() {
+        // A deep listener closure: the cut falls right after the event's key.
+        let mut cut = path(vec![
+            step("property", "on", "Socket", 40),
+            step("element", "354", "Array", 7),
+            step("property", "message", "Object", 6),
+        ]);
+        cut.elided = 9;
+        assert_eq!(culprit(&cut, 7, "Array").as_deref(), Some("message"), "all it can see");
+        let above = || {
+            let mut p = path(vec![
+                step("property", "message", "Object", 6),
+                step("property", "_events", "EventEmitter", 5),
+                step("context", "topicBus", "system / Context", 4),
+            ]);
+            p.elided = 2;
+            p
+        };
+        let whole = continued(&cut, 7, above).unwrap();
+        assert_eq!(whole.steps.len(), 5);
+        assert_eq!(whole.elided, 2);
+        assert_eq!(culprit(&whole, 7, "Array").as_deref(), Some("topicBus"));
+        assert!(pattern_hint(&whole, 7, Some("Array")).unwrap().contains("`message`"));
+        // Not cut, or cut far above the anchor: nothing to continue.
+        cut.elided = 0;
+        assert!(continued(&cut, 7, above).is_none());
     }
 
     #[test]

@@ -161,7 +161,20 @@ fn periodic_above(rates: &[f64], floor: NoiseFloor, xs: &[f64]) -> bool {
     // filling up, not a rare leak (those come back).
     let slowing = rates.windows(2).all(|w| w[1] <= w[0])
         && rates[rates.len() - 1] < crate::analysis::stopped::DECELERATION * rates[0];
-    mean * steps >= floor.for_interval(steps) && misses * 4 <= rates.len() && !slowing
+    // Nor is growth that cleared the floor only in its first intervals and never again:
+    // code compiling lazily under the first requests (+22, +24, +8, +6 objects). A rare leak
+    // clears it again after a miss; until it does, the class is unclear and takes more rungs.
+    let cleared: Vec<bool> = rates
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let here = (xs[i + 1] - xs[i]).max(f64::MIN_POSITIVE);
+            r * here >= floor.for_interval(here)
+        })
+        .collect();
+    let first_miss = cleared.iter().position(|&c| !c).unwrap_or(cleared.len());
+    let came_back = cleared[first_miss..].iter().any(|&c| c);
+    mean * steps >= floor.for_interval(steps) && misses * 4 <= rates.len() && !slowing && came_back
 }
 
 /// Slope and R² of the least-squares line through the points.
@@ -270,6 +283,18 @@ mod tests {
         assert_ne!(slowing.trend, Trend::Linear);
         let xs = [0.0, 500.0, 1000.0, 1500.0, 2000.0];
         let rare = classify(&xs, &[0.0, 40.0, 40.0, 80.0, 120.0], NoiseFloor::OBJECTS);
+        assert_eq!(rare.trend, Trend::Linear);
+    }
+
+    #[test]
+    fn growth_that_clears_the_floor_only_at_first_is_not_a_rare_leak() {
+        // Seen with `requests = "auto"` on a route whose serializers compile lazily: +22 and
+        // +24 objects, then +8 and +6, under the 16-object floor, at 100 requests per rung.
+        let xs = [0.0, 100.0, 200.0, 300.0, 400.0];
+        let warming = classify(&xs, &[125.0, 147.0, 171.0, 179.0, 185.0], NoiseFloor::OBJECTS);
+        assert_ne!(warming.trend, Trend::Linear);
+        // The same start, then growth that comes back: a leak that skipped one interval.
+        let rare = classify(&xs, &[125.0, 147.0, 171.0, 179.0, 201.0], NoiseFloor::OBJECTS);
         assert_eq!(rare.trend, Trend::Linear);
     }
 

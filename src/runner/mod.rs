@@ -85,6 +85,16 @@ fn publish(options: &RunOptions, update: impl FnOnce(&mut RunReport)) {
     }
 }
 
+/// Puts a target's report so far, scrubbed of secrets, in the caller's copy: in place of the
+/// one published for it before, if any.
+fn publish_target(options: &RunOptions, secrets: &secrets::Secrets, mut copy: TargetReport) {
+    secrets.scrub_report(&mut copy);
+    publish(options, |partial| match partial.targets.last_mut() {
+        Some(last) if last.name == copy.name => *last = copy,
+        _ => partial.targets.push(copy),
+    });
+}
+
 /// This process's peak resident memory (Linux: `VmHWM` in /proc/self/status).
 fn peak_rss() -> Option<u64> {
     proc_status_bytes("VmHWM:")
@@ -280,11 +290,7 @@ async fn measure_target(
             Box::new(move |r: &RouteReport, phase: &str| {
                 let mut copy = base.clone();
                 copy.routes.push(under_way(r, phase));
-                secrets.scrub_report(&mut copy);
-                publish(options, |partial| match partial.targets.last_mut() {
-                    Some(last) if last.name == copy.name => *last = copy,
-                    _ => partial.targets.push(copy),
-                });
+                publish_target(options, &secrets, copy);
             }) as ProgressSink<'_>
         });
         let r = run_route(
@@ -321,12 +327,7 @@ async fn measure_target(
         report.routes.push(r);
         // What this target measured so far, for a report written on a second Ctrl-C.
         if options.partial.is_some() {
-            let mut copy = report.clone();
-            secrets.scrub_report(&mut copy);
-            publish(options, |partial| match partial.targets.last_mut() {
-                Some(last) if last.name == copy.name => *last = copy,
-                _ => partial.targets.push(copy),
-            });
+            publish_target(options, secrets, report.clone());
         }
     }
     // Growth with time is the target's, on a line of its own.

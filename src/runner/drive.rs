@@ -154,20 +154,16 @@ impl RouteRun<'_> {
         let tolerated = self.tolerated();
         let driven = async {
             match request {
-                RouteLoad::Work(Work::Flow { driver, .. }) => {
-                    let work = Work::Flow { driver: driver.clone(), first_seq };
-                    load::drive_work(
-                        client,
-                        &work,
-                        count,
-                        concurrency,
-                        tolerated,
-                        report,
-                        watch.until_ended(),
-                    )
-                    .await
-                }
                 RouteLoad::Work(work) => {
+                    // A flow numbers this batch's iterations on from the route's last.
+                    let numbered;
+                    let work = match work {
+                        Work::Flow { driver, .. } => {
+                            numbered = Work::Flow { driver: driver.clone(), first_seq };
+                            &numbered
+                        }
+                        plain => plain,
+                    };
                     load::drive_work(
                         client,
                         work,

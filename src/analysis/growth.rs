@@ -106,19 +106,19 @@ pub fn classify(xs: &[f64], ys: &[f64], floor: NoiseFloor) -> Fit {
     }
     // Interval rates, and whether each interval cleared the floor.
     let mut rates = Vec::with_capacity(xs.len() - 1);
-    let mut above = 0;
+    let mut cleared = Vec::with_capacity(xs.len() - 1);
     let mut below_negative = 0;
     for i in 1..xs.len() {
         let steps = (xs[i] - xs[i - 1]).max(f64::MIN_POSITIVE);
         let delta = ys[i] - ys[i - 1];
         let floor_here = floor.for_interval(steps);
-        if delta >= floor_here {
-            above += 1;
-        } else if delta <= -floor_here {
+        cleared.push(delta >= floor_here);
+        if delta < floor_here && delta <= -floor_here {
             below_negative += 1;
         }
         rates.push(delta / steps);
     }
+    let above = cleared.iter().filter(|&&c| c).count();
     let intervals = rates.len();
     let whole_floor = floor.for_interval(xs[xs.len() - 1] - xs[0]);
     if total <= -whole_floor {
@@ -145,15 +145,16 @@ pub fn classify(xs: &[f64], ys: &[f64], floor: NoiseFloor) -> Fit {
         // Many rungs on a straight line, even if one interval was slower.
         return fit(Trend::Linear);
     }
-    if above < intervals && intervals >= 3 && periodic_above(&rates, floor, xs) {
+    if above < intervals && intervals >= 3 && periodic_above(&rates, &cleared, floor, xs) {
         return fit(Trend::Linear);
     }
     fit(Trend::Irregular)
 }
 
 /// With many rungs, a leak that happens rarely (once per batch of requests) can skip an
-/// interval; it is still linear if the overall slope holds and the misses are few.
-fn periodic_above(rates: &[f64], floor: NoiseFloor, xs: &[f64]) -> bool {
+/// interval; it is still linear if the overall slope holds and the misses are few. `cleared`
+/// says, per interval, whether its growth reached the floor.
+fn periodic_above(rates: &[f64], cleared: &[bool], floor: NoiseFloor, xs: &[f64]) -> bool {
     let steps = xs[xs.len() - 1] - xs[0];
     let mean = rates.iter().sum::<f64>() / rates.len() as f64;
     let misses = rates.iter().filter(|&&r| r <= 0.0).count();
@@ -164,14 +165,6 @@ fn periodic_above(rates: &[f64], floor: NoiseFloor, xs: &[f64]) -> bool {
     // Nor is growth that cleared the floor only in its first intervals and never again:
     // code compiling lazily under the first requests (+22, +24, +8, +6 objects). A rare leak
     // clears it again after a miss; until it does, the class is unclear and takes more rungs.
-    let cleared: Vec<bool> = rates
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let here = (xs[i + 1] - xs[i]).max(f64::MIN_POSITIVE);
-            r * here >= floor.for_interval(here)
-        })
-        .collect();
     let first_miss = cleared.iter().position(|&c| !c).unwrap_or(cleared.len());
     let came_back = cleared[first_miss..].iter().any(|&c| c);
     mean * steps >= floor.for_interval(steps) && misses * 4 <= rates.len() && !slowing && came_back

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compare::{Comparison, classify_class, is_runtime_class};
 use super::digest::Digest;
-use super::growth::{Trend, classify};
+use super::growth::{NoiseFloor, Trend, classify};
 
 /// What one idle snapshot holds, relative to the last rung's (built by
 /// [`super::compare::Comparer::idle`]).
@@ -97,6 +97,10 @@ pub struct IdleHolder {
     pub bytes_per_minute: f64,
 }
 
+/// The share of the growth time explains per interval that is still put on time, not on the
+/// requests: a timer runs a little faster or slower under load than idle.
+const TIME_MARGIN: f64 = 0.25;
+
 /// Most classes listed on [`Idle::classes`].
 const MAX_IDLE_CLASSES: usize = 5;
 
@@ -119,6 +123,13 @@ impl Comparison {
                 .map(|(&y, &t)| (y as f64 - rate * t).max(0.0).round() as u64)
                 .collect()
         };
+        // Time explains `rate × seconds` per interval, give or take how evenly the target's
+        // timers ran loaded and idle: a margin of that growth is not put on the requests.
+        let longest = at.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        let widened = |floor: NoiseFloor, rate: f64| NoiseFloor {
+            per_interval: floor.per_interval + TIME_MARGIN * rate * longest,
+            ..floor
+        };
         let mut grew = Vec::new();
         let mut program = 0i64;
         for class in &mut self.classes {
@@ -130,12 +141,16 @@ impl Comparison {
             let (timed_objects, timed_bytes) =
                 (dc as f64 >= objects_floor, db as f64 >= bytes_floor);
             if timed_objects {
-                let ys = untimed(&class.counts, dc as f64 / seconds);
-                class.count_fit = classify_class(&xs, &ys, self.thresholds.objects, runtime, true);
+                let rate = dc as f64 / seconds;
+                let ys = untimed(&class.counts, rate);
+                let floor = widened(self.thresholds.objects, rate);
+                class.count_fit = classify_class(&xs, &ys, floor, runtime, true);
             }
             if timed_bytes {
-                let ys = untimed(&class.bytes, db as f64 / seconds);
-                class.bytes_fit = classify_class(&xs, &ys, self.thresholds.bytes, runtime, false);
+                let rate = db as f64 / seconds;
+                let ys = untimed(&class.bytes, rate);
+                let floor = widened(self.thresholds.bytes, rate);
+                class.bytes_fit = classify_class(&xs, &ys, floor, runtime, false);
             }
             if (timed_objects || timed_bytes) && !runtime {
                 grew.push(IdleClass {
@@ -157,7 +172,7 @@ impl Comparison {
             holder.fit = classify(
                 &xs,
                 &ys.iter().map(|&y| y as f64).collect::<Vec<_>>(),
-                self.thresholds.bytes,
+                widened(self.thresholds.bytes, delta / seconds),
             );
             holders.push(IdleHolder {
                 name: holder
@@ -178,5 +193,64 @@ impl Comparison {
             classes: grew,
             holders,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::compare::SnapshotTotals;
+    use crate::analysis::growth::test_class as class;
+
+    /// Three snapshots 500 requests apart, taken after the program ran `at` seconds.
+    fn comparison(classes: Vec<crate::analysis::compare::ClassGrowth>) -> Comparison {
+        let snapshots = (0..3)
+            .map(|i| SnapshotTotals {
+                label: format!("s{i}"),
+                steps: i as f64 * 500.0,
+                nodes: 0,
+                bytes: 0,
+            })
+            .collect();
+        let total_fit = classes[0].count_fit;
+        Comparison {
+            snapshots,
+            classes,
+            holders: Vec::new(),
+            total_fit,
+            program_bytes: vec![0.0; 3],
+            thresholds: Default::default(),
+            noise: Default::default(),
+            detection_limit: Default::default(),
+            idle: None,
+        }
+    }
+
+    fn idle(key: &str, objects: i64, bytes: i64) -> IdleSnapshot {
+        IdleSnapshot {
+            seconds: 1.0,
+            classes: vec![(key.into(), objects, bytes)],
+            retained: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn growth_a_timer_explains_within_its_margin_is_the_targets() {
+        // 200 samples a second idle; loaded, the timer ran 10% faster: 220 per 1 s rung.
+        let mut c = comparison(vec![class("{at, source}", &[40, 260, 480], &[0, 0, 0])]);
+        assert_eq!(c.classes[0].trend(), Trend::Linear);
+        c.apply_idle(&idle("{at, source}", 200, 0), &[0.0, 1.0, 2.0]);
+        assert_ne!(c.classes[0].trend(), Trend::Linear);
+        let idle = c.idle.as_ref().unwrap();
+        assert!(idle.classes.iter().any(|k| k.key == "{at, source}"));
+    }
+
+    #[test]
+    fn a_leak_beside_a_timer_still_grows_with_the_requests() {
+        // The same timer, and a request leaking one object in five: 100 more per rung.
+        let mut c = comparison(vec![class("{at, source}", &[40, 340, 640], &[0, 0, 0])]);
+        c.apply_idle(&idle("{at, source}", 200, 0), &[0.0, 1.0, 2.0]);
+        assert_eq!(c.classes[0].trend(), Trend::Linear);
+        assert!((c.classes[0].count_fit.per_step - 0.2).abs() < 0.01);
     }
 }

@@ -704,8 +704,10 @@ impl RouteRun<'_> {
             rss: measured.rss(),
         });
         self.comparer.push(digest, self.sent as f64);
+        // The clock runs from the end of V8's pause, not the end of leakcheck's analysis: the
+        // target's timers ran meanwhile, and growth with time is judged on that clock.
+        self.ran_until = Some(taken.resumed);
         self.last = Some(taken);
-        self.ran_until = Some(Instant::now());
         self.publish_progress();
         Ok(())
     }

@@ -24,6 +24,9 @@ pub struct Taken {
     pub v8_time: Duration,
     /// leakcheck's own time after the last chunk (parse tail, analysis, digest).
     pub analysis_time: Duration,
+    /// When the last chunk arrived: V8 holds the target's JavaScript while it writes a
+    /// snapshot, so its timers run again from here, not from when the analysis ends.
+    pub resumed: Instant,
     /// Where the text was written, if it was.
     pub file: Option<PathBuf>,
     /// Resident memory of leakcheck once the graph was built, before the analysis.
@@ -88,7 +91,8 @@ pub async fn take(
     if let Some(mut w) = writer {
         w.flush().map_err(|e| format!("could not write the snapshot file: {e}"))?;
     }
-    let after = Instant::now();
+    let resumed = Instant::now();
+    let after = resumed;
     let parsed = parse.await.map_err(|e| format!("the snapshot analysis failed: {e}"))?;
     // A transfer error explains a parse error (a cut stream), so it goes first.
     let transfer = transfer.map_err(|e| format!("could not take a heap snapshot: {e}"))?;
@@ -104,6 +108,7 @@ pub async fn take(
         bytes: transfer.bytes,
         v8_time,
         analysis_time: after.elapsed(),
+        resumed,
         file,
     };
     Ok((taken, digest))

@@ -192,10 +192,32 @@ fn a_service_that_never_answers_fails_on_its_timeouts() {
 [[target.route]]
 name = "stock-sync"
 path = "/api/stock/sync"
+
+[[target.route]]
+name = "item-then-sync"
+
+[[target.route.step]]
+name = "item"
+path = "/api/items/SKU-000042"
+
+[[target.route.step]]
+name = "sync"
+path = "/api/stock/sync"
 "#,
     );
     let o = run(&spec);
     assert_fails_everywhere(&o, "stock-sync", "timed out");
+    assert_fails_everywhere(&o, "item-then-sync", "timed out");
+    // In a flow, the step that hangs is the one counted as timing out.
+    let flow = common::route_of(&o.json, "inventory", "item-then-sync");
+    let steps = &flow["load"]["steps"];
+    let sent = flow["load"]["sent"].as_u64().unwrap();
+    let counts =
+        |step: &Value| (step["name"].clone(), step["ok"].as_u64(), step["timeouts"].as_u64());
+    assert_eq!(counts(&steps[0]), ("item".into(), Some(sent), Some(0)), "{steps:#}");
+    assert_eq!(counts(&steps[1]), ("sync".into(), Some(0), Some(sent)), "{steps:#}");
+    let line = format!("step `sync`: 0 of {sent} succeeded ({sent} timed out)");
+    assert!(o.terminal.contains(&line), "no `{line}` in\n{}", o.terminal);
     let r = common::route_of(&o.json, "inventory", "stock-sync");
     let sent = r["load"]["sent"].as_u64().unwrap();
     assert_eq!(r["load"]["timeouts"], sent, "every request timed out\n{:#}", o.json);

@@ -1,7 +1,8 @@
 //! Routes marked `ignored` in the spec (`tests/fixtures/specs/ignored.toml`), under `leakcheck
 //! run` and `leakcheck test`, with real targets: by default an ignored route is reported skipped
 //! with its reason (an ignored test in `leakcheck test`) and a target whose routes are all
-//! ignored is never started; `run --include-ignored` and `test --ignored` run them.
+//! ignored is never started; `run --include-ignored` and `test --ignored` run them. `leakcheck
+//! test --requests/--warmup` size the run over the spec, as `run`'s flags do.
 //!
 //! Whether the `marker` target was started is read from the file its service appends its pid
 //! to on start (`$STARTED_MARKER`), and from the progress lines on stderr.
@@ -203,4 +204,24 @@ fn test_ignores_them_unless_asked_and_ignored_runs_only_them() {
         stdout(&list.out).lines().filter(|l| l.ends_with(": test")).map(str::to_owned).collect();
     assert_eq!(listed, ["shop-api::stock: test", "marker::ping: test"], "{}", list.text());
     assert_eq!(list.marker_starts(), 0);
+}
+
+/// `leakcheck test --requests N --warmup N` sizes the run as `leakcheck run`'s flags do: over
+/// the spec's `requests = 100`, `warmup = 20`.
+#[test]
+fn test_sizes_the_run_from_its_flags() {
+    require_node!();
+    let ran = leakcheck(
+        "test",
+        &["--requests", "60", "--warmup=7", "--nocapture", "--exact", "shop-api::catalogue"],
+    );
+    let text = ran.text();
+    assert_eq!(code(&ran.out), 0, "{text}");
+    let progress = stderr(&ran.out);
+    assert!(progress.contains("shop-api › catalogue: warm-up: 7 requests sent"), "{text}");
+    assert!(progress.contains("shop-api › catalogue: rung 1: 60 requests sent"), "{text}");
+    assert!(!progress.contains("100 requests sent"), "{text}");
+    let bad = leakcheck("test", &["--requests", "many"]);
+    assert_eq!(code(&bad.out), 2, "{}", bad.text());
+    assert!(stderr(&bad.out).contains("invalid value for --requests"), "{}", bad.text());
 }

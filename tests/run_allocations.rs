@@ -114,6 +114,24 @@ fn every_leaking_route_names_the_function_and_line_that_allocates() {
     assert_eq!(reprice["causes"][0]["culprit"], "priceHistory");
     // The JUnit failure text carries the site too.
     assert!(run.junit().contains("allocated in recordPriceChange ("), "{}", run.junit());
+
+    // The HTML page, rendered from the JSON report, heads timer and listener causes as the
+    // terminal does: who registered them, into what.
+    let (json, page) = (run.dir.path().join("report.json"), run.dir.path().join("page.html"));
+    let out = common::leakcheck().arg("report").arg(&json).arg("--html").arg(&page).output();
+    let out = out.expect("leakcheck report starts");
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let html = std::fs::read_to_string(&page).expect("the page was written");
+    for heading in [
+        "timers registered with `setInterval` in `watchHeartbeat` (",
+        "never cleared, their callbacks holding `beat`",
+        "listeners for `message` added to `topicBus` (EventEmitter @",
+        "events-hub.js:174), never removed",
+    ] {
+        let h4 =
+            html.split("<h4>").skip(1).find(|h| h.split("</h4>").next().unwrap().contains(heading));
+        assert!(h4.is_some(), "no cause heading with `{heading}` in the page");
+    }
 }
 
 #[test]

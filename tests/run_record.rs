@@ -166,6 +166,15 @@ fn record_compare_regress_bless() {
     assert_eq!(run.code(), 0, "{}", run.output_text());
     assert_eq!(status(&run, "invoices"), "within", "{}", run.output_text());
     assert_eq!(status(&run, "rates"), "within", "{}", run.output_text());
+
+    // 6. A quick rerun with a tenth of the requests: the heap's fixed growth (warm-up residue,
+    //    code) is expected as recorded, not scaled down to a tenth, with the same slack.
+    let run = run_spec(&spec, &["--route", "rates", "--requests", "30"]);
+    assert_eq!(run.code(), 0, "{}", run.output_text());
+    let figures = run.route("billing", "rates")["verdict"]["lock"]["figures"].clone();
+    let heap = figures.as_array().unwrap().iter().find(|f| f["name"] == "heap growth").cloned();
+    assert_ne!(heap.as_ref().unwrap()["change"], "regressed", "{}", run.output_text());
+    assert_eq!(status(&run, "rates"), "within", "{}", run.output_text());
 }
 
 #[test]

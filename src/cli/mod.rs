@@ -284,13 +284,7 @@ struct DiffArgs {
 
 /// `--requests` and `--warmup`: a whole number, or `auto`.
 fn requests_value(text: &str) -> Result<Requests, String> {
-    match text {
-        "auto" => Ok(Requests::Auto),
-        n => n
-            .parse()
-            .map(Requests::Fixed)
-            .map_err(|_| format!("expected a whole number of requests or `auto`, got `{n}`")),
-    }
+    text.parse()
 }
 
 /// Runs leakcheck with the process's arguments and returns the exit code.

@@ -18,6 +18,8 @@ pub fn run(args: Vec<OsString>) -> Result<u8, CliError> {
         spec: ours.spec.unwrap_or_else(|| PathBuf::from("leakspec.toml")),
         shard: ours.shard,
         failure_snapshots: PathBuf::from("leakcheck-snapshots"),
+        requests: ours.requests,
+        warmup: ours.warmup,
     };
     let finished = harness::run(&options, &harness::parse_libtest(libtest))?;
     if let Some(path) = &ours.html {

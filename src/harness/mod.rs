@@ -44,8 +44,8 @@ use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 
 use crate::app::CliError;
 use crate::launch::StopSignal;
-use crate::leakspec::Ignored;
 use crate::leakspec::traffic::{Action, Traffic};
+use crate::leakspec::{Ignored, Requests};
 use crate::model::{Outcome, RunReport, TargetReport};
 use crate::plan::{Overrides, Plan, RoutePlan, TargetPlan};
 use crate::shard::Shard;
@@ -61,6 +61,10 @@ pub struct Options {
     pub shard: Option<Shard>,
     /// Where failing routes keep their snapshots.
     pub failure_snapshots: PathBuf,
+    /// `--requests`: the requests per rung of every route, over the spec's.
+    pub requests: Option<Requests>,
+    /// `--warmup`: the warm-up requests of every route, over the spec's.
+    pub warmup: Option<Requests>,
 }
 
 /// How a harness run ended.
@@ -90,6 +94,8 @@ pub fn main(spec: impl AsRef<Path>) -> ExitCode {
             spec: in_package(ours.spec.as_deref().unwrap_or(spec.as_ref())),
             shard: ours.shard,
             failure_snapshots: target_dir(manifest_dir.as_deref()).join("leakcheck-snapshots"),
+            requests: ours.requests,
+            warmup: ours.warmup,
         };
         if ours.help {
             print_help("a leak check test binary");
@@ -112,7 +118,9 @@ pub fn main(spec: impl AsRef<Path>) -> ExitCode {
 
 /// Runs the routes of `options.spec` as trials under libtest's `args`.
 pub fn run(options: &Options, args: &Arguments) -> Result<Finished, CliError> {
-    let plan = crate::app::load_plan(&options.spec, &Overrides::default())?;
+    let overrides =
+        Overrides { requests: options.requests, warmup: options.warmup, ..Overrides::default() };
+    let plan = crate::app::load_plan(&options.spec, &overrides)?;
     let plan = match options.shard {
         Some(shard) => {
             let (plan, run) = shard.select(plan);
@@ -256,11 +264,13 @@ pub(crate) struct OwnArgs {
     pub(crate) spec: Option<PathBuf>,
     pub(crate) shard: Option<Shard>,
     pub(crate) html: Option<PathBuf>,
+    pub(crate) requests: Option<Requests>,
+    pub(crate) warmup: Option<Requests>,
     pub(crate) help: bool,
 }
 
-/// Takes `--spec FILE`, `--shard K/N`, `--html FILE` (also as `--flag=value`) and `-h`/`--help` out of
-/// `args`, wherever they are.
+/// Takes `--spec FILE`, `--shard K/N`, `--html FILE`, `--requests N|auto`, `--warmup N|auto`
+/// (also as `--flag=value`) and `-h`/`--help` out of `args`, wherever they are.
 pub(crate) fn split_args(
     args: impl IntoIterator<Item = OsString>,
 ) -> Result<(OwnArgs, Vec<OsString>), CliError> {
@@ -289,6 +299,14 @@ pub(crate) fn split_args(
                 let v = value("--shard")?.to_string_lossy().into_owned();
                 ours.shard = Some(v.parse().map_err(|e| bad("--shard", e))?);
             }
+            "--requests" => {
+                let v = value("--requests")?.to_string_lossy().into_owned();
+                ours.requests = Some(v.parse().map_err(|e| bad("--requests", e))?);
+            }
+            "--warmup" => {
+                let v = value("--warmup")?.to_string_lossy().into_owned();
+                ours.warmup = Some(v.parse().map_err(|e| bad("--warmup", e))?);
+            }
             "-h" | "--help" => ours.help = true,
             _ => rest.push(arg),
         }
@@ -307,10 +325,13 @@ pub(crate) fn print_help(what: &str) -> ! {
     let libtest = Arguments::command().render_help();
     let _ = crate::app::print(&format!(
         "Runs the routes of a leakspec.toml as tests named TARGET::ROUTE ({what}).\n\n\
-         leakcheck's options:\n      --spec <FILE>   The spec (default: leakspec.toml)\n      \
-         --shard <K/N>   Only the K-th of N parts of the targets\n      \
-         --html <FILE>   Write the report as one self-contained HTML page\n      \
-         --nocapture     Show the run's progress on stderr\n\n\
+         leakcheck's options:\n      \
+         --spec <FILE>        The spec (default: leakspec.toml)\n      \
+         --shard <K/N>        Only the K-th of N parts of the targets\n      \
+         --html <FILE>        Write the report as one self-contained HTML page\n      \
+         --requests <N|auto>  Requests per rung of every route (`auto`: sized to its sensitivity)\n      \
+         --warmup <N|auto>    Warm-up requests of every route (`auto`: until V8's code settles)\n      \
+         --nocapture          Show the run's progress on stderr\n\n\
          libtest's options (those of `cargo test -- ...`):\n{libtest}\n"
     ));
     std::process::exit(0)
@@ -357,6 +378,10 @@ mod tests {
         assert!(rest.is_empty());
         assert!(split(&["--spec"]).unwrap_err().contains("--spec needs a value"));
         assert!(split(&["--shard", "5/4"]).unwrap_err().contains("between 1 and 4"));
+        let (ours, rest) = split(&["--requests", "auto", "--warmup=40", "api::"]).unwrap();
+        assert_eq!((ours.requests, ours.warmup), (Some(Requests::Auto), Some(Requests::Fixed(40))));
+        assert_eq!(rest, ["api::"]);
+        assert!(split(&["--warmup", "-3"]).unwrap_err().contains("whole number"));
     }
 
     fn plan() -> Plan {

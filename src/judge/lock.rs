@@ -51,15 +51,14 @@ pub fn compare(record: &Recorded, now: &Recorded, tolerance: RegressionTolerance
         Some(now.bytes_per_request),
         1.0,
     );
-    // The number of rungs may differ between runs (extra rungs when unclear): heap growth is
-    // held against the record scaled to the requests measured now.
-    let scale = if record.requests > 0 { requests / record.requests as f64 } else { 1.0 };
+    // The tolerance's absolute part is per request, and the fixed part's noise does not shrink
+    // with fewer requests: a quick rerun gets the slack of the longer of the two runs.
     row(
         "heap growth".into(),
         Unit::Growth,
-        Some((record.heap_growth as f64 * scale).round()),
+        Some(expected_heap_growth(record, now.requests).round()),
         Some(now.heap_growth as f64),
-        requests,
+        requests.max(record.requests as f64),
     );
     if record.peak_heap.is_some() || now.peak_heap.is_some() {
         row(
@@ -100,6 +99,16 @@ pub fn compare(record: &Recorded, now: &Recorded, tolerance: RegressionTolerance
         _ => None,
     };
     LockCheck { status, tolerance: tolerance.to_string(), figures, weaker_detection_limit }
+}
+
+/// The heap growth the record expects over `requests`: a run may measure more or fewer requests
+/// than the record (extra rungs when unclear, `--requests`), and only the part of the recorded
+/// growth that grows with the requests (its growth per request) scales with them. The rest (the
+/// warm-up's residue, code compiled, caches filling) is the same at 100 requests as at 1,000.
+fn expected_heap_growth(record: &Recorded, requests: u64) -> f64 {
+    let rate = record.bytes_per_request.max(0.0);
+    let fixed = (record.heap_growth as f64 - rate * record.requests as f64).max(0.0);
+    fixed + rate * requests as f64
 }
 
 /// Holds a judged route against its baseline: sets `verdict.lock`, adds a
@@ -334,5 +343,29 @@ mod tests {
         assert_eq!(compare(&rec, &now, RegressionTolerance::DEFAULT).status, Status::Within);
         let worse = Recorded { heap_growth: 400_000, ..rec.clone() };
         assert_eq!(compare(&rec, &worse, RegressionTolerance::DEFAULT).status, Status::Regressed);
+        // A rerun with a tenth of the requests keeps the same fixed growth: no regression.
+        let short = Recorded { requests: 100, heap_growth: 70_100, ..rec.clone() };
+        assert_eq!(compare(&rec, &short, RegressionTolerance::DEFAULT).status, Status::Within);
+        // Nor an improvement, when its fixed growth is a little lower by chance.
+        let lower = Recorded { requests: 100, heap_growth: 52_000, ..rec.clone() };
+        assert_eq!(compare(&rec, &lower, RegressionTolerance::DEFAULT).status, Status::Within);
+    }
+
+    #[test]
+    fn only_the_growth_per_request_scales_with_the_requests() {
+        // 600 requests at 80 B each over 104,000 B of fixed growth.
+        let rec = Recorded { requests: 600, heap_growth: 152_000, ..record(80.0, &[]) };
+        let at =
+            |requests: u64, heap_growth: i64| Recorded { requests, heap_growth, ..rec.clone() };
+        assert_eq!(expected_heap_growth(&rec, 600), 152_000.0);
+        assert_eq!(expected_heap_growth(&rec, 1200), 200_000.0);
+        assert_eq!(expected_heap_growth(&rec, 60), 108_800.0);
+        let tolerance = RegressionTolerance::DEFAULT;
+        assert_eq!(compare(&rec, &at(1200, 201_000), tolerance).status, Status::Within);
+        assert_eq!(compare(&rec, &at(60, 110_000), tolerance).status, Status::Within);
+        assert_eq!(compare(&rec, &at(1200, 400_000), tolerance).status, Status::Regressed);
+        // A rate above the whole growth (noise) leaves no negative fixed part.
+        let noisy = Recorded { heap_growth: 20_000, ..rec.clone() };
+        assert_eq!(expected_heap_growth(&noisy, 60), 4_800.0);
     }
 }

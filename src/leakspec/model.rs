@@ -61,6 +61,21 @@ pub enum Requests {
     Auto,
 }
 
+/// The value of `--requests` and `--warmup`: a whole number, or `auto`.
+impl std::str::FromStr for Requests {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Requests, String> {
+        match text {
+            "auto" => Ok(Requests::Auto),
+            n => n
+                .parse()
+                .map(Requests::Fixed)
+                .map_err(|_| format!("expected a whole number of requests or `auto`, got `{n}`")),
+        }
+    }
+}
+
 /// Pass/fail limits of a route. Every limit is optional; [`Budget::inherit`] merges levels.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Budget {

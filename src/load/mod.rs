@@ -335,6 +335,7 @@ async fn iterate(
             }
             if let Some(s) = steps.get_mut(i) {
                 s.errors += 1;
+                s.timeouts += u64::from(is_timeout);
                 if s.first_error.is_none() {
                     s.first_error = Some(message.clone());
                 }

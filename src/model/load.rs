@@ -58,6 +58,10 @@ pub struct StepStats {
     /// Failures without an unexpected status: no response, a capture that matched nothing,
     /// a WebSocket that closed early...
     pub errors: u64,
+    /// Of those, the times it got no answer within `request_timeout` (or its connection's
+    /// timeout): which step of a flow hangs.
+    #[serde(default)]
+    pub timeouts: u64,
     /// The first of those, as text.
     pub first_error: Option<String>,
 }
@@ -112,6 +116,7 @@ impl LoadStats {
             mine.sent += theirs.sent;
             mine.ok += theirs.ok;
             mine.errors += theirs.errors;
+            mine.timeouts += theirs.timeouts;
             for (code, n) in &theirs.statuses {
                 *mine.statuses.entry(*code).or_default() += n;
             }

@@ -168,8 +168,12 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
             out += &format!("    first error: {e}\n");
         }
         for step in r.load.steps.iter().filter(|s| s.ok < s.sent) {
+            let timed_out = match step.timeouts {
+                0 => String::new(),
+                n => format!(" ({} timed out)", thousands(n)),
+            };
             out += &format!(
-                "    step `{}`: {} of {} succeeded\n",
+                "    step `{}`: {} of {} succeeded{timed_out}\n",
                 step.name,
                 thousands(step.ok),
                 thousands(step.sent)

@@ -351,7 +351,7 @@ impl<R: Read> Scanner<R> {
         &mut self,
         fields: usize,
         parallel: Option<&ParseOptions>,
-        mut sink: impl FnMut(&[u64; MAX_FIELDS]) -> Result<(), &'static str>,
+        mut sink: impl FnMut(&[u64]) -> Result<(), &'static str>,
     ) -> Result<u64, ParseError> {
         debug_assert!((1..=MAX_FIELDS).contains(&fields));
         self.expect(b'[')?;
@@ -380,7 +380,7 @@ impl<R: Read> Scanner<R> {
                 count += 1;
                 if field == fields {
                     field = 0;
-                    if let Err(message) = sink(&record) {
+                    if let Err(message) = sink(&record[..fields]) {
                         failed = Some(message);
                         return false;
                     }
@@ -403,7 +403,7 @@ impl<R: Read> Scanner<R> {
             field += 1;
             count += 1;
             if field == fields {
-                if let Err(message) = sink(&record) {
+                if let Err(message) = sink(&record[..fields]) {
                     return Err(ParseError::Syntax {
                         offset: record_start,
                         message: message.into(),
@@ -426,7 +426,7 @@ impl<R: Read> Scanner<R> {
         &mut self,
         fields: usize,
         options: &ParseOptions,
-        mut sink: impl FnMut(&[u64; MAX_FIELDS]) -> Result<(), &'static str>,
+        mut sink: impl FnMut(&[u64]) -> Result<(), &'static str>,
     ) -> Result<u64, ParseError> {
         type Done = (u64, Block, Vec<u64>, bulk::Tokens);
         // Blocks handed out and not yet turned into records, whether a worker has them or they
@@ -491,21 +491,34 @@ impl<R: Read> Scanner<R> {
                 let (_, block, values, (found, result)) =
                     ready.remove(&next).expect("just checked");
                 next += 1;
-                for (k, &value) in values[..found].iter().enumerate() {
-                    record[field] = value;
+                let found_values = &values[..found];
+                // First the end of a record begun in an earlier block.
+                let mut k = 0;
+                while field > 0 && k < found {
+                    record[field] = found_values[k];
                     field += 1;
+                    k += 1;
                     if field == fields {
                         field = 0;
-                        if let Err(message) = sink(&record) {
-                            let at = match (k + 1).checked_sub(fields) {
-                                Some(first) => {
-                                    block.base + bulk::value_offset(block.text(), first) as u64
-                                }
-                                None => record_start,
-                            };
-                            return Err(ParseError::Syntax { offset: at, message: message.into() });
+                        if let Err(message) = sink(&record[..fields]) {
+                            let message = message.into();
+                            return Err(ParseError::Syntax { offset: record_start, message });
                         }
                     }
+                }
+                // Then whole records, handed on where the worker wrote them.
+                let mut whole = found_values[k..].chunks_exact(fields);
+                for (j, r) in whole.by_ref().enumerate() {
+                    if let Err(message) = sink(r) {
+                        let first = k + j * fields;
+                        let at = block.base + bulk::value_offset(block.text(), first) as u64;
+                        return Err(ParseError::Syntax { offset: at, message: message.into() });
+                    }
+                }
+                // And the start of a record that goes on in the next block.
+                for &value in whole.remainder() {
+                    record[field] = value;
+                    field += 1;
                 }
                 if field > 0 && field <= found {
                     // The record goes on in the next block: note where it started while this

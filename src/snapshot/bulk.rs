@@ -5,15 +5,44 @@
 //! a value; workers turn blocks into values; the reading thread puts the values back in order
 //! and hands them on as records. Everything here is plain safe code over byte slices.
 
-/// Splits a block's text into values. The text starts where a value is expected (after `[` or
-/// `,`). Returns `Ok(None)` when the block ended after a comma (the array goes on), or
-/// `Ok(Some(end))` with the offset just past the closing `]`. Errors carry the offset in the
-/// block and a message worded like the sequential parser's.
-pub(super) fn tokenize(text: &[u8], out: &mut Vec<u64>) -> Result<Option<usize>, (usize, String)> {
+/// What [`tokenize`] found in a block: how many values it wrote, and `Ok(None)` when the block
+/// ended after a comma (the array goes on), `Ok(Some(end))` with the offset just past the
+/// closing `]`, or an error with its offset in the block and a message worded like the
+/// sequential parser's (the values before it are counted).
+pub(super) type Tokens = (usize, Result<Option<usize>, (usize, String)>);
+
+/// Splits a block's text into values, written to `out[..count]`. The text starts where a value
+/// is expected (after `[` or `,`).
+///
+/// `out` is a scratch buffer, not a list: it is grown (zeroed) to a value for every two bytes
+/// of text if it is shorter, and its old contents are overwritten. Reused from block to block
+/// it is zeroed once, and a value costs a store and a bounds check, not a push.
+pub(super) fn tokenize(text: &[u8], out: &mut Vec<u64>) -> Tokens {
+    // A value takes two bytes of text at least (`1,`, or the last one: `1]`).
+    let room = text.len() / 2 + 1;
+    if out.len() < room {
+        out.resize(room, 0);
+    }
+    let mut count = 0;
+    let end = tokenize_into(text, out, &mut count);
+    (count, end)
+}
+
+fn tokenize_into(
+    text: &[u8],
+    out: &mut [u64],
+    count: &mut usize,
+) -> Result<Option<usize>, (usize, String)> {
     let n = text.len();
     let mut i = 0;
+    let mut k = 0;
     loop {
-        i = simple_values(text, i, out);
+        i = simple_values(text, i, |v, _| {
+            out[k] = v;
+            k += 1;
+            true
+        });
+        *count = k;
         while i < n && is_space(text[i]) {
             i += 1;
         }
@@ -54,11 +83,14 @@ pub(super) fn tokenize(text: &[u8], out: &mut Vec<u64>) -> Result<Option<usize>,
         }
         match text[i] {
             b',' => {
-                out.push(acc);
+                out[k] = acc;
+                k += 1;
+                *count = k;
                 i += 1;
             }
             b']' => {
-                out.push(acc);
+                out[k] = acc;
+                *count = k + 1;
                 return Ok(Some(i + 1));
             }
             b if b.is_ascii_digit() => return Err((i, "expected ',' between numbers".into())),
@@ -69,27 +101,76 @@ pub(super) fn tokenize(text: &[u8], out: &mut Vec<u64>) -> Result<Option<usize>,
     }
 }
 
-/// Reads values as V8 writes them, `digits ','` or `digits '\n' ','` with fewer than 8 digits,
-/// from `text[i..]` into `out` while at least 16 bytes are left, and returns where it stopped:
-/// at the first value that is anything else (more digits, spaces, the closing `]`, an error),
-/// which [`tokenize`]'s careful path then reads. This loop is most of parsing's time: a value
-/// costs one 8-byte load, the digit arithmetic and a separator check, where the careful path
-/// tests every byte for space, end of text and digit.
+/// Reads values as V8 writes them, `digits ','` or `digits '\n' ','` with fewer than 16
+/// digits, from `text[i..]` while at least [`WINDOW`] bytes are left, calling
+/// `each(value, start)` with each value and the offset where its digits start, and returns
+/// where it stopped: at the first value that is anything else (more digits, spaces, the closing
+/// `]`, an error), which the careful paths then read, or just past the value for which `each`
+/// returned false.
+///
+/// This loop is most of parsing's time, and both paths use it (the one-thread path over the
+/// scanner's buffer, the workers over their blocks). A value costs one window (one bounds
+/// check), one 8-byte word of digits (two for 8 to 15 digits, as the `to_node` of edges into
+/// a snapshot of over 1.4M nodes have) and a two-byte separator test, with no per-byte
+/// branches. Values of 8 digits and more used to leave it for the careful path.
 #[inline(always)]
-fn simple_values(text: &[u8], mut i: usize, out: &mut Vec<u64>) -> usize {
-    while i + 16 <= text.len() {
-        let (v, d) = eight_digits(&text[i..i + 8]);
-        if d == 0 || d == 8 {
+pub(super) fn simple_values(
+    text: &[u8],
+    mut i: usize,
+    mut each: impl FnMut(u64, usize) -> bool,
+) -> usize {
+    // `,` alone, or V8's record separator `\n,`, read as a little-endian pair of bytes.
+    const NEWLINE_COMMA: u16 = u16::from_le_bytes([b'\n', b',']);
+    let last = text.len().saturating_sub(WINDOW);
+    while i <= last && text.len() >= WINDOW {
+        let window: &[u8; WINDOW] = text[i..i + WINDOW].try_into().expect("a window");
+        let x = digit_word(&window[..8]);
+        let d = digit_count(x);
+        let (value, end) = if d.wrapping_sub(1) < 7 {
+            (digits_value(x, d), d)
+        } else if d == 8 {
+            let y = digit_word(&window[8..16]);
+            let d2 = digit_count(y);
+            if d2 == 8 {
+                break; // 16 digits or more
+            }
+            // `(y << 8) << (56 - 8 d2)` is `y << (64 - 8 d2)` without overflowing at d2 = 0.
+            let low = digits_top((y << 8) << (56 - 8 * d2 as u32));
+            (digits_value(x, 8) * POW10[d2] + low, 8 + d2)
+        } else {
+            break; // not a digit
+        };
+        let pair = u16::from_le_bytes(window[end..end + 2].try_into().expect("2 bytes"));
+        let newline = pair == NEWLINE_COMMA;
+        if pair as u8 != b',' && !newline {
             break;
         }
-        match (text[i + d], text[i + d + 1]) {
-            (b',', _) => i += d + 1,
-            (b'\n', b',') => i += d + 2,
-            _ => break,
+        let start = i;
+        i += end + 1 + newline as usize;
+        if !each(value, start) {
+            break;
         }
-        out.push(v);
     }
     i
+}
+
+/// Bytes [`simple_values`] needs ahead of a value: 15 digits and a two-byte separator.
+const WINDOW: usize = 24;
+
+/// 8 bytes of text as a little-endian word, XORed with `'0'` in every byte, which maps
+/// `'0'..='9'` to 0..=9 and every other byte to something else.
+#[inline(always)]
+fn digit_word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes")) ^ 0x3030_3030_3030_3030
+}
+
+/// How many of a [`digit_word`]'s bytes, from the first, are digits (0..=8).
+#[inline(always)]
+fn digit_count(x: u64) -> usize {
+    // High bit set in each byte that is not a digit (>= 10). Carries only flow upwards from a
+    // non-digit byte, so the lowest flagged byte is exact, and that is all we use.
+    let non_digit = (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
+    (non_digit.trailing_zeros() / 8) as usize
 }
 
 /// Offset just after the comma before value number `k` in a block's text (for error messages
@@ -127,22 +208,29 @@ pub(super) const POW10: [u64; 9] =
 /// simdjson's `parse_eight_digits_unrolled`).
 #[inline(always)]
 pub(super) fn eight_digits(bytes: &[u8]) -> (u64, usize) {
-    let word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
-    // XOR maps '0'..='9' to 0..=9 and every other byte to something else.
-    let x = word ^ 0x3030_3030_3030_3030;
-    // High bit set in each byte that is not a digit (>= 10). Carries only flow upwards from a
-    // non-digit byte, so the lowest flagged byte is exact, and that is all we use.
-    let non_digit = (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
-    let n = (non_digit.trailing_zeros() / 8) as usize;
+    let x = digit_word(bytes);
+    let n = digit_count(x);
     if n == 0 {
         return (0, 0);
     }
+    (digits_value(x, n), n)
+}
+
+/// The value of the `n` (1..=8) digits in the low bytes of the [`digit_word`] `x`.
+#[inline(always)]
+fn digits_value(x: u64, n: usize) -> u64 {
     // Keep the n digit bytes, moved to the top so the missing ones read as leading zeros.
-    let mut v = x << (64 - 8 * n as u32);
-    v = (v & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561) >> 8;
+    digits_top(x << (64 - 8 * n as u32))
+}
+
+/// The value of 8 digits 0..=9, one per byte, the first in the lowest byte.
+#[inline(always)]
+fn digits_top(mut v: u64) -> u64 {
+    // Every byte is 0..=9 already, so the usual first mask (`& 0x0F0F_0F0F_0F0F_0F0F`) is
+    // left out: one constant less to keep in a register in the hot loop.
+    v = v.wrapping_mul(2561) >> 8;
     v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
-    v = (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32;
-    (v, n)
+    (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32
 }
 
 pub(super) fn is_space(b: u8) -> bool {
@@ -157,11 +245,13 @@ pub(super) fn describe(b: u8) -> String {
 mod tests {
     use super::*;
 
-    type Tokens = (Vec<u64>, Result<Option<usize>, (usize, String)>);
+    type End = Result<Option<usize>, (usize, String)>;
 
-    fn values(text: &str) -> Tokens {
-        let mut out = Vec::new();
-        let r = tokenize(text.as_bytes(), &mut out);
+    fn values(text: &str) -> (Vec<u64>, End) {
+        // A dirty scratch buffer, as the pool hands out: stale values must not show.
+        let mut out = vec![7; 3];
+        let (count, r) = tokenize(text.as_bytes(), &mut out);
+        out.truncate(count);
         (out, r)
     }
 
@@ -223,5 +313,47 @@ mod tests {
         assert_eq!(record_start_from_end(b"1, 22,333,", 1), 6);
         assert_eq!(record_start_from_end(b"1, 22,333,", 2), 2);
         assert_eq!(record_start_from_end(b"1, 22,333,", 3), 0);
+    }
+
+    /// A value of every length from 1 to 20 digits, after `,` or `\n,`, moved one value at a
+    /// time across the end of the fast loop's window, and as the last value before `]`.
+    #[test]
+    fn every_length_and_separator_across_the_window_edge() {
+        for digits in 1..=20u32 {
+            let v = 10u64.pow(digits - 1) + 7 * (digits as u64 % 3);
+            assert_eq!(v.to_string().len(), digits as usize);
+            for sep in [",", "\n,"] {
+                for before in 0..(WINDOW + 4) {
+                    let mut text = "3,".repeat(before);
+                    text.push_str(&v.to_string());
+                    text.push_str(sep);
+                    let mut want = vec![3; before];
+                    want.push(v);
+                    assert_eq!(values(&text), (want.clone(), Ok(None)), "{text:?}");
+                    // The same value last, before the bracket.
+                    let last = format!("{}{v}]", "3,".repeat(before));
+                    assert_eq!(values(&last), (want.clone(), Ok(Some(last.len()))), "{last:?}");
+                    // And followed by more values, so the loop reads past it.
+                    text.push_str(&"42\n,".repeat(8));
+                    want.extend([42; 8]);
+                    assert_eq!(values(&text), (want, Ok(None)), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_count_the_values_before_them() {
+        let mut out = Vec::new();
+        let text = b"1,2,3,4,5,6,7,8,9,10,11,12,x,";
+        let (count, end) = tokenize(text, &mut out);
+        assert_eq!(count, 12);
+        assert_eq!(&out[..count], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        let at = text.iter().position(|&b| b == b'x').unwrap();
+        assert_eq!(end, Err((at, "expected an unsigned integer but found 'x'".into())));
+        let text = format!("{}1,", "123456789012345,".repeat(4));
+        let (count, end) = tokenize(text.as_bytes(), &mut out);
+        assert_eq!((count, end), (5, Ok(None)));
+        assert_eq!(&out[..4], &[123_456_789_012_345; 4]);
     }
 }

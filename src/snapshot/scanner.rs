@@ -12,7 +12,16 @@ const BUFFER_SIZE: usize = 1 << 20;
 /// A run of array text for a worker, with its offset in the snapshot.
 struct Block {
     base: u64,
-    text: Vec<u8>,
+    /// The text is `buf[..len]`. The buffer past `len` holds whatever an earlier block left:
+    /// keeping it initialised spares zeroing a block's worth of bytes before every read.
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Block {
+    fn text(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// Most fields a node or edge record may have (V8 writes 6 or 7 node fields and 3 edge fields).
@@ -53,20 +62,20 @@ struct BlockPool {
 }
 
 impl BlockPool {
-    /// An empty text buffer that holds a block without growing.
+    /// A text buffer that holds a block without growing (its bytes are stale text, or
+    /// nothing yet: see [`Block::buf`]).
     fn text(&mut self, block_size: usize) -> Vec<u8> {
         let mut text = self.texts.pop().unwrap_or_default();
-        text.clear();
-        text.reserve_exact(block_size + BLOCK_SLACK);
+        text.reserve_exact((block_size + BLOCK_SLACK).saturating_sub(text.len()));
         text
     }
 
-    /// An empty value buffer that holds every value of a text of `block_size` bytes (at least
-    /// two bytes per value) without growing.
+    /// A value buffer with room for every value of a text of `block_size` bytes (at least two
+    /// bytes per value), so [`bulk::tokenize`] never grows it past that; its contents are stale
+    /// values of an earlier block, overwritten, not cleared.
     fn values(&mut self, block_size: usize) -> Vec<u64> {
         let mut values = self.values.pop().unwrap_or_default();
-        values.clear();
-        values.reserve_exact((block_size + BLOCK_SLACK) / 2 + 1);
+        values.reserve_exact(((block_size + BLOCK_SLACK) / 2 + 1).saturating_sub(values.len()));
         values
     }
 
@@ -359,6 +368,33 @@ impl<R: Read> Scanner<R> {
         // Absolute offset: the buffer may be refilled in the middle of a record.
         let mut record_start = self.offset();
         loop {
+            // Plain values straight from the buffer, in the loop the workers use.
+            let base = self.offset();
+            let mut failed = None;
+            let used = bulk::simple_values(&self.buf[self.pos..self.len], 0, |value, at| {
+                if field == 0 {
+                    record_start = base + at as u64;
+                }
+                record[field] = value;
+                field += 1;
+                count += 1;
+                if field == fields {
+                    field = 0;
+                    if let Err(message) = sink(&record) {
+                        failed = Some(message);
+                        return false;
+                    }
+                }
+                true
+            });
+            if let Some(message) = failed {
+                return Err(ParseError::Syntax { offset: record_start, message: message.into() });
+            }
+            self.pos += used;
+            // The value the loop stopped at: near the buffer's end, long, spaced, or the last.
+            if field == 0 {
+                record_start = self.offset();
+            }
             let (value, separator) = match self.fast_value() {
                 Some(found) => found,
                 None => self.slow_value()?,
@@ -392,7 +428,7 @@ impl<R: Read> Scanner<R> {
         options: &ParseOptions,
         mut sink: impl FnMut(&[u64; MAX_FIELDS]) -> Result<(), &'static str>,
     ) -> Result<u64, ParseError> {
-        type Done = (u64, Block, Vec<u64>, Result<Option<usize>, (usize, String)>);
+        type Done = (u64, Block, Vec<u64>, bulk::Tokens);
         // Blocks handed out and not yet turned into records, whether a worker has them or they
         // wait for an earlier one: each holds its text and its values (about 3 bytes per byte
         // of text), so this bounds what the parallel path holds. Counting only the blocks at
@@ -420,9 +456,7 @@ impl<R: Read> Scanner<R> {
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, block, mut values))) = next else { break };
-                        // Cannot grow: a value takes two bytes of text at least.
-                        values.clear();
-                        let result = bulk::tokenize(&block.text, &mut values);
+                        let result = bulk::tokenize(block.text(), &mut values);
                         if done_tx.send((seq, block, values, result)).is_err() {
                             break;
                         }
@@ -443,7 +477,7 @@ impl<R: Read> Scanner<R> {
                     let text = self.pool.text(options.block_size);
                     let block =
                         self.next_block(text, &mut carry, &mut carry_base, &mut eof, options)?;
-                    let values = self.pool.values(block.text.len());
+                    let values = self.pool.values(block.len);
                     work_tx.send((sent, block, values)).expect("workers wait for work");
                     sent += 1;
                 }
@@ -454,9 +488,10 @@ impl<R: Read> Scanner<R> {
                     let done = done_rx.recv().expect("a worker answers every block");
                     ready.insert(done.0, done);
                 }
-                let (_, block, values, result) = ready.remove(&next).expect("just checked");
+                let (_, block, values, (found, result)) =
+                    ready.remove(&next).expect("just checked");
                 next += 1;
-                for (k, &value) in values.iter().enumerate() {
+                for (k, &value) in values[..found].iter().enumerate() {
                     record[field] = value;
                     field += 1;
                     if field == fields {
@@ -464,7 +499,7 @@ impl<R: Read> Scanner<R> {
                         if let Err(message) = sink(&record) {
                             let at = match (k + 1).checked_sub(fields) {
                                 Some(first) => {
-                                    block.base + bulk::value_offset(&block.text, first) as u64
+                                    block.base + bulk::value_offset(block.text(), first) as u64
                                 }
                                 None => record_start,
                             };
@@ -472,15 +507,15 @@ impl<R: Read> Scanner<R> {
                         }
                     }
                 }
-                if field > 0 && field <= values.len() {
+                if field > 0 && field <= found {
                     // The record goes on in the next block: note where it started while this
                     // block's text is at hand.
                     record_start =
-                        block.base + bulk::record_start_from_end(&block.text, field) as u64;
+                        block.base + bulk::record_start_from_end(block.text(), field) as u64;
                 }
-                count += values.len() as u64;
+                count += found as u64;
                 match result {
-                    Ok(None) => self.pool.give_back(block.text, values),
+                    Ok(None) => self.pool.give_back(block.buf, values),
                     Err((at, message)) => {
                         return Err(ParseError::Syntax { offset: block.base + at as u64, message });
                     }
@@ -489,15 +524,15 @@ impl<R: Read> Scanner<R> {
                         // to the pool for the next array.
                         let mut rest = std::mem::take(&mut self.pool.spare);
                         rest.clear();
-                        rest.extend_from_slice(&block.text[end..]);
-                        self.pool.give_back(block.text, values);
+                        rest.extend_from_slice(&block.text()[end..]);
+                        self.pool.give_back(block.buf, values);
                         while next + (ready.len() as u64) < sent {
                             let done = done_rx.recv().expect("a worker answers every block");
                             ready.insert(done.0, done);
                         }
                         for (_, (_, later, values, _)) in std::mem::take(&mut ready) {
-                            rest.extend_from_slice(&later.text);
-                            self.pool.give_back(later.text, values);
+                            rest.extend_from_slice(later.text());
+                            self.pool.give_back(later.buf, values);
                         }
                         rest.extend_from_slice(&carry);
                         rest.extend_from_slice(&self.replay[self.replay_pos..]);
@@ -516,44 +551,49 @@ impl<R: Read> Scanner<R> {
 
     /// The next block of array text: at least `block_size` bytes where the input has them,
     /// ending just after a comma (or holding the closing `]`, or the end of the input).
-    /// `text` is an empty buffer to fill, or one to reuse.
+    /// `buf` is a buffer to fill, new or reused; its old bytes are overwritten, not cleared.
     fn next_block(
         &mut self,
-        mut text: Vec<u8>,
+        mut buf: Vec<u8>,
         carry: &mut Vec<u8>,
         carry_base: &mut u64,
         eof: &mut bool,
         options: &ParseOptions,
     ) -> Result<Block, ParseError> {
-        text.clear();
-        text.extend_from_slice(carry);
+        let mut len = carry.len();
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        buf[..len].copy_from_slice(carry);
         carry.clear();
         let base = *carry_base;
         let mut searched = 0;
         loop {
-            if text.len() >= options.block_size || *eof {
-                if let Some(cut) = memchr::memrchr(b',', &text[searched..]) {
+            if len >= options.block_size || *eof {
+                if let Some(cut) = memchr::memrchr(b',', &buf[searched..len]) {
                     let cut = searched + cut + 1;
-                    carry.extend_from_slice(&text[cut..]);
-                    text.truncate(cut);
+                    carry.extend_from_slice(&buf[cut..len]);
+                    len = cut;
                     break;
                 }
-                if *eof || memchr::memchr(b']', &text[searched..]).is_some() {
+                if *eof || memchr::memchr(b']', &buf[searched..len]).is_some() {
                     break;
                 }
-                searched = text.len();
+                searched = len;
             }
             let want = options.block_size.max(1);
-            let start = text.len();
-            text.resize(start + want, 0);
-            let n = self.read_more(&mut text[start..])?;
-            text.truncate(start + n);
+            if buf.len() < len + want {
+                // Zeroed once per buffer; later blocks reuse the bytes.
+                buf.resize(len + want, 0);
+            }
+            let n = self.read_more(&mut buf[len..len + want])?;
+            len += n;
             if n == 0 {
                 *eof = true;
             }
         }
-        *carry_base = base + text.len() as u64;
-        Ok(Block { base, text })
+        *carry_base = base + len as u64;
+        Ok(Block { base, buf, len })
     }
 
     /// Reads raw bytes, from text handed back first, then from the reader.
@@ -718,5 +758,62 @@ fn push_utf16(out: &mut String, unit: u16, high: &mut Option<u16>) {
 fn flush_surrogate(out: &mut String, high: &mut Option<u16>) {
     if high.take().is_some() {
         out.push(char::REPLACEMENT_CHARACTER);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[text]` read as one-value records on one thread, with the whole text in the buffer
+    /// and byte by byte, and on workers in blocks of several sizes: all must agree.
+    fn read_all_ways(text: &str) -> Vec<u64> {
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let read = |reader: &mut dyn Read, options: Option<&ParseOptions>| {
+            let mut got = Vec::new();
+            let mut scan = Scanner::new(reader);
+            let n = scan
+                .read_records(1, options, |r| {
+                    got.push(r[0]);
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(n as usize, got.len());
+            got
+        };
+        let whole = read(&mut text.as_bytes(), None);
+        assert_eq!(read(&mut Trickle(text.as_bytes()), None), whole);
+        for block_size in [1, 7, 64, 4096] {
+            let options =
+                ParseOptions { workers: 2, parallel_min_values: 0, block_size, keep_ids: true };
+            assert_eq!(read(&mut text.as_bytes(), Some(&options)), whole, "blocks of {block_size}");
+        }
+        whole
+    }
+
+    #[test]
+    fn both_paths_read_values_of_every_length() {
+        let mut text = String::from("[");
+        let mut want = Vec::new();
+        for round in 0..40u64 {
+            for digits in 1..=20u32 {
+                let v = 10u64.pow(digits - 1) + round;
+                want.push(v);
+                text.push_str(&v.to_string());
+                text.push_str(if (round + digits as u64).is_multiple_of(3) { "\n," } else { "," });
+            }
+        }
+        text.push_str("5]");
+        want.push(5);
+        assert_eq!(read_all_ways(&text), want);
+        assert_eq!(read_all_ways("[ 1 ,\n 22 ]"), vec![1, 22]);
     }
 }

@@ -59,8 +59,7 @@ fn newest_dev_bundle(tmp: &std::path::Path) -> Option<PathBuf> {
 
 enum State {
     Idle,
-    /// Sampling, with the sites read at the latest rung's snapshot.
-    Sampling(Option<AllocationReport>),
+    Sampling,
     Unavailable(String),
 }
 
@@ -84,7 +83,7 @@ impl<'a> RouteSites<'a> {
             Allocations::Off => State::Idle,
             Allocations::Sampling => {
                 match inspector.start_sampling(SAMPLING_INTERVAL, timeout).await {
-                    Ok(()) => State::Sampling(None),
+                    Ok(()) => State::Sampling,
                     Err(e) => State::Unavailable(format!(
                         "the runtime gave no allocation stacks (HeapProfiler.startSampling: {e})"
                     )),
@@ -93,18 +92,8 @@ impl<'a> RouteSites<'a> {
         };
     }
 
-    /// Reads the sites of what survived so far: at every rung's snapshot, after its GC and
-    /// before the graph is built, so the profile's JSON never sits beside a graph in
-    /// leakcheck's memory. `requests` is the load since the baseline; the latest reading is
-    /// the route's.
-    pub async fn read(&mut self, inspector: &Inspector, requests: u64, timeout: Duration) {
-        if let State::Sampling(latest) = &mut self.state {
-            *latest = Some(read_sites(self.target, inspector, requests, timeout).await);
-        }
-    }
-
-    /// Stops recording (after the last snapshot) and gives the sites read at it
-    /// ([`RouteSites::read`]); `requests` is the load since the baseline.
+    /// Stops recording (after the last snapshot, whose GC left only the survivors) and
+    /// reads the sites; `requests` is the load since the baseline.
     pub async fn finish(
         &mut self,
         inspector: &Inspector,
@@ -119,13 +108,33 @@ impl<'a> RouteSites<'a> {
                 unavailable: Some(why),
                 ..AllocationReport::default()
             }),
-            State::Sampling(latest) => {
-                let report = match latest {
-                    Some(report) => report,
-                    None => read_sites(self.target, inspector, requests, timeout).await,
-                };
+            State::Sampling => {
+                let profile = inspector.sampling_profile(timeout).await;
                 let _ = inspector.stop_sampling(timeout).await;
-                Some(report)
+                let report = |summary, unavailable| AllocationReport {
+                    mechanism: Allocations::Sampling.to_string(),
+                    interval: Some(SAMPLING_INTERVAL),
+                    requests,
+                    summary,
+                    unavailable,
+                };
+                let profile = match profile.map_err(|e| e.to_string()).and_then(|v| {
+                    serde_json::from_value::<SamplingProfile>(v).map_err(|e| e.to_string())
+                }) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let why = format!("the sampling heap profile could not be read: {e}");
+                        return Some(report(Default::default(), Some(why)));
+                    }
+                };
+                let scripts = match &self.target.scripts {
+                    Ok(watch) => watch.mapped_scripts(),
+                    Err(_) => Default::default(),
+                };
+                let maps = SourceMaps::new(scripts, self.target.bases());
+                // Grouping walks a tree of a few thousand frames: no need for a thread.
+                let summary = sampled_sites(&profile, SAMPLING_INTERVAL, requests, &maps);
+                Some(report(summary, None))
             }
         }
     }
@@ -133,41 +142,8 @@ impl<'a> RouteSites<'a> {
     /// Stops a recording the route left running (it failed before its last snapshot), so
     /// that the next route starts clean.
     pub async fn abandon(&mut self, inspector: &Inspector, timeout: Duration) {
-        if let State::Sampling(_) = std::mem::replace(&mut self.state, State::Idle) {
+        if let State::Sampling = std::mem::replace(&mut self.state, State::Idle) {
             let _ = inspector.stop_sampling(timeout.min(Duration::from_secs(5))).await;
         }
     }
-}
-
-/// The sampling profile's live samples, as the route's allocation sites (sampling goes on).
-async fn read_sites(
-    target: &TargetSites,
-    inspector: &Inspector,
-    requests: u64,
-    timeout: Duration,
-) -> AllocationReport {
-    let report = |summary, unavailable| AllocationReport {
-        mechanism: Allocations::Sampling.to_string(),
-        interval: Some(SAMPLING_INTERVAL),
-        requests,
-        summary,
-        unavailable,
-    };
-    let profile = inspector.sampling_profile(timeout).await.map_err(|e| e.to_string());
-    let profile = match profile
-        .and_then(|v| serde_json::from_value::<SamplingProfile>(v).map_err(|e| e.to_string()))
-    {
-        Ok(p) => p,
-        Err(e) => {
-            let why = format!("the sampling heap profile could not be read: {e}");
-            return report(Default::default(), Some(why));
-        }
-    };
-    let scripts = match &target.scripts {
-        Ok(watch) => watch.mapped_scripts(),
-        Err(_) => Default::default(),
-    };
-    let maps = SourceMaps::new(scripts, target.bases());
-    // Grouping walks a tree of a few thousand frames: no need for a thread.
-    report(sampled_sites(&profile, SAMPLING_INTERVAL, requests, &maps), None)
 }

@@ -657,9 +657,6 @@ impl RouteRun<'_> {
         let (tname, rname) = (self.t.name.as_str(), self.route.name.as_str());
         progress.event(&Event::Snapshot { target: tname, route: rname, rung });
         let timeout = self.t.timeouts.snapshot;
-        // Only the newest snapshot is ever explained: the previous graph goes before the next
-        // one is built, so one graph at a time is alive.
-        self.last = None;
         let gc_started = Instant::now();
         // The snapshot collects garbage itself; this GC is for a settled heap-usage figure.
         let base_url = target.base_url().to_owned();
@@ -670,15 +667,12 @@ impl RouteRun<'_> {
             .await
             .map_err(|e| self.died(target, e.to_string()))?;
         self.report.timings.gc += gc_started.elapsed();
-        if rung > 0 {
-            // What survived this GC is what the snapshot holds: its allocation sites.
-            let started = Instant::now();
-            self.sites.read(inspector, self.sent, timeout).await;
-            self.report.timings.analysis += started.elapsed();
-        }
         let now = Instant::now();
         let ran = self.ran_until.map_or(0.0, |t| (now - t).as_secs_f64());
         self.clock.push(self.clock.last().copied().unwrap_or(0.0) + ran);
+        // Only the newest snapshot is ever explained: the previous graph goes before the next
+        // one is built, so one graph at a time is alive.
+        self.last = None;
         let file = self.dir.join(format!("s{rung}.heapsnapshot"));
         let label = format!("{}/{}/s{rung}", self.t.name, self.route.name);
         let (taken, digest) =

@@ -38,6 +38,7 @@ pub fn causes(verdict: &RouteVerdict, sites: Option<&AllocationReport>) -> Vec<C
             share: 0.0,
             classes: Vec::new(),
             hint: None,
+            callback: None,
             path: h.path.clone(),
             sites: Vec::new(),
         });
@@ -91,6 +92,7 @@ fn attribute(out: &mut Vec<Cause>, leak: &Leak) {
                     share: 0.0,
                     classes: Vec::new(),
                     hint: None,
+                    callback: None,
                     path: None,
                     sites: Vec::new(),
                 });
@@ -109,6 +111,9 @@ fn attribute(out: &mut Vec<Cause>, leak: &Leak) {
         }
         if c.hint.is_none() {
             c.hint = h.hint.clone();
+        }
+        if c.callback.is_none() {
+            c.callback = h.callback.clone();
         }
         // The path of the class with the most bytes under the holder: leaks come largest
         // first, so the first path seen.
@@ -141,6 +146,7 @@ mod tests {
                     objects: 10,
                     bytes,
                     hint: None,
+                    callback: None,
                     path: None,
                 })
                 .collect(),

@@ -67,8 +67,8 @@ impl LocationsBuilder {
 
     pub(crate) fn finish(self) -> Locations {
         let mut l = self.locations;
-        l.nodes.sort_unstable_by_key(|&(n, _)| n);
-        // A node listed twice keeps its first position.
+        // Stable: a node listed twice keeps the position listed first.
+        l.nodes.sort_by_key(|&(n, _)| n);
         l.nodes.dedup_by_key(|&mut (n, _)| n);
         l.nodes.shrink_to_fit();
         l.positions.shrink_to_fit();

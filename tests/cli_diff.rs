@@ -64,7 +64,8 @@ fn classes(report: &Value) -> impl Iterator<Item = &Value> {
     report["classes"].as_array().expect("classes is an array").iter()
 }
 
-fn check_leak(name: &str, expected: Leak) {
+/// Checks the fixture leaks as expected; returns the largest cluster of the class.
+fn check_leak(name: &str, expected: Leak) -> Value {
     let (code, report) = diff_fixture(name, STEPS);
     let dump = || serde_json::to_string_pretty(&report).unwrap();
     assert_eq!(report["verdict"], "leak", "{name}: verdict\n{}", dump());
@@ -102,6 +103,21 @@ fn check_leak(name: &str, expected: Leak) {
             assert!((lo..=hi).contains(&rate), "{name}: {rate} B/request, not {lo}..{hi}");
         }
     }
+    top.clone()
+}
+
+/// Asserts a cluster's `callback` is the function of fixture `name` whose code starts at
+/// `start` on the first line containing `line_with` (1-based line and column, as V8 counts a
+/// function's start: an arrow function starts at its parameter list), named `function`.
+fn assert_callback(cluster: &Value, name: &str, function: &str, line_with: &str, start: &str) {
+    let path = common::fixture_script(name);
+    let source = std::fs::read_to_string(&path).expect("the fixture is readable");
+    let (i, text) = source.lines().enumerate().find(|(_, l)| l.contains(line_with)).unwrap();
+    let column = text.find(start).unwrap() as u64 + 1;
+    let f = &cluster["callback"];
+    assert_eq!(f["function"], function, "{name}: {cluster:#}");
+    assert_eq!(f["file"].as_str(), path.to_str(), "{name}: {cluster:#}");
+    assert_eq!((&f["line"], &f["column"]), (&(i as u64 + 1).into(), &column.into()), "{name}");
 }
 
 fn check_no_leak(name: &str) {
@@ -174,7 +190,9 @@ fn emitter_listeners() {
         hint: Some("listeners"),
         rate: ONE,
     };
-    check_leak("emitter-listeners", expected);
+    let top = check_leak("emitter-listeners", expected);
+    // The listener left on the emitter, named from the snapshot's `locations`.
+    assert_callback(&top, "emitter-listeners", "(anonymous)", "configBus.on('reload'", "(next)");
 }
 
 #[test]
@@ -184,7 +202,9 @@ fn timers() {
     // Node's own variables above the list (`timerListMap`, `timerListQueue`) are not named.
     let culprit = &[None];
     let expected = Leak { class: "Timeout", culprit, hint: Some("timers"), rate: ONE };
-    check_leak("timers", expected);
+    let top = check_leak("timers", expected);
+    // The timer's callback, named from the snapshot's `locations`.
+    assert_callback(&top, "timers", "(anonymous)", "setInterval(", "() =>");
 }
 
 #[test]

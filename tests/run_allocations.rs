@@ -74,6 +74,11 @@ fn every_leaking_route_names_the_function_and_line_that_allocates() {
     assert!(registers.iter().any(|r| r.contains("Listener") || *r == "on"), "{}", pretty(listener));
     let wait = run.route("events-hub", "wait");
     assert_eq!(wait["causes"][0]["culprit"], "topicBus", "{}", pretty(wait));
+    // The snapshot names the callbacks too (the headline uses them only without a site).
+    let at = function_at("events-hub.js", "setInterval(", "() =>");
+    assert_callback(&presence["causes"][0], "(anonymous)", "events-hub.js", at);
+    let at = function_at("events-hub.js", "const onMessage = ", "(message)");
+    assert_callback(&wait["causes"][0], "onMessage", "events-hub.js", at);
     assert!(
         run.stdout().contains("listeners for `message` added to `topicBus` (EventEmitter @"),
         "{}",
@@ -134,10 +139,82 @@ fn every_leaking_route_names_the_function_and_line_that_allocates() {
     }
 }
 
+/// Where the function whose code starts at `start` on the first line of `file` (under the
+/// fixture services) containing `line_with` is: `(line, column)`, 1-based, as V8 counts a
+/// function's start (an arrow function starts at its parameter list).
+fn function_at(file: &str, line_with: &str, start: &str) -> (u64, u64) {
+    let path = common::services_dir().join(file);
+    let source = std::fs::read_to_string(&path).expect("the fixture is readable");
+    let (i, text) = source
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(line_with))
+        .unwrap_or_else(|| panic!("no line with {line_with:?} in {}", path.display()));
+    let column = text.find(start).unwrap_or_else(|| panic!("no {start:?} in {text:?}"));
+    (i as u64 + 1, column as u64 + 1)
+}
+
+/// Asserts a cause's `callback` is `function` at `file:line:column`.
+fn assert_callback(cause: &Value, function: &str, file: &str, (line, column): (u64, u64)) {
+    let f = &cause["callback"];
+    assert_eq!(f["function"], function, "{}", pretty(cause));
+    assert!(f["file"].as_str().is_some_and(|p| p.ends_with(file)), "{}", pretty(cause));
+    assert_eq!((&f["line"], &f["column"]), (&line.into(), &column.into()), "{}", pretty(cause));
+}
+
+/// Without sampling no site names the code, and the snapshot's own `locations` do: a timer
+/// leak names its callback (the arrow given to `setInterval`), a listener leak the listener
+/// left on the emitter (`onMessage`), with file, line and column, in the terminal and in
+/// JSON; `leakcheck diff` of the kept snapshots names them too.
 #[test]
-fn allocations_off_records_nothing() {
-    let run = run_spec(&spec("allocations"), &["--allocations", "off", "--route", "presence"]);
+fn allocations_off_records_nothing_and_names_the_callbacks_from_the_snapshot() {
+    let keep = tempfile::tempdir().unwrap();
+    let keep_arg = keep.path().to_str().unwrap();
+    let args = ["--allocations", "off", "--target", "events-hub", "--keep-snapshots", keep_arg];
+    let run = run_spec(&spec("allocations"), &args);
     assert_eq!(run.code(), 1, "{}", run.output_text());
     let r = run.route("events-hub", "presence");
     assert!(r.get("allocations").is_none(), "{}", pretty(r));
+
+    let timer = function_at("events-hub.js", "setInterval(", "() =>");
+    assert_callback(&r["causes"][0], "(anonymous)", "events-hub.js", timer);
+    let listener = function_at("events-hub.js", "const onMessage = ", "(message)");
+    let wait = run.route("events-hub", "wait");
+    assert_callback(&wait["causes"][0], "onMessage", "events-hub.js", listener);
+    let out = run.stdout();
+    for (named, at) in [
+        ("never cleared, their callbacks holding `beat`; the callback is `(anonymous)` (", timer),
+        ("never removed; the listener is `onMessage` (", listener),
+    ] {
+        // The file is shown from the current directory when under it, else in full.
+        let file_line = format!("events-hub.js:{}:{}) — ", at.0, at.1);
+        let found = out
+            .lines()
+            .any(|l| l.contains("CAUSE: ") && l.contains(named) && l.contains(&file_line));
+        assert!(found, "no headline with {named:?} and {file_line:?}:\n{out}");
+    }
+
+    // `leakcheck diff` of the kept snapshots: the same callbacks, in text and JSON.
+    for (route, function, at) in
+        [("presence", "(anonymous)", timer), ("wait", "onMessage", listener)]
+    {
+        let dir = keep.path().join("events-hub").join(route);
+        let snapshots: Vec<_> = (0..3).map(|i| dir.join(format!("s{i}.heapsnapshot"))).collect();
+        let text = common::stdout(&common::diff(&snapshots, 300, "text"));
+        let line = format!("callback: `{function}` (");
+        let shown = text.lines().any(|l| {
+            l.contains(&line) && l.ends_with(&format!("events-hub.js:{}:{})", at.0, at.1))
+        });
+        assert!(shown, "{route}: no {line:?} at {at:?} in\n{text}");
+        let json: Value = serde_json::from_slice(&common::diff(&snapshots, 300, "json").stdout)
+            .expect("diff writes JSON");
+        let cluster = json["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["clusters"].as_array().unwrap())
+            .find(|c| c.get("callback").is_some())
+            .unwrap_or_else(|| panic!("{route}: no cluster with a callback"));
+        assert_callback(cluster, function, "events-hub.js", at);
+    }
 }

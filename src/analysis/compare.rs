@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::allocations::CodeLocation;
 use super::classes::ClassIndex;
 pub use super::digest::{Basis, Digest, max_object_id};
 use super::digest::{IdSample, IdValues, in_sample, is_native_id};
@@ -305,6 +306,10 @@ pub struct Cluster {
     pub culprit: Option<String>,
     /// What the retainer path says about the pattern, e.g. listeners on an EventEmitter.
     pub hint: Option<String>,
+    /// For a timer or listener leak, the callback it registered and where its code is
+    /// (filled by [`Comparison::fill_callbacks`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CodeLocation>,
     /// Objects of the class in the cluster.
     pub objects: u64,
     /// Their self bytes.
@@ -689,6 +694,7 @@ impl Finisher<'_> {
                         anchor_class: (a != NONE).then(|| self.class_key_of(a)),
                         culprit: None,
                         hint: None,
+                        callback: None,
                         objects,
                         bytes,
                         sample: node_ref(sample),

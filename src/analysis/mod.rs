@@ -6,6 +6,7 @@
 //! dominator tree, then retained sizes per node and per class, then distances.
 
 pub mod allocations;
+mod callbacks;
 pub mod classes;
 pub mod compare;
 mod digest;
@@ -21,6 +22,7 @@ pub mod sizing;
 pub mod stopped;
 pub mod summary;
 
+pub use callbacks::callback;
 pub use classes::{ClassId, ClassIndex, MAX_SHAPE_PROPERTIES};
 pub use dominators::Dominators;
 pub use explain::listener_table;

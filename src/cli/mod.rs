@@ -372,6 +372,7 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
         Thresholds::default(),
     );
     comparison.fill_paths(|node| analysis.retainer_path(&last.graph, node, MAX_PATH_STEPS));
+    comparison.fill_callbacks(&last.graph, &analysis.paths);
     let report = DiffReport::new(comparison, &args.unit, &args.ignore);
     if let Some(path) = &args.html {
         let title = format!(

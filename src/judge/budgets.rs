@@ -298,6 +298,7 @@ fn explain(class: &ClassGrowth) -> Leak {
                 objects: c.objects,
                 bytes: c.bytes,
                 hint: c.hint.clone(),
+                callback: c.callback.clone(),
                 path: c.path.clone(),
             })
             .collect(),

@@ -38,6 +38,7 @@ pub fn causes(verdict: &RouteVerdict, sites: Option<&AllocationReport>) -> Vec<C
             share: 0.0,
             classes: Vec::new(),
             hint: None,
+            callback: None,
             path: h.path.clone(),
             sites: Vec::new(),
         });
@@ -92,6 +93,7 @@ fn attribute(out: &mut Vec<Cause>, leak: &Leak) {
                     share: 0.0,
                     classes: Vec::new(),
                     hint: None,
+                    callback: None,
                     path: None,
                     sites: Vec::new(),
                 });
@@ -110,6 +112,9 @@ fn attribute(out: &mut Vec<Cause>, leak: &Leak) {
         }
         if c.hint.is_none() {
             c.hint = h.hint.clone();
+        }
+        if c.callback.is_none() {
+            c.callback = h.callback.clone();
         }
         // The path of the class with the most bytes under the holder (leaks come largest
         // first, so the first path seen), unless it is cut before it reaches the holder and a
@@ -151,6 +156,7 @@ mod tests {
                     objects: 10,
                     bytes,
                     hint: None,
+                    callback: None,
                     path: None,
                 })
                 .collect(),

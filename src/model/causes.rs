@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::allocations::AllocationSite;
+use crate::analysis::allocations::{AllocationSite, CodeLocation};
 use crate::analysis::paths::RetainerPath;
 
 /// One root cause of a route's growth.
@@ -24,6 +24,11 @@ pub struct Cause {
     pub classes: Vec<CauseClass>,
     /// A pattern recognised on the path (timers, listeners).
     pub hint: Option<String>,
+    /// For a timer or listener leak, the callback registered (the leaked listener, the
+    /// timer's callback) and where its code is, read from the last snapshot: names the code
+    /// when no sampled site registered it. Written only when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CodeLocation>,
     /// One retainer path to what it holds.
     pub path: Option<RetainerPath>,
     /// Where what it holds was allocated. The sampling profiler cannot tell which holder an

@@ -152,6 +152,10 @@ pub struct LeakHolder {
     pub bytes: u64,
     /// A pattern recognised on the path (timers, listeners).
     pub hint: Option<String>,
+    /// For a timer or listener leak, the callback registered and where its code is, from
+    /// the snapshot (written only when known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<crate::analysis::allocations::CodeLocation>,
     /// The retainer path of one of them.
     pub path: Option<RetainerPath>,
 }

@@ -259,6 +259,15 @@ impl DiffReport {
             if let Some(hint) = &cluster.hint {
                 out += &format!("    looks like: {hint}\n");
             }
+            if let Some(f) = &cluster.callback {
+                out += &format!(
+                    "    callback: `{}` ({}:{}:{})\n",
+                    crate::format::printable(&f.function),
+                    crate::format::printable(&super::explain::display_file(&f.file)),
+                    f.line,
+                    f.column
+                );
+            }
             if let Some(path) = &cluster.path {
                 out += &format!("    {}\n", short_path(path));
             }

@@ -322,7 +322,10 @@ pub(super) fn cause_headline(c: &Cause, v: Option<&RouteVerdict>) -> String {
                     display_file(&s.site.file),
                     s.site.line,
                 ),
-                None => format!("listeners{event} added to {on}, never removed"),
+                None => format!(
+                    "listeners{event} added to {on}, never removed{}",
+                    callback_text(c, "listener")
+                ),
             };
         }
         Some((Registered::Timers, Some(s))) => {
@@ -338,6 +341,15 @@ pub(super) fn cause_headline(c: &Cause, v: Option<&RouteVerdict>) -> String {
                 display_file(&s.site.file),
                 s.site.line,
             );
+        }
+        // No sampled site registered them: the callback, read from the snapshot, names the
+        // code.
+        Some((Registered::Timers, None)) if c.callback.is_some() => {
+            let held = match &c.culprit {
+                Some(culprit) => format!(", their callbacks holding `{culprit}`"),
+                None => String::new(),
+            };
+            return format!("timers never cleared{held}{}", callback_text(c, "callback"));
         }
         _ => {}
     }
@@ -363,6 +375,33 @@ pub(super) fn cause_headline(c: &Cause, v: Option<&RouteVerdict>) -> String {
         );
     }
     c.holder.clone().unwrap_or_else(|| "objects not reachable from the roots".into())
+}
+
+/// `; the listener is `onMessage` (events-hub.js:181:21)`: the cause's callback as the
+/// headline names it when no sampled site registered it; empty when it is not known.
+fn callback_text(c: &Cause, what: &str) -> String {
+    match &c.callback {
+        Some(f) => format!(
+            "; the {what} is `{}` ({}:{}:{})",
+            f.function,
+            display_file(&f.file),
+            f.line,
+            f.column
+        ),
+        None => String::new(),
+    }
+}
+
+/// The callback a cause's headline names (a timer or listener leak no sampled site
+/// registered), for an annotation at its line.
+pub(super) fn headline_callback<'c>(
+    c: &'c Cause,
+    v: Option<&RouteVerdict>,
+) -> Option<&'c crate::analysis::allocations::CodeLocation> {
+    match registration(c, v) {
+        Some((_, None)) => c.callback.as_ref(),
+        _ => None,
+    }
 }
 
 /// True when the runtime's list (a timer list, an emitter's listener table) holds the cause:

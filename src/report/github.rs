@@ -136,7 +136,8 @@ pub fn annotations(report: &RunReport, plan: &Plan, file: &str) -> String {
 }
 
 /// An `::error` at the allocation site of each cause of a failing route, so that the pull
-/// request shows the leak on the line of code that allocates it. Sites are named relative to
+/// request shows the leak on the line of code that allocates it (for a timer or listener leak
+/// no sampled site registered, at its callback's line instead). Sites are named relative to
 /// `workspace` (the repository's checkout); sites outside it (a runtime's or a dependency's
 /// code outside the checkout) get none.
 pub fn site_annotations(report: &RunReport, workspace: &std::path::Path) -> String {
@@ -144,6 +145,25 @@ pub fn site_annotations(report: &RunReport, workspace: &std::path::Path) -> Stri
     for t in &report.targets {
         for r in t.routes.iter().filter(|r| r.outcome == Outcome::Fail) {
             for c in &r.causes {
+                // A timer or listener no sampled site registered: at its callback's code.
+                if let Some(f) = super::explain::headline_callback(c, r.verdict.as_ref())
+                    && let Ok(file) = std::path::Path::new(&f.file).strip_prefix(workspace)
+                {
+                    let message = format!(
+                        "{} › {} leaks +{} per request: {}.",
+                        t.name,
+                        r.name,
+                        bytes_rate(c.bytes_per_request),
+                        super::explain::cause_headline(c, r.verdict.as_ref())
+                    );
+                    out += &command(
+                        "error",
+                        &file.display().to_string(),
+                        Some((f.line as usize, f.column as usize)),
+                        &format!("leakcheck: {} › {} leaks through this callback", t.name, r.name),
+                        &message,
+                    );
+                }
                 for s in c.sites.iter().take(SITES_ANNOTATED) {
                     let Ok(file) = std::path::Path::new(&s.site.file).strip_prefix(workspace)
                     else {
@@ -451,6 +471,7 @@ mod site_tests {
             share: 1.0,
             classes: Vec::new(),
             hint: None,
+            callback: None,
             path: None,
             sites: vec![site("/ws/src/audit.ts", 14), site("/usr/lib/node/x.js", 3)],
         }];
@@ -468,5 +489,63 @@ mod site_tests {
             out.starts_with("::error file=src/audit.ts,line=14,col=17,title=leakcheck%3A ts-api › reprice leaks objects allocated here::ts-api › reprice leaks +458 B per request, held by `priceHistory`.%0Aallocated in recordPriceChange (/ws/src/audit.ts:14:17)"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_listener_leak_no_site_registered_is_annotated_at_its_callback() {
+        use crate::analysis::{RetainerPath, RetainerStep};
+        let step = |kind, name: &str, class: &str, id| RetainerStep {
+            edge_kind: kind,
+            edge_name: name.into(),
+            label: name.into(),
+            holder_class: class.into(),
+            holder_id: id,
+            repeat: 0,
+        };
+        let mut route = RouteReport::skipped("wait", "GET", "/wait", "");
+        route.outcome = Outcome::Fail;
+        route.causes = vec![Cause {
+            culprit: Some("topicBus".into()),
+            holder: Some("Array @7".into()),
+            bytes_per_request: 2048.0,
+            share: 1.0,
+            classes: Vec::new(),
+            hint: Some("listeners for `message` added to a long-lived EventEmitter".into()),
+            callback: Some(CodeLocation {
+                function: "onMessage".into(),
+                file: "/ws/hub.js".into(),
+                line: 181,
+                column: 21,
+                generated: None,
+            }),
+            path: Some(RetainerPath {
+                node_id: 9,
+                reached: true,
+                steps: vec![
+                    step("element", "3", "Array", 7),
+                    step("property", "message", "Object", 6),
+                    step("property", "_events", "EventEmitter", 5),
+                    step("context", "topicBus", "system / Context", 4),
+                ],
+                elided: 0,
+                origin: None,
+            }),
+            sites: Vec::new(),
+        }];
+        let report = RunReport {
+            targets: vec![TargetReport {
+                name: "hub".into(),
+                routes: vec![route],
+                ..TargetReport::default()
+            }],
+            ..RunReport::default()
+        };
+        let out = site_annotations(&report, std::path::Path::new("/ws"));
+        assert_eq!(
+            out,
+            "::error file=hub.js,line=181,col=21,title=leakcheck%3A hub › wait leaks through this callback::hub › wait leaks +2.0 KiB per request: listeners for `message` added to `topicBus` (EventEmitter @5), never removed; the listener is `onMessage` (/ws/hub.js:181:21).\n"
+        );
+        // Outside the workspace: no annotation.
+        assert_eq!(site_annotations(&report, std::path::Path::new("/elsewhere")), "");
     }
 }

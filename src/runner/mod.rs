@@ -771,6 +771,7 @@ impl RouteRun<'_> {
         let mut c =
             self.comparer.finish(&last.graph, &a.classes, &a.dominators, Thresholds::default());
         c.fill_paths(|node| last.analysis.retainer_path(&last.graph, node, PATH_STEPS));
+        c.fill_callbacks(&last.graph, &last.analysis.paths);
         c
     }
 }

@@ -505,6 +505,8 @@ pub struct HeapGraph {
     pub(crate) edge_names: EdgeNames,
     pub(crate) strings: StringTable,
     pub(crate) root: NodeIndex,
+    /// Where the closures' code is (see [`HeapGraph::location`]).
+    pub(crate) locations: super::locations::Locations,
 }
 
 impl HeapGraph {
@@ -607,6 +609,7 @@ impl HeapGraph {
             + self.edge_names.heap_bytes()
             + self.self_sizes.heap_bytes()
             + self.strings.heap_bytes()
+            + self.locations.heap_bytes()
     }
 
     pub(crate) fn pack_target(kind: EdgeKind, target: NodeIndex) -> u32 {
@@ -632,6 +635,7 @@ pub struct GraphBuilder {
     graph: HeapGraph,
     string_index: std::collections::HashMap<String, u32>,
     edges: Vec<(NodeIndex, EdgeKind, u32, NodeIndex)>,
+    locations: super::locations::LocationsBuilder,
 }
 
 impl GraphBuilder {
@@ -672,6 +676,13 @@ impl GraphBuilder {
         self.edges.push((from, kind, index, to));
     }
 
+    /// Gives a function node its place in a script (0-based line and column, as V8 writes
+    /// them in `locations`).
+    pub fn location(&mut self, node: NodeIndex, script_id: u32, line: u32, column: u32) {
+        let position = super::locations::SourcePosition { script_id, line, column };
+        self.locations.push(node, position);
+    }
+
     /// Finishes the graph. Edges keep the order they were added in, per source node.
     pub fn build(mut self) -> HeapGraph {
         self.edges.sort_by_key(|&(from, ..)| from);
@@ -690,6 +701,7 @@ impl GraphBuilder {
             names.push(name);
         }
         g.edge_names = names.finish();
+        g.locations = self.locations.finish();
         // As newer V8 writes them: Node 20's list adds `wasm object` at the end.
         g.info.node_types = V8_NODE_TYPES[..15].iter().map(|t| t.to_string()).collect();
         self.graph

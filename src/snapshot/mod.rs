@@ -5,6 +5,7 @@
 
 mod bulk;
 mod graph;
+mod locations;
 mod parse;
 mod scanner;
 mod write;
@@ -13,5 +14,6 @@ pub use graph::{
     EdgeIndex, EdgeKind, EdgeName, GraphBuilder, HeapGraph, MAX_NODES, NodeIndex, NodeKind,
     SnapshotInfo, StringTable,
 };
+pub use locations::SourcePosition;
 pub use parse::{ParseError, ParseOptions, parse, parse_file, parse_with};
 pub use write::{Layout, write_snapshot};

@@ -10,6 +10,7 @@
 
 use super::bulk::is_space;
 use super::graph::{EdgeKind, EdgeNamesEncoder, HeapGraph, MAX_NODES, NodeKind, SnapshotInfo};
+use super::locations::{LocationsBuilder, SourcePosition};
 use super::scanner::{MAX_FIELDS, Scanner};
 use serde::Deserialize;
 use std::io::{self, Read};
@@ -137,6 +138,8 @@ struct RawMeta {
     node_types: Vec<serde_json::Value>,
     edge_fields: Vec<String>,
     edge_types: Vec<serde_json::Value>,
+    #[serde(default)]
+    location_fields: Vec<String>,
 }
 
 /// What each node field is used for.
@@ -167,6 +170,9 @@ struct Layout {
     node_count: u64,
     edge_count: u64,
     root_index: u64,
+    /// Positions of `object_index`, `script_id`, `line` and `column` in a `locations` record,
+    /// and the record's length; `None` when the meta lacks one of them.
+    location_fields: Option<([usize; 4], usize)>,
 }
 
 fn type_names(types: &[serde_json::Value], what: &str) -> Result<Vec<String>, String> {
@@ -251,7 +257,16 @@ impl Layout {
         {
             return Err(format!("snapshot.root_index {root_index} is not a node"));
         }
+        let at = |name: &str| meta.location_fields.iter().position(|f| f == name);
+        let location_fields = match (at("object_index"), at("script_id"), at("line"), at("column"))
+        {
+            (Some(o), Some(s), Some(l), Some(c)) if meta.location_fields.len() <= MAX_FIELDS => {
+                Some(([o, s, l, c], meta.location_fields.len()))
+            }
+            _ => None,
+        };
         let layout = Layout {
+            location_fields,
             node_kinds: node_types.iter().map(|t| NodeKind::from_v8_name(t)).collect(),
             edge_kinds: edge_types.iter().map(|t| EdgeKind::from_v8_name(t)).collect(),
             node_fields,
@@ -280,6 +295,7 @@ struct Parser<R> {
     layout: Option<Layout>,
     seen_nodes: bool,
     seen_edges: bool,
+    seen_locations: bool,
     seen_strings: bool,
 }
 
@@ -293,6 +309,7 @@ impl<R: Read> Parser<R> {
             layout: None,
             seen_nodes: false,
             seen_edges: false,
+            seen_locations: false,
             seen_strings: false,
         }
     }
@@ -318,6 +335,7 @@ impl<R: Read> Parser<R> {
                     "snapshot" => self.read_header()?,
                     "nodes" => self.read_nodes()?,
                     "edges" => self.read_edges()?,
+                    "locations" => self.read_locations()?,
                     "strings" => self.read_strings()?,
                     _ => self.scan.skip_value(None)?,
                 }
@@ -479,6 +497,47 @@ impl<R: Read> Parser<R> {
                 edge_count * ef as u64
             ));
         }
+        Ok(())
+    }
+
+    /// Keeps the positions of the closures (V8 lists other objects too: their constructor's).
+    /// Read after `nodes`, as V8 writes them, so each entry's node kind is known; skipped when
+    /// the nodes or the meta's `location_fields` are missing.
+    fn read_locations(&mut self) -> Result<(), ParseError> {
+        if self.seen_locations {
+            return self.scan.error("`locations` appears twice");
+        }
+        self.seen_locations = true;
+        let Some((layout, ([object_at, script_at, line_at, column_at], lf))) =
+            self.layout.as_ref().and_then(|l| Some((l, l.location_fields?)))
+        else {
+            return self.scan.skip_value(None);
+        };
+        if !self.seen_nodes {
+            return self.scan.skip_value(None);
+        }
+        let nf = layout.node_fields.len() as u64;
+        let kinds = &self.graph.kinds;
+        let mut locations = LocationsBuilder::default();
+        let values = self.scan.read_records(lf, None, |r| {
+            let node = match exact_div(r[object_at], nf) {
+                Some(ordinal) if ordinal < kinds.len() as u64 => ordinal as u32,
+                _ => return Err("location object_index is not a node"),
+            };
+            if kinds[node as usize] != NodeKind::Closure {
+                return Ok(());
+            }
+            let field = |at: usize| u32::try_from(r[at]).map_err(|_| "location value too large");
+            let (script_id, line, column) = (field(script_at)?, field(line_at)?, field(column_at)?);
+            locations.push(node, SourcePosition { script_id, line, column });
+            Ok(())
+        })?;
+        if values % lf as u64 != 0 {
+            return self.scan.error(format!(
+                "`locations` has {values} values, not a multiple of its {lf} fields"
+            ));
+        }
+        self.graph.locations = locations.finish();
         Ok(())
     }
 

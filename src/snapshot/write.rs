@@ -3,7 +3,8 @@
 //! benchmark snapshots.
 //!
 //! The graph keeps only what analysis needs, so `trace_node_id` and `detachedness` are written
-//! as 0, and `trace_function_infos`, `trace_tree`, `samples` and `locations` as empty arrays.
+//! as 0, `trace_function_infos`, `trace_tree` and `samples` as empty arrays, and `locations`
+//! with the closures' entries only (V8 also lists objects, at their constructor's).
 
 use super::graph::{EdgeKind, HeapGraph, NodeKind};
 use std::io::{self, Write};
@@ -187,7 +188,26 @@ pub fn write_snapshot(graph: &HeapGraph, mut out: impl Write, layout: Layout) ->
         w.flush_if_full()?;
     }
     w.raw(b"],\n\"trace_function_infos\":[],\n\"trace_tree\":[],\n\"samples\":[],\n");
-    w.raw(b"\"locations\":[],\n\"strings\":[");
+    w.raw(b"\"locations\":[");
+    for (i, (node, at)) in graph.locations.iter().enumerate() {
+        if i != 0 {
+            w.raw(b",");
+        }
+        w.number(node as u64 * nf);
+        w.raw(b",");
+        w.number(at.script_id as u64);
+        if layout == Layout::Modern {
+            w.raw(b",");
+            w.number(graph.script_node(node).unwrap_or(0) as u64 * nf);
+        }
+        w.raw(b",");
+        w.number(at.line as u64);
+        w.raw(b",");
+        w.number(at.column as u64);
+        w.raw(end);
+        w.flush_if_full()?;
+    }
+    w.raw(b"],\n\"strings\":[");
     for i in 0..graph.strings.len() as u32 {
         if i != 0 {
             w.raw(b",");

@@ -98,6 +98,7 @@ fn report_with_snapshots() -> RunReport {
             bytes_per_request: v.leaks[0].bytes_per_request,
         }],
         hint: None,
+        callback: None,
         path: holder.path.clone(),
         sites: vec![site.clone()],
     }];

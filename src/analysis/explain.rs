@@ -16,6 +16,11 @@ pub(crate) fn culprit(path: &RetainerPath, anchor_id: u32, anchor_class: &str) -
         // A timer list's anchor lies past the end of a path cut on its linked list.
         return if on_timer(path) { timer_capture(path, 0) } else { None };
     };
+    // Above a timer list the names are the runtime's (`timerListMap`); below it, the
+    // variable the callback captured.
+    if is_runtime_list(anchor_class) && on_timer(path) {
+        return timer_capture(path, 0);
+    }
     if is_variable_container(anchor_class) && is_user_name(&path.steps[i]) {
         return Some(path.steps[i].edge_name.clone());
     }
@@ -154,6 +159,7 @@ mod tests {
             label: name.into(),
             holder_class: class.into(),
             holder_id: id,
+            repeat: 0,
         }
     }
 
@@ -241,6 +247,14 @@ mod tests {
         ]);
         // The anchor (the timer list) lies past the cut.
         assert_eq!(culprit(&p, 99, "TimersList").as_deref(), Some("beat"));
+        // With the timers' linked list folded into one step, the list and the runtime's
+        // variable above it are on the path: still the callback's variable.
+        let mut folded = p.clone();
+        folded.steps.truncate(4);
+        folded.steps[3].repeat = 40;
+        folded.steps.push(step("property", "_idleNext", "TimersList", 99));
+        folded.steps.push(step("context", "timerListMap", "system / Context", 98));
+        assert_eq!(culprit(&folded, 99, "TimersList").as_deref(), Some("beat"));
         // Above the object's own field, the callback's variable is the first name met.
         assert_eq!(user_name_above(&p, 1).as_deref(), Some("beat"));
         // The timer itself: nothing of the service's holds it, only the runtime's list.

@@ -170,10 +170,21 @@ impl ShortestPaths {
                 });
                 break;
             }
-            if path.steps.len() < max_steps {
-                path.steps.push(self.step(graph, classes, e, holder));
-            } else {
-                path.elided += 1;
+            let step = self.step(graph, classes, e, holder);
+            let kept = path.steps.len();
+            match path.steps.last_mut() {
+                // A chain through one structure (a rope of strings, a linked list of timers,
+                // nested arrays) is one step and a count: otherwise a leaf deep in it spends
+                // every kept step inside it and the path never shows what holds it.
+                Some(last)
+                    if path.elided == 0
+                        && last.edge_kind == step.edge_kind
+                        && last.holder_class == step.holder_class =>
+                {
+                    last.repeat += 1;
+                }
+                _ if kept < max_steps => path.steps.push(step),
+                _ => path.elided += 1,
             }
             x = holder;
         }
@@ -214,6 +225,7 @@ impl ShortestPaths {
             label,
             holder_class,
             holder_id: graph.id(holder),
+            repeat: 0,
         }
     }
 
@@ -431,6 +443,14 @@ pub struct RetainerStep {
     pub holder_class: String,
     /// The holder's heap object id.
     pub holder_id: u32,
+    /// Further steps of the same kind through holders of the same class right above this one,
+    /// folded into it (a rope of strings, a linked list): the path goes on from the last.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeat: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// `&'static str` under another name, so that serde's derive does not take the field for a
@@ -480,7 +500,12 @@ impl fmt::Display for Shown<'_> {
 
 impl fmt::Display for RetainerStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} in {} @{}", Shown(&self.label), Shown(&self.holder_class), self.holder_id)
+        write!(f, "{} in {} @{}", Shown(&self.label), Shown(&self.holder_class), self.holder_id)?;
+        if self.repeat > 0 {
+            let steps = if self.repeat == 1 { "step" } else { "steps" };
+            write!(f, " <- [{} more {steps} through {}]", self.repeat, Shown(&self.holder_class))?;
+        }
+        Ok(())
     }
 }
 
@@ -599,6 +624,44 @@ mod tests {
         assert_eq!(p.to_string(), "(unreachable)");
         let p = paths.retainer_path(&h.graph, &classes, h.global, 10);
         assert_eq!(p.to_string(), "(global)");
+    }
+
+    #[test]
+    fn a_chain_through_one_structure_is_one_step() {
+        // timers (a global) -> 30 Timeouts linked by `_idleNext` -> a callback's response.
+        let mut b = GraphBuilder::new();
+        let root = b.node(NodeKind::Synthetic, "", 1, 0);
+        let global = b.node(NodeKind::Object, "global", 3, 8);
+        let list = b.node(NodeKind::Object, "TimersList", 5, 8);
+        b.edge(root, EdgeKind::Shortcut, "1", global);
+        b.edge(global, EdgeKind::Property, "timers", list);
+        let mut prev = list;
+        for i in 0..30 {
+            let timeout = b.node(NodeKind::Object, "Timeout", 7 + 2 * i, 8);
+            b.edge(prev, EdgeKind::Property, "_idleNext", timeout);
+            prev = timeout;
+        }
+        let res = b.node(NodeKind::Object, "ServerResponse", 101, 8);
+        b.edge(prev, EdgeKind::Property, "res", res);
+        let g = b.build();
+        let classes = ClassIndex::build(&g);
+        let paths = ShortestPaths::compute(&g);
+        let p = paths.retainer_path(&g, &classes, res, 3);
+        assert_eq!(
+            p.to_string(),
+            "res in Timeout @65 <- [29 more steps through Timeout] <- _idleNext in TimersList @5 \
+             <- timers in global @3 <- (global)"
+        );
+        assert_eq!((p.steps.len(), p.steps[0].repeat, p.elided), (3, 29, 0));
+        let p = paths.retainer_path(&g, &classes, res, 1);
+        assert_eq!(
+            p.to_string(),
+            "res in Timeout @65 <- [29 more steps through Timeout] <- ... 2 more <- (global)"
+        );
+        // Read back from JSON as written; a step that folds nothing writes no `repeat`.
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json.matches("\"repeat\"").count(), 1);
+        assert_eq!(serde_json::from_str::<RetainerPath>(&json).unwrap(), p);
     }
 
     #[test]

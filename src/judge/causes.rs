@@ -82,6 +82,7 @@ fn attribute(out: &mut Vec<Cause>, leak: &Leak) {
     for h in &leak.holders {
         let part = if held > 0 { h.bytes as f64 / held as f64 } else { 1.0 / n };
         let key = h.holder.clone();
+        let holder_id = key.as_deref().and_then(heap_id);
         let at = match out.iter().position(|c| c.holder == key) {
             Some(at) => at,
             None => {
@@ -115,12 +116,21 @@ fn attribute(out: &mut Vec<Cause>, leak: &Leak) {
         if c.callback.is_none() {
             c.callback = h.callback.clone();
         }
-        // The path of the class with the most bytes under the holder: leaks come largest
-        // first, so the first path seen.
-        if c.path.is_none() {
+        // The path of the class with the most bytes under the holder (leaks come largest
+        // first, so the first path seen), unless it is cut before it reaches the holder and a
+        // later one is not: a leaf deep in a string rope or a linked list spends every kept
+        // step inside its own structure and never shows what holds it.
+        let shows_holder =
+            |p: Option<&RetainerPath>| holder_id.is_some_and(|id| path_passes(p, id));
+        if c.path.is_none() || (!shows_holder(c.path.as_ref()) && shows_holder(h.path.as_ref())) {
             c.path = h.path.clone();
         }
     }
+}
+
+/// The heap id of a holder key (`Array @812`).
+fn heap_id(key: &str) -> Option<u32> {
+    key.rsplit_once(" @").and_then(|(_, id)| id.parse().ok())
 }
 
 #[cfg(test)]
@@ -185,6 +195,45 @@ mod tests {
         assert_eq!(c[0].share, 1.0);
         let classes: Vec<&str> = c[0].classes.iter().map(|k| k.class.as_str()).collect();
         assert_eq!(classes, ["(string)", "{sku, at}", "(number)"]);
+    }
+
+    fn path(holders: &[(&str, u32)], elided: usize) -> RetainerPath {
+        RetainerPath {
+            node_id: 1,
+            reached: true,
+            steps: holders
+                .iter()
+                .map(|&(class, id)| crate::analysis::paths::RetainerStep {
+                    edge_kind: "internal",
+                    edge_name: "first".into(),
+                    label: "first".into(),
+                    holder_class: class.into(),
+                    holder_id: id,
+                    repeat: 0,
+                })
+                .collect(),
+            elided,
+            origin: Some("(global)".into()),
+        }
+    }
+
+    #[test]
+    fn the_cause_shows_a_path_that_reaches_its_holder() {
+        // As measured on a timer leak: the largest class is a rope of strings whose kept steps
+        // never leave the rope; the response's path runs through the timer list.
+        let mut ropes = leak("(concatenated string)", 608.0, &[("TimersList @9", None, 900)]);
+        ropes.holders[0].path = Some(path(&[("(concatenated string)", 5); 8], 130));
+        let mut responses = leak("ServerResponse", 376.0, &[("TimersList @9", None, 500)]);
+        let through =
+            [("system / Context", 6), ("(closure)", 7), ("Timeout", 8), ("TimersList", 9)];
+        responses.holders[0].path = Some(path(&through, 3));
+        let c = causes(&verdict(vec![ropes.clone(), responses.clone()]), None);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].path.as_ref().unwrap().steps[3].holder_id, 9);
+        // When the largest class's path shows the holder, it stays.
+        ropes.holders[0].path = Some(path(&[("(concatenated string)", 5), ("TimersList", 9)], 3));
+        let c = causes(&verdict(vec![ropes, responses]), None);
+        assert_eq!(c[0].path.as_ref().unwrap().steps[0].holder_id, 5);
     }
 
     #[test]

@@ -500,6 +500,7 @@ mod site_tests {
             label: name.into(),
             holder_class: class.into(),
             holder_id: id,
+            repeat: 0,
         };
         let mut route = RouteReport::skipped("wait", "GET", "/wait", "");
         route.outcome = Outcome::Fail;

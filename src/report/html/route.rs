@@ -322,6 +322,11 @@ pub(super) fn retainer_path(path: &RetainerPath) -> Markup {
                         code { (step.label) } " in " (step.holder_class) " "
                         span class="id" { "@" (step.holder_id) }
                     }
+                    @if step.repeat > 0 {
+                        li class="dim" {
+                            "… " (plural(step.repeat as u64, "more step")) " through " (step.holder_class)
+                        }
+                    }
                 }
                 @if path.elided > 0 { li class="dim" { "… " (plural(path.elided as u64, "more step")) } }
                 @if let Some(origin) = &path.origin { li { code { (origin) } } }

@@ -264,6 +264,7 @@ fn markup_in_names_is_text() {
             label: evil("label"),
             holder_class: evil("holder class"),
             holder_id: 7,
+            repeat: 0,
         }],
         elided: 0,
         origin: Some(evil("origin")),

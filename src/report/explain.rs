@@ -107,11 +107,12 @@ pub(super) fn explain_route(r: &RouteReport, t: &TargetReport, paint: Paint) -> 
             });
             out += &match p.requests {
                 Some(n) => format!(
-                    "  at {} per request this {} reaches {} after about {} requests{}\n",
+                    "  at {} per {} this {} reaches {} after about {}{}\n",
                     bytes_rate(p.bytes_per_request),
+                    r.unit(),
                     t.runtime.instance(),
                     bytes(p.limit),
-                    thousands(n),
+                    plural(n, r.unit()),
                     allowed.map_or(String::new(), |a| format!(
                         "; the budget asks for at least {}",
                         thousands(a)
@@ -206,7 +207,7 @@ fn memory_line(r: &RouteReport, t: &TargetReport) -> String {
         let text: Vec<String> = values.iter().map(|&b| bytes(b)).collect();
         let mut out = text.join(" → ");
         if let Some(fit) = fit.filter(|f| f.trend == Trend::Linear) {
-            out += &format!(" (+{} per request)", bytes_rate(fit.per_step));
+            out += &format!(" (+{} per {})", bytes_rate(fit.per_step), r.unit());
         }
         Some(out)
     };
@@ -245,20 +246,21 @@ fn memory_line(r: &RouteReport, t: &TargetReport) -> String {
 /// The leaks grouped by root cause: a headline naming what holds the growth and its share,
 /// where it was allocated, one retainer path, then the classes it accumulates.
 fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
+    let unit = r.unit();
     let mut out = String::new();
     let several = r.causes.len() > 1;
     for (n, c) in r.causes.iter().enumerate() {
         let which =
             if several { format!(" {} of {}", n + 1, r.causes.len()) } else { String::new() };
         out += &format!(
-            "  {}{which}: {} — +{} per request, {:.0}% of the growth\n",
+            "  {}{which}: {} — +{} per {unit}, {:.0}% of the growth\n",
             paint.red_bold("CAUSE"),
             printable(&cause_headline(c, Some(v))),
             bytes_rate(c.bytes_per_request),
             c.share * 100.0
         );
         for s in c.sites.iter().take(SITES_SHOWN) {
-            out += &format!("    {}\n", site_text(s));
+            out += &format!("    {}\n", site_text(s, unit));
         }
         let who = match (&c.culprit, &c.holder) {
             // The runtime's list holds it; the headline names the service's variable.
@@ -282,7 +284,7 @@ fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
         }
         for class in &c.classes {
             if let Some(leak) = v.leaks.iter().find(|l| l.class == class.class) {
-                out += &format!("  {}", leak_line(leak, paint));
+                out += &format!("  {}", leak_line(leak, paint, unit));
             }
         }
         for h in v
@@ -291,7 +293,7 @@ fn causes_text(r: &RouteReport, v: &RouteVerdict, paint: Paint) -> String {
             .filter(|h| c.holder.as_deref() == Some(&format!("{} @{}", h.class, h.node.id)))
         {
             out += &format!(
-                "    growing holder: retains +{} per request\n",
+                "    growing holder: retains +{} per {unit}\n",
                 bytes_rate(h.fit.per_step)
             );
         }
@@ -474,9 +476,9 @@ fn registered_with(s: &AllocationSite, kind: fn(&str) -> bool) -> &str {
 
 /// One allocation site: the function, its file and line, how much of what survived it
 /// allocated; the library frame and the runtime call when there are.
-pub(super) fn site_text(s: &AllocationSite) -> String {
+pub(super) fn site_text(s: &AllocationSite, unit: &str) -> String {
     let mut out = format!(
-        "allocated in {} ({}:{}:{}) — about {} per request, {:.0}% of the surviving bytes sampled",
+        "allocated in {} ({}:{}:{}) — about {} per {unit}, {:.0}% of the surviving bytes sampled",
         printable(&s.site.function),
         printable(&display_file(&s.site.file)),
         s.site.line,
@@ -522,7 +524,7 @@ fn sites_unavailable(r: &RouteReport) -> String {
 }
 
 /// The one line of a leaking class.
-fn leak_line(leak: &Leak, paint: Paint) -> String {
+fn leak_line(leak: &Leak, paint: Paint, unit: &str) -> String {
     let count = if leak.objects_per_request > 0.0 {
         let rate = count_rate(leak.objects_per_request);
         format!("+{rate} {} and ", if rate == "1" { "object" } else { "objects" })
@@ -530,7 +532,7 @@ fn leak_line(leak: &Leak, paint: Paint) -> String {
         String::new()
     };
     format!(
-        "  {} {}: {count}+{} per request ({} → {} objects, {} → {})\n",
+        "  {} {}: {count}+{} per {unit} ({} → {} objects, {} → {})\n",
         paint.red_bold("LEAK"),
         paint.bold(&printable(&leak.class)),
         bytes_rate(leak.bytes_per_request),

@@ -150,10 +150,11 @@ pub fn site_annotations(report: &RunReport, workspace: &std::path::Path) -> Stri
                     && let Ok(file) = std::path::Path::new(&f.file).strip_prefix(workspace)
                 {
                     let message = format!(
-                        "{} › {} leaks +{} per request: {}.",
+                        "{} › {} leaks +{} per {}: {}.",
                         t.name,
                         r.name,
                         bytes_rate(c.bytes_per_request),
+                        r.unit(),
                         super::explain::cause_headline(c, r.verdict.as_ref())
                     );
                     out += &command(
@@ -179,11 +180,12 @@ pub fn site_annotations(report: &RunReport, workspace: &std::path::Path) -> Stri
                         (None, None) => "held by nothing reachable from the roots".into(),
                     };
                     let message = format!(
-                        "{} › {} leaks +{} per request, {who}.\n{}",
+                        "{} › {} leaks +{} per {}, {who}.\n{}",
                         t.name,
                         r.name,
                         bytes_rate(c.bytes_per_request),
-                        super::explain::site_text(s)
+                        r.unit(),
+                        super::explain::site_text(s, r.unit())
                     );
                     out += &command(
                         "error",

@@ -388,13 +388,14 @@ fn summary_line(r: &RouteReport) -> String {
 
 /// The failure message for JUnit: the leaking groups, or the error's first line.
 pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
+    let unit = r.unit();
     match (&r.verdict, r.outcome) {
         (Some(v), Outcome::Fail) => Some(
             v.failures
                 .iter()
                 .map(|f| match f {
                     Failure::LinearGrowth { classes, bytes_per_request, .. } => format!(
-                        "linear growth of {} (+{} per request)",
+                        "linear growth of {} (+{} per {unit})",
                         classes
                             .iter()
                             .take(4)
@@ -405,7 +406,7 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                     ),
                     Failure::GrowingHolder { holder, bytes_per_request } => {
                         format!(
-                            "{} grows by {} per request",
+                            "{} grows by {} per {unit}",
                             crate::format::printable(holder),
                             bytes_rate(*bytes_per_request)
                         )
@@ -422,12 +423,12 @@ pub(crate) fn failure_message(r: &RouteReport) -> Option<String> {
                         )
                     }
                     Failure::ExternalGrowth { bytes_per_request, limit } => format!(
-                        "external memory grows {} per request (budget {})",
+                        "external memory grows {} per {unit} (budget {})",
                         bytes_rate(*bytes_per_request),
                         bytes_rate(*limit)
                     ),
                     Failure::RssGrowth { bytes_per_request, limit } => format!(
-                        "RSS grows {} per request (budget {})",
+                        "RSS grows {} per {unit} (budget {})",
                         bytes_rate(*bytes_per_request),
                         bytes_rate(*limit)
                     ),

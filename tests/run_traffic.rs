@@ -110,6 +110,12 @@ fn session_state_leaks_only_with_login_use_logout() {
     for step in &steps {
         assert_eq!(step["ok"], step["sent"], "{step}");
     }
+    // A flow is measured per iteration, in its explanation as on its summary line.
+    let text = run.stdout();
+    let explanation = text.split("FAIL accounts › session ").nth(1).expect("explained");
+    let cause = explanation.lines().find(|l| l.contains("CAUSE")).expect("a cause");
+    assert!(cause.contains(" per iteration, "), "{cause}");
+    assert!(!explanation.split("\n\n").next().unwrap().contains("per request"), "{text}");
 }
 
 /// An export tracked until `finish` leaks when the client goes away as it starts (`close`

@@ -170,6 +170,12 @@ impl ShortestPaths {
                 });
                 break;
             }
+            x = holder;
+            // Past the cut a step is only counted: no label or class key to build.
+            if path.elided > 0 {
+                path.elided += 1;
+                continue;
+            }
             let step = self.step(graph, classes, e, holder);
             let kept = path.steps.len();
             match path.steps.last_mut() {
@@ -177,8 +183,7 @@ impl ShortestPaths {
                 // nested arrays) is one step and a count: otherwise a leaf deep in it spends
                 // every kept step inside it and the path never shows what holds it.
                 Some(last)
-                    if path.elided == 0
-                        && last.edge_kind == step.edge_kind
+                    if last.edge_kind == step.edge_kind
                         && last.holder_class == step.holder_class =>
                 {
                     last.repeat += 1;
@@ -186,7 +191,6 @@ impl ShortestPaths {
                 _ if kept < max_steps => path.steps.push(step),
                 _ => path.elided += 1,
             }
-            x = holder;
         }
         path
     }
@@ -451,6 +455,21 @@ pub struct RetainerStep {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+impl RetainerStep {
+    /// A step whose label is its edge's name, folding nothing (for tests).
+    pub(crate) fn named(edge_kind: StaticName, name: &str, holder_class: &str, id: u32) -> Self {
+        RetainerStep {
+            edge_kind,
+            edge_name: name.into(),
+            label: name.into(),
+            holder_class: holder_class.into(),
+            holder_id: id,
+            repeat: 0,
+        }
+    }
 }
 
 /// `&'static str` under another name, so that serde's derive does not take the field for a

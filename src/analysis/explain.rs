@@ -12,15 +12,14 @@ use super::paths::{RetainerPath, RetainerStep};
 /// the variable its callback captured (`beat`), one held by an emitter's listener table by the
 /// variable holding the emitter (`topicBus`), not by the event's key.
 pub(crate) fn culprit(path: &RetainerPath, anchor_id: u32, anchor_class: &str) -> Option<String> {
-    let Some(i) = path.steps.iter().position(|s| s.holder_id == anchor_id) else {
-        // A timer list's anchor lies past the end of a path cut on its linked list.
-        return if on_timer(path) { timer_capture(path, 0) } else { None };
-    };
-    // Above a timer list the names are the runtime's (`timerListMap`); below it, the
-    // variable the callback captured.
-    if is_runtime_list(anchor_class) && on_timer(path) {
+    let i = path.steps.iter().position(|s| s.holder_id == anchor_id);
+    // A timer's leak is named by what its callback captured: whether the path is cut on the
+    // timers' linked list before their list (the anchor), or reaches it and the runtime's
+    // names above it (`timerListMap`).
+    if (i.is_none() || is_runtime_list(anchor_class)) && on_timer(path) {
         return timer_capture(path, 0);
     }
+    let i = i?;
     if is_variable_container(anchor_class) && is_user_name(&path.steps[i]) {
         return Some(path.steps[i].edge_name.clone());
     }
@@ -153,14 +152,7 @@ mod tests {
     use super::*;
 
     fn step(kind: &'static str, name: &str, class: &str, id: u32) -> RetainerStep {
-        RetainerStep {
-            edge_kind: kind,
-            edge_name: name.into(),
-            label: name.into(),
-            holder_class: class.into(),
-            holder_id: id,
-            repeat: 0,
-        }
+        RetainerStep::named(kind, name, class, id)
     }
 
     fn path(steps: Vec<RetainerStep>) -> RetainerPath {

@@ -43,6 +43,9 @@ use crate::snapshot::{EdgeKind, HeapGraph, NodeIndex, NodeKind};
 /// Index of a class key in a [`ClassIndex`].
 pub type ClassId = u32;
 
+/// The class key of V8's compiled code (bytecode, machine code and their tables).
+pub const CODE_CLASS: &str = "(compiled code)";
+
 /// The name V8 gives the node of an `ArrayBuffer`'s backing store (its self size is the
 /// buffer's byte length).
 pub const BACKING_STORE: &str = "system / JSArrayBufferData";
@@ -210,7 +213,7 @@ fn backing_store(graph: &HeapGraph, node: NodeIndex) -> Option<NodeIndex> {
 fn kind_key(kind: NodeKind) -> String {
     match kind {
         NodeKind::Closure => "(closure)".into(),
-        NodeKind::Code => "(compiled code)".into(),
+        NodeKind::Code => CODE_CLASS.into(),
         NodeKind::Hidden => "(system)".into(),
         NodeKind::RegExp => "RegExp".into(),
         other => format!("({})", other.v8_name()),

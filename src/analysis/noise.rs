@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::classes::CODE_CLASS;
 use super::compare::{ClassGrowth, is_runtime_class};
 use super::growth::{NoiseFloor, Trend};
 
@@ -21,9 +22,6 @@ use super::growth::{NoiseFloor, Trend};
 /// almost always has a class of its own or joins a common one (`(string)`, `(array)`) whose
 /// movement is below this quantile.
 pub const NOISE_QUANTILE: f64 = 0.9;
-
-/// The class of V8's compiled code (bytecode, machine code and their tables).
-const CODE_CLASS: &str = "(compiled code)";
 
 /// How much one run's heap moves between rungs apart from growth.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::classes::BACKING_STORE;
+use super::classes::{BACKING_STORE, CODE_CLASS};
 use super::dominators::Dominators;
 use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 
@@ -17,7 +17,7 @@ use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 /// for longer than the first interval, so two intervals cannot tell their warm-up from a leak:
 /// their growth counts as linear only when at least three intervals agree.
 pub fn is_runtime_class(key: &str) -> bool {
-    matches!(key, "(compiled code)" | "(system)" | "(object shape)")
+    matches!(key, CODE_CLASS | "(system)" | "(object shape)")
         || (key.starts_with("system / ") && !is_data_system_name(key))
 }
 

@@ -203,13 +203,8 @@ mod tests {
             reached: true,
             steps: holders
                 .iter()
-                .map(|&(class, id)| crate::analysis::paths::RetainerStep {
-                    edge_kind: "internal",
-                    edge_name: "first".into(),
-                    label: "first".into(),
-                    holder_class: class.into(),
-                    holder_id: id,
-                    repeat: 0,
+                .map(|&(class, id)| {
+                    crate::analysis::paths::RetainerStep::named("internal", "first", class, id)
                 })
                 .collect(),
             elided,

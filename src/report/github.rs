@@ -496,14 +496,7 @@ mod site_tests {
     #[test]
     fn a_listener_leak_no_site_registered_is_annotated_at_its_callback() {
         use crate::analysis::{RetainerPath, RetainerStep};
-        let step = |kind, name: &str, class: &str, id| RetainerStep {
-            edge_kind: kind,
-            edge_name: name.into(),
-            label: name.into(),
-            holder_class: class.into(),
-            holder_id: id,
-            repeat: 0,
-        };
+        let step = RetainerStep::named;
         let mut route = RouteReport::skipped("wait", "GET", "/wait", "");
         route.outcome = Outcome::Fail;
         route.causes = vec![Cause {

@@ -86,26 +86,15 @@ pub fn analyse(graph: &HeapGraph) -> Analysis {
     // bytes per node) rather than after them: 11 MB more at peak on a 214 MB snapshot of 2.7M
     // nodes, for a third less time in the analysis (see docs/speed.md). Without a thread to
     // spare (a failed spawn), one after the other.
-    let (classes, tree, (paths, min_distance)) = std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new().name("classes, distances".into()).spawn_scoped(
-            scope,
-            || {
-                let classes = ClassIndex::build(graph);
-                let distances = distances(graph, &classes);
-                (classes, distances)
-            },
-        );
-        let tree = dominators::Tree::build(graph);
-        let (classes, distances) = match worker {
-            Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => {
-                let classes = ClassIndex::build(graph);
-                let distances = distances(graph, &classes);
-                (classes, distances)
-            }
-        };
-        (classes, tree, distances)
-    });
+    let ((classes, (paths, min_distance)), tree) = beside(
+        "classes, distances",
+        || {
+            let classes = ClassIndex::build(graph);
+            let distances = distances(graph, &classes);
+            (classes, distances)
+        },
+        || dominators::Tree::build(graph),
+    );
     let (dominators, retained) = tree.finish(graph, Some(&classes));
     let class_stats = summary::class_stats(graph, &classes, retained, &min_distance);
     let statistics = summary::statistics(graph, &dominators, &paths);
@@ -130,16 +119,25 @@ fn distances(graph: &HeapGraph, classes: &ClassIndex) -> (ShortestPaths, Vec<u32
 /// they are kept anyway, so this adds no memory at peak. Without a thread to spare (a failed
 /// spawn), one after the other.
 fn classes_and_tree(graph: &HeapGraph) -> (ClassIndex, dominators::Tree) {
+    beside("class keys", || ClassIndex::build(graph), || dominators::Tree::build(graph))
+}
+
+/// Runs `second` on a thread named `name` while `here` runs on this one, and returns both
+/// results. Without a thread to spare (a failed spawn), `second` runs after `here`, which is
+/// why it is `Fn`. A panic on the second thread is resumed on this one.
+fn beside<A: Send, B>(
+    name: &str,
+    second: impl Fn() -> A + Sync,
+    here: impl FnOnce() -> B,
+) -> (A, B) {
     std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("class keys".into())
-            .spawn_scoped(scope, || ClassIndex::build(graph));
-        let tree = dominators::Tree::build(graph);
-        let classes = match worker {
+        let worker = std::thread::Builder::new().name(name.into()).spawn_scoped(scope, &second);
+        let b = here();
+        let a = match worker {
             Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => ClassIndex::build(graph),
+            Err(_) => second(),
         };
-        (classes, tree)
+        (a, b)
     })
 }
 
@@ -170,16 +168,7 @@ pub fn analyse_for_comparison<T>(
 ) -> (Analysis, T) {
     let (classes, tree) = classes_and_tree(graph);
     let (dominators, _) = tree.finish(graph, None);
-    let (paths, result) = std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("distances".into())
-            .spawn_scoped(scope, || ShortestPaths::compute(graph));
-        let result = alongside(&classes, &dominators);
-        let paths = match worker {
-            Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => ShortestPaths::compute(graph),
-        };
-        (paths, result)
-    });
+    let (paths, result) =
+        beside("distances", || ShortestPaths::compute(graph), || alongside(&classes, &dominators));
     (Analysis { classes, dominators, paths, ..Analysis::default() }, result)
 }

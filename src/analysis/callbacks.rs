@@ -38,7 +38,7 @@ pub fn callback(graph: &HeapGraph, paths: &ShortestPaths, node: NodeIndex) -> Op
     let mut x = node;
     for _ in 0..MAX_STEPS {
         if is_timer(graph, x) {
-            let callback = property(graph, x, "_onTimeout")?;
+            let callback = graph.named_target(x, EdgeKind::Property, &["_onTimeout"])?;
             return located(graph, callback);
         }
         let e = paths.parent_edge(x)?;
@@ -67,15 +67,6 @@ fn is_timer(graph: &HeapGraph, node: NodeIndex) -> bool {
     graph.kind(node) == NodeKind::Object && graph.name(node) == "Timeout"
 }
 
-/// The target of `node`'s property `name`.
-fn property(graph: &HeapGraph, node: NodeIndex, name: &str) -> Option<NodeIndex> {
-    graph.edges(node).find_map(|e| {
-        let found =
-            graph.edge_kind(e) == EdgeKind::Property && graph.edge_name(e) == EdgeName::Name(name);
-        found.then(|| graph.edge_target(e))
-    })
-}
-
 /// The last function among an array's elements: the most recently added listener.
 fn last_listener(graph: &HeapGraph, array: NodeIndex) -> Option<NodeIndex> {
     graph
@@ -87,7 +78,10 @@ fn last_listener(graph: &HeapGraph, array: NodeIndex) -> Option<NodeIndex> {
 
 /// The listener a `once` wrapper wraps (Node keeps it as the wrapper's `listener`).
 fn unwrap_once(graph: &HeapGraph, f: NodeIndex) -> NodeIndex {
-    property(graph, f, "listener").filter(|&l| graph.kind(l) == NodeKind::Closure).unwrap_or(f)
+    graph
+        .named_target(f, EdgeKind::Property, &["listener"])
+        .filter(|&l| graph.kind(l) == NodeKind::Closure)
+        .unwrap_or(f)
 }
 
 /// A function as people read it: its name (`(anonymous)` when it has none), its script as a

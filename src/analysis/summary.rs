@@ -19,7 +19,7 @@ use super::classes::ClassIndex;
 use super::dominators::Dominators;
 use super::paths::{SYSTEM_DISTANCE, ShortestPaths};
 use super::retaining::BitSet;
-use crate::snapshot::{EdgeKind, EdgeName, HeapGraph, NodeIndex, NodeKind};
+use crate::snapshot::{EdgeKind, HeapGraph, NodeIndex, NodeKind};
 
 #[cfg(test)]
 const NONE: u32 = u32::MAX;
@@ -232,12 +232,8 @@ pub(crate) fn statistics(
             k if k.is_string() => st.strings = st.strings.saturating_add(size),
             _ if graph.name(v) == "Array" => {
                 st.js_arrays = st.js_arrays.saturating_add(size);
-                let elements = graph.edges(v).find(|&e| {
-                    graph.edge_kind(e) == EdgeKind::Internal
-                        && graph.edge_name(e) == EdgeName::Name("elements")
-                });
-                if let Some(e) = elements {
-                    arrays.push((v, graph.edge_target(e)));
+                if let Some(elements) = graph.named_target(v, EdgeKind::Internal, &["elements"]) {
+                    arrays.push((v, elements));
                 }
             }
             _ => {}

@@ -593,6 +593,22 @@ impl HeapGraph {
         }
     }
 
+    /// The target of `node`'s first edge of `kind` named one of `names`: how code that knows
+    /// V8's or Node's layout reaches a part of an object (`shared`, `_onTimeout`, `elements`).
+    #[inline]
+    pub fn named_target(
+        &self,
+        node: NodeIndex,
+        kind: EdgeKind,
+        names: &[&str],
+    ) -> Option<NodeIndex> {
+        self.edges(node).find_map(|e| {
+            let named = self.edge_kind(e) == kind
+                && matches!(self.edge_name(e), EdgeName::Name(n) if names.contains(&n));
+            named.then(|| self.edge_target(e))
+        })
+    }
+
     /// The interned strings.
     pub fn strings(&self) -> &StringTable {
         &self.strings

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::graph::{EdgeKind, EdgeName, HeapGraph, NodeIndex};
+use super::graph::{EdgeKind, HeapGraph, NodeIndex};
 
 /// A function's place in its script, as V8 writes it: the script's id, and the 0-based line
 /// and column where the function starts.
@@ -89,29 +89,21 @@ impl HeapGraph {
     /// `script`) leads to the script, whose `name` is the URL's string. `None` when an edge is
     /// missing or the name is empty (code from `eval`).
     pub fn script_name(&self, node: NodeIndex) -> Option<&str> {
-        let name = self.internal(self.script_node(node)?, &["name"])?;
+        let name = self.named_target(self.script_node(node)?, EdgeKind::Internal, &["name"])?;
         Some(self.name(name)).filter(|s| self.kind(name).is_string() && !s.is_empty())
     }
 
     /// The script node of a function (see [`HeapGraph::script_name`]).
     pub(crate) fn script_node(&self, node: NodeIndex) -> Option<NodeIndex> {
-        let shared = self.internal(node, &["shared"])?;
-        let script = self.internal(shared, &["script_or_debug_info", "script"])?;
+        let shared = self.named_target(node, EdgeKind::Internal, &["shared"])?;
+        let script =
+            self.named_target(shared, EdgeKind::Internal, &["script_or_debug_info", "script"])?;
         // A function with a debug info (breakpoints) points to that, which points on to the
         // script.
-        match self.internal(script, &["name"]) {
+        match self.named_target(script, EdgeKind::Internal, &["name"]) {
             Some(_) => Some(script),
-            None => self.internal(script, &["script"]),
+            None => self.named_target(script, EdgeKind::Internal, &["script"]),
         }
-    }
-
-    /// The target of `node`'s first internal edge named one of `names`.
-    fn internal(&self, node: NodeIndex, names: &[&str]) -> Option<NodeIndex> {
-        self.edges(node).find_map(|e| {
-            let named = self.edge_kind(e) == EdgeKind::Internal
-                && matches!(self.edge_name(e), EdgeName::Name(n) if names.contains(&n));
-            named.then(|| self.edge_target(e))
-        })
     }
 }
 

@@ -308,6 +308,12 @@ impl SelfSizes {
         }
     }
 
+    pub(crate) fn extend(&mut self, sizes: &[u64]) {
+        for &size in sizes {
+            self.push(size);
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, node: NodeIndex) -> u64 {
         let small = self.small[node as usize];

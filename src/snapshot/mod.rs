@@ -7,6 +7,7 @@ mod bulk;
 mod graph;
 mod locations;
 mod parse;
+mod records;
 mod scanner;
 mod write;
 

@@ -11,6 +11,7 @@
 use super::bulk::is_space;
 use super::graph::{EdgeKind, EdgeNamesEncoder, HeapGraph, MAX_NODES, NodeKind, SnapshotInfo};
 use super::locations::{LocationsBuilder, SourcePosition};
+use super::records::{EdgeFormat, EdgeSink, NodeFormat, NodeSink, exact_div};
 use super::scanner::{MAX_FIELDS, Scanner};
 use serde::Deserialize;
 use std::io::{self, Read};
@@ -106,19 +107,6 @@ pub fn parse_file(path: &Path) -> Result<HeapGraph, ParseError> {
 /// Upper bound on what the header's counts may pre-reserve, so a corrupt header claiming
 /// billions of nodes cannot make us allocate before the data proves it.
 const MAX_RESERVE: usize = 1 << 24;
-
-/// `v / n` when `v` is a multiple of `n`, else `None`. The field counts V8 writes (6 and 7
-/// node fields) get constant divisors, which compile to multiplications: a division per edge
-/// was a measurable share of parse time.
-#[inline(always)]
-fn exact_div(v: u64, n: u64) -> Option<u64> {
-    let q = match n {
-        6 => v / 6,
-        7 => v / 7,
-        n => v / n,
-    };
-    (q * n == v).then_some(q)
-}
 
 /// `snapshot` as V8 writes it; only the parts leakcheck needs.
 #[derive(Deserialize)]
@@ -397,45 +385,29 @@ impl<R: Read> Parser<R> {
             return self.scan.error("`nodes` comes before the `snapshot` header");
         };
         let at = |f: NodeField| layout.node_fields.iter().position(|&x| x == f).expect("checked");
-        let (type_at, name_at, id_at) =
-            (at(NodeField::Type), at(NodeField::Name), at(NodeField::Id));
-        let (size_at, edges_at) = (at(NodeField::SelfSize), at(NodeField::EdgeCount));
-        let kinds = &layout.node_kinds;
-        let nf = layout.node_fields.len();
+        let format = NodeFormat {
+            fields: layout.node_fields.len(),
+            type_at: at(NodeField::Type),
+            name_at: at(NodeField::Name),
+            id_at: at(NodeField::Id),
+            size_at: at(NodeField::SelfSize),
+            edges_at: at(NodeField::EdgeCount),
+            kinds: layout.node_kinds.clone(),
+            keep_ids: self.options.keep_ids,
+        };
+        let nf = format.fields;
         let node_count = layout.node_count;
-        let keep_ids = self.options.keep_ids;
-        let g = &mut self.graph;
-        g.first_edge.push(0);
-        let mut edge_total: u64 = 0;
-        let mut nodes_seen: u64 = 0;
+        self.graph.first_edge.push(0);
         let parallel = self.options.bulk_for(node_count * nf as u64);
-        // The record sinks are inlined into the integer loops (`#[inline(always)]`): called,
-        // they cost a call and the loop's registers spilled per record, 7% of a small summary.
-        let values = self.scan.read_records(
-            nf,
-            parallel,
-            #[inline(always)]
-            |r| {
-                if nodes_seen >= node_count {
-                    return Err("more nodes than snapshot.node_count");
-                }
-                nodes_seen += 1;
-                g.kinds.push(*kinds.get(r[type_at] as usize).ok_or("node type out of range")?);
-                g.names.push(u32::try_from(r[name_at]).map_err(|_| "node name index too large")?);
-                let id = u32::try_from(r[id_at]).map_err(|_| "node id too large")?;
-                if keep_ids {
-                    g.ids.push(id);
-                }
-                let size = r[size_at];
-                g.self_sizes.push(size);
-                edge_total += r[edges_at];
-                if edge_total > u32::MAX as u64 {
-                    return Err("edge counts overflow");
-                }
-                g.first_edge.push(edge_total as u32);
-                Ok(())
-            },
-        )?;
+        let mut sink = NodeSink {
+            format: &format,
+            graph: &mut self.graph,
+            node_count,
+            nodes_seen: 0,
+            edge_total: 0,
+        };
+        let values = self.scan.read_records(nf, parallel, &mut sink)?;
+        let edge_total = sink.edge_total;
         if values != node_count * nf as u64 {
             return self.scan.error(format!(
                 "`nodes` has {values} values but snapshot.node_count {node_count} × {nf} fields = {}",
@@ -460,37 +432,25 @@ impl<R: Read> Parser<R> {
             return self.scan.error("`edges` comes before the `snapshot` header");
         };
         let at = |f: EdgeField| layout.edge_fields.iter().position(|&x| x == f).expect("checked");
-        let (type_at, name_at, to_at) =
-            (at(EdgeField::Type), at(EdgeField::NameOrIndex), at(EdgeField::ToNode));
-        let kinds = &layout.edge_kinds;
-        let nf = layout.node_fields.len() as u64;
-        let node_count = layout.node_count;
-        let edge_count = layout.edge_count;
-        let ef = layout.edge_fields.len();
-        let g = &mut self.graph;
-        let names = &mut self.edge_names;
-        let mut edges_seen: u64 = 0;
+        let format = EdgeFormat {
+            fields: layout.edge_fields.len(),
+            type_at: at(EdgeField::Type),
+            name_at: at(EdgeField::NameOrIndex),
+            to_at: at(EdgeField::ToNode),
+            kinds: layout.edge_kinds.clone(),
+            node_fields: layout.node_fields.len() as u64,
+            node_count: layout.node_count,
+        };
+        let (ef, edge_count) = (format.fields, layout.edge_count);
         let parallel = self.options.bulk_for(edge_count * ef as u64);
-        let values = self.scan.read_records(
-            ef,
-            parallel,
-            #[inline(always)]
-            |r| {
-                if edges_seen >= edge_count {
-                    return Err("more edges than snapshot.edge_count");
-                }
-                edges_seen += 1;
-                let kind = *kinds.get(r[type_at] as usize).ok_or("edge type out of range")?;
-                let name = u32::try_from(r[name_at]).map_err(|_| "edge name index too large")?;
-                let target = match exact_div(r[to_at], nf) {
-                    Some(ordinal) if ordinal < node_count => ordinal as u32,
-                    _ => return Err("edge to_node is not a node"),
-                };
-                g.edge_targets.push(HeapGraph::pack_target(kind, target));
-                names.push(name);
-                Ok(())
-            },
-        )?;
+        let mut sink = EdgeSink {
+            format: &format,
+            targets: &mut self.graph.edge_targets,
+            names: &mut self.edge_names,
+            edge_count,
+            edges_seen: 0,
+        };
+        let values = self.scan.read_records(ef, parallel, &mut sink)?;
         if values != edge_count * ef as u64 {
             return self.scan.error(format!(
                 "`edges` has {values} values but snapshot.edge_count {edge_count} × {ef} fields = {}",
@@ -519,7 +479,7 @@ impl<R: Read> Parser<R> {
         let nf = layout.node_fields.len() as u64;
         let kinds = &self.graph.kinds;
         let mut locations = LocationsBuilder::default();
-        let values = self.scan.read_records(lf, None, |r| {
+        let values = self.scan.read_records(lf, None, &mut |r: &[u64]| {
             let node = match exact_div(r[object_at], nf) {
                 Some(ordinal) if ordinal < kinds.len() as u64 => ordinal as u32,
                 _ => return Err("location object_index is not a node"),
@@ -731,6 +691,69 @@ mod tests {
             let bad = TINY.replace(",1,0,14]", ",1,0,15]");
             let err = parse_with(bad.as_bytes(), &tiny_blocks(block)).unwrap_err().to_string();
             assert!(err.contains("to_node"), "{err}");
+        }
+    }
+
+    /// A snapshot of `n` nodes in a chain, written as V8 writes it (a record per line), so
+    /// the parallel path's blocks start at records and the workers convert them.
+    fn chain(n: usize) -> String {
+        let head = TINY.split("\n\"nodes\"").next().unwrap();
+        let head = head.replace("\"node_count\":3", &format!("\"node_count\":{n}"));
+        let head = head.replace("\"edge_count\":2", &format!("\"edge_count\":{}", n - 1));
+        let nodes: Vec<String> = (0..n)
+            .map(|k| {
+                format!(
+                    "{},1,{},{},{},0,0",
+                    if k == 0 { 9 } else { 3 },
+                    2 * k + 1,
+                    16 * k,
+                    (k + 1 < n) as u8
+                )
+            })
+            .collect();
+        let edges: Vec<String> = (1..n).map(|k| format!("2,3,{}", 7 * k)).collect();
+        format!(
+            "{head}\n\"nodes\":[{}],\n\"edges\":[{}],\n\"strings\":[\"\",\"Task\",\"x\",\"next\"]}}",
+            nodes.join("\n,"),
+            edges.join("\n,")
+        )
+    }
+
+    #[test]
+    fn records_converted_on_the_workers_give_the_same_graph_and_errors() {
+        let text = chain(300);
+        let whole = parse_str(&text).unwrap();
+        let broken = [
+            text.replacen("\n,3,1,", "\n,77,1,", 150), // node type out of range
+            text.replacen(",1,599,", ",99999999999,599,", 1), // node name index too large
+            text.replacen(",299,", ",4294967296,", 1), // node id too large
+            text.replace("\"node_count\":300", "\"node_count\":200"), // more nodes
+            text.replace("\"edge_count\":299", "\"edge_count\":250"), // more edges
+            text.replacen("\n,2,3,700", "\n,2,3,701", 1), // to_node not a node
+            text.replacen("\n,2,3,700", "\n,9,3,700", 1), // edge type out of range
+            text.replacen(",1,0,0\n,3,1,101,", ",4294967295,0,0\n,3,1,101,", 1), // overflow
+        ];
+        for block in [16, 64, 100, 4096] {
+            // Read a byte at a time, so the blocks are cut from the text as it comes rather
+            // than from the scanner's buffer, which holds the whole of a small snapshot.
+            let g = parse_with(Trickle(text.as_bytes()), &tiny_blocks(block)).unwrap();
+            assert_eq!(whole.kinds, g.kinds, "block {block}");
+            assert_eq!(whole.names, g.names);
+            assert_eq!(whole.ids, g.ids);
+            assert_eq!(whole.first_edge, g.first_edge);
+            assert_eq!(whole.edge_targets, g.edge_targets);
+            assert_eq!(whole.edge_names, g.edge_names);
+            assert_eq!(
+                (0..300).map(|n| whole.self_size(n)).sum::<u64>(),
+                (0..300).map(|n| g.self_size(n)).sum::<u64>()
+            );
+            for (k, bad) in broken.iter().enumerate() {
+                assert_ne!(bad, &text);
+                let want = parse_str(bad).expect_err(&format!("broken snapshot {k}"));
+                let got = parse_with(Trickle(bad.as_bytes()), &tiny_blocks(block)).unwrap_err();
+                assert_eq!(got.to_string(), want.to_string(), "block {block}");
+                assert_eq!(got.offset(), want.offset(), "block {block}: {want}");
+            }
         }
     }
 

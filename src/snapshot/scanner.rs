@@ -24,6 +24,70 @@ impl Block {
     }
 }
 
+/// Where the records of an integer array go, on the reading thread.
+pub(super) trait Sink {
+    /// What the parallel path's workers make of a block's whole records.
+    type Converter: Convert;
+    /// The converter the workers share for this array.
+    fn converter(&self) -> Self::Converter;
+    /// Takes the next record; an error message stops the parse there.
+    fn record(&mut self, r: &[u64]) -> Result<(), &'static str>;
+    /// Takes the next records, converted by a worker, or returns false having changed nothing
+    /// when a check that spans blocks (too many records, a running total's overflow) fails
+    /// in them: the reading thread then hands the block's records to [`Sink::record`] one by
+    /// one, which reports the failure where it is.
+    fn append(&mut self, batch: &<Self::Converter as Convert>::Batch) -> bool;
+}
+
+/// The record work a worker does after tokenising a block, so that the reading thread, which
+/// sets the pace of parsing, only appends (see docs/speed.md).
+pub(super) trait Convert: Sync {
+    /// A block's whole records in the sink's columns.
+    type Batch: Send;
+    /// An empty batch with room for `records` records.
+    fn batch(&self, records: usize) -> Self::Batch;
+    /// Converts whole records (`values` is a multiple of the record length) into `batch`,
+    /// emptied first, assuming the block starts a record. False when a record fails a check:
+    /// the reading thread then takes the block record by record, which reports it.
+    fn convert(&self, values: &[u64], batch: &mut Self::Batch) -> bool;
+}
+
+impl<C: Convert> Convert for &C {
+    type Batch = C::Batch;
+    fn batch(&self, records: usize) -> C::Batch {
+        (**self).batch(records)
+    }
+    fn convert(&self, values: &[u64], batch: &mut C::Batch) -> bool {
+        (**self).convert(values, batch)
+    }
+}
+
+/// A closure is a sink whose records are all taken on the reading thread.
+impl<F: FnMut(&[u64]) -> Result<(), &'static str>> Sink for F {
+    type Converter = NoConversion;
+    fn converter(&self) -> NoConversion {
+        NoConversion
+    }
+    #[inline(always)]
+    fn record(&mut self, r: &[u64]) -> Result<(), &'static str> {
+        self(r)
+    }
+    fn append(&mut self, _: &()) -> bool {
+        false
+    }
+}
+
+/// The converter of a sink that takes every record itself.
+pub(super) struct NoConversion;
+
+impl Convert for NoConversion {
+    type Batch = ();
+    fn batch(&self, _: usize) {}
+    fn convert(&self, _: &[u64], _: &mut ()) -> bool {
+        false
+    }
+}
+
 /// Most fields a node or edge record may have (V8 writes 6 or 7 node fields and 3 edge fields).
 pub(super) const MAX_FIELDS: usize = 16;
 /// Byte-level reader with its own buffer and position tracking.
@@ -347,11 +411,11 @@ impl<R: Read> Scanner<R> {
     /// called once per record, so it can pick fields by position instead of dispatching on
     /// every value. Returns the number of values read; a trailing partial record is counted but
     /// not passed on (the caller's count check reports it).
-    pub(super) fn read_records(
+    pub(super) fn read_records<S: Sink>(
         &mut self,
         fields: usize,
         parallel: Option<&ParseOptions>,
-        mut sink: impl FnMut(&[u64]) -> Result<(), &'static str>,
+        sink: &mut S,
     ) -> Result<u64, ParseError> {
         debug_assert!((1..=MAX_FIELDS).contains(&fields));
         self.expect(b'[')?;
@@ -380,7 +444,7 @@ impl<R: Read> Scanner<R> {
                 count += 1;
                 if field == fields {
                     field = 0;
-                    if let Err(message) = sink(&record[..fields]) {
+                    if let Err(message) = sink.record(&record[..fields]) {
                         failed = Some(message);
                         return false;
                     }
@@ -403,7 +467,7 @@ impl<R: Read> Scanner<R> {
             field += 1;
             count += 1;
             if field == fields {
-                if let Err(message) = sink(&record[..fields]) {
+                if let Err(message) = sink.record(&record[..fields]) {
                     return Err(ParseError::Syntax {
                         offset: record_start,
                         message: message.into(),
@@ -419,16 +483,22 @@ impl<R: Read> Scanner<R> {
     }
 
     /// [`Scanner::read_records`] with the integer text turned into numbers on worker threads
-    /// (see [`bulk`]). The reading thread reads blocks, cuts each just after its last comma,
-    /// and assembles the workers' values into records in order. Text read past the closing `]`
-    /// goes back to the scanner, so parsing carries on as if nothing happened.
-    fn read_records_parallel(
+    /// (see [`bulk`]), and the records of each block converted there too ([`Convert`]). The
+    /// reading thread reads blocks, cuts each at a record boundary where it can (just after
+    /// a comma in any case), and takes the workers' results in order: a block's converted
+    /// records when it starts a record and they passed their checks, its values record by
+    /// record otherwise. Text read past the closing `]` goes back to the scanner, so parsing
+    /// carries on as if nothing happened.
+    fn read_records_parallel<S: Sink>(
         &mut self,
         fields: usize,
         options: &ParseOptions,
-        mut sink: impl FnMut(&[u64]) -> Result<(), &'static str>,
+        sink: &mut S,
     ) -> Result<u64, ParseError> {
-        type Done = (u64, Block, Vec<u64>, bulk::Tokens);
+        type Batch<S> = <<S as Sink>::Converter as Convert>::Batch;
+        /// A worker's answer: the block's number, its text and values, what tokenising found,
+        /// and the block's records converted (with whether that succeeded).
+        type Done<B> = (u64, Block, Vec<u64>, bulk::Tokens, B, bool);
         // Blocks handed out and not yet turned into records, whether a worker has them or they
         // wait for an earlier one: each holds its text and its values (about 3 bytes per byte
         // of text), so this bounds what the parallel path holds. Counting only the blocks at
@@ -442,22 +512,30 @@ impl<R: Read> Scanner<R> {
         let mut carry_base = self.offset();
         self.pos = self.len;
         let mut eof = false;
+        let converter = sink.converter();
+        // Batches are allocated here, at the size of a block's records, and reused: grown on
+        // a worker they would come from that thread's allocator arena.
+        let batch_records = (options.block_size + BLOCK_SLACK) / 2 / fields + 1;
+        let mut batches: Vec<Batch<S>> = Vec::new();
 
         // Workers borrow the work queue, so it outlives the scope; the sender moves into the
         // scope and is dropped when it ends, which is what lets the workers stop.
-        let (work_tx, work_rx) = mpsc::channel::<(u64, Block, Vec<u64>)>();
+        let (work_tx, work_rx) = mpsc::channel::<(u64, Block, Vec<u64>, Batch<S>)>();
         let work_rx = Mutex::new(work_rx);
         std::thread::scope(|scope| {
             let work_tx = work_tx;
-            let (done_tx, done_rx) = mpsc::channel::<Done>();
+            let (done_tx, done_rx) = mpsc::channel::<Done<Batch<S>>>();
             for _ in 0..options.workers {
-                let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+                let (work_rx, done_tx, converter) = (&work_rx, done_tx.clone(), &converter);
                 scope.spawn(move || {
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
-                        let Ok(Ok((seq, block, mut values))) = next else { break };
+                        let Ok(Ok((seq, block, mut values, mut batch))) = next else { break };
                         let result = bulk::tokenize(block.text(), &mut values);
-                        if done_tx.send((seq, block, values, result)).is_err() {
+                        let whole = result.0 - result.0 % fields;
+                        let converted = converter.convert(&values[..whole], &mut batch);
+                        let done = (seq, block, values, result, batch, converted);
+                        if done_tx.send(done).is_err() {
                             break;
                         }
                     }
@@ -471,14 +549,15 @@ impl<R: Read> Scanner<R> {
             let mut record_start = 0u64;
             let mut count: u64 = 0;
             let (mut sent, mut next) = (0u64, 0u64);
-            let mut ready: std::collections::BTreeMap<u64, Done> = Default::default();
+            let mut ready: std::collections::BTreeMap<u64, Done<Batch<S>>> = Default::default();
             loop {
                 while sent - next < pending_max as u64 && !(eof && carry.is_empty()) {
                     let text = self.pool.text(options.block_size);
                     let block =
                         self.next_block(text, &mut carry, &mut carry_base, &mut eof, options)?;
                     let values = self.pool.values(block.len);
-                    work_tx.send((sent, block, values)).expect("workers wait for work");
+                    let batch = batches.pop().unwrap_or_else(|| converter.batch(batch_records));
+                    work_tx.send((sent, block, values, batch)).expect("workers wait for work");
                     sent += 1;
                 }
                 if sent == next {
@@ -488,28 +567,34 @@ impl<R: Read> Scanner<R> {
                     let done = done_rx.recv().expect("a worker answers every block");
                     ready.insert(done.0, done);
                 }
-                let (_, block, values, (found, result)) =
+                let (_, block, values, (found, result), batch, converted) =
                     ready.remove(&next).expect("just checked");
                 next += 1;
                 let found_values = &values[..found];
-                // First the end of a record begun in an earlier block.
                 let mut k = 0;
+                // The block's whole records at once, when the worker converted them from the
+                // block's start and that is where a record starts.
+                if field == 0 && converted && sink.append(&batch) {
+                    k = found - found % fields;
+                }
+                batches.push(batch);
+                // Else first the end of a record begun in an earlier block.
                 while field > 0 && k < found {
                     record[field] = found_values[k];
                     field += 1;
                     k += 1;
                     if field == fields {
                         field = 0;
-                        if let Err(message) = sink(&record[..fields]) {
+                        if let Err(message) = sink.record(&record[..fields]) {
                             let message = message.into();
                             return Err(ParseError::Syntax { offset: record_start, message });
                         }
                     }
                 }
-                // Then whole records, handed on where the worker wrote them.
+                // Then whole records, one by one, where the worker wrote them.
                 let mut whole = found_values[k..].chunks_exact(fields);
                 for (j, r) in whole.by_ref().enumerate() {
-                    if let Err(message) = sink(r) {
+                    if let Err(message) = sink.record(r) {
                         let first = k + j * fields;
                         let at = block.base + bulk::value_offset(block.text(), first) as u64;
                         return Err(ParseError::Syntax { offset: at, message: message.into() });
@@ -543,7 +628,7 @@ impl<R: Read> Scanner<R> {
                             let done = done_rx.recv().expect("a worker answers every block");
                             ready.insert(done.0, done);
                         }
-                        for (_, (_, later, values, _)) in std::mem::take(&mut ready) {
+                        for (_, (_, later, values, ..)) in std::mem::take(&mut ready) {
                             rest.extend_from_slice(later.text());
                             self.pool.give_back(later.buf, values);
                         }
@@ -580,11 +665,19 @@ impl<R: Read> Scanner<R> {
         buf[..len].copy_from_slice(carry);
         carry.clear();
         let base = *carry_base;
-        let mut searched = 0;
+        let mut searched: usize = 0;
         loop {
             if len >= options.block_size || *eof {
-                if let Some(cut) = memchr::memrchr(b',', &buf[searched..len]) {
-                    let cut = searched + cut + 1;
+                // V8 ends every record with a newline: after its last `\n,` the block ends
+                // with a whole record, and the next starts one, as the workers' conversion
+                // assumes. Other text is cut after its last comma.
+                let from = searched.saturating_sub(1);
+                let cut = match memchr::memmem::rfind(&buf[from..len], b"\n,") {
+                    Some(at) => Some(from + at + 1),
+                    None => memchr::memrchr(b',', &buf[searched..len]).map(|at| searched + at),
+                };
+                if let Some(cut) = cut {
+                    let cut = cut + 1;
                     carry.extend_from_slice(&buf[cut..len]);
                     len = cut;
                     break;
@@ -794,7 +887,7 @@ mod tests {
             let mut got = Vec::new();
             let mut scan = Scanner::new(reader);
             let n = scan
-                .read_records(1, options, |r| {
+                .read_records(1, options, &mut |r: &[u64]| {
                     got.push(r[0]);
                     Ok(())
                 })

@@ -1,0 +1,266 @@
+//! The `nodes` and `edges` records into the graph's columns, with their checks.
+//!
+//! Each record is checked and converted by one function ([`NodeFormat::node`],
+//! [`EdgeFormat::edge`]) used two ways: record by record on the reading thread ([`Sink::record`])
+//! and, in the parallel path, a block of whole records at a time on the workers
+//! ([`Convert::convert`]), after which the reading thread only appends the batch and checks
+//! what spans blocks (the record count, the running edge total). While the reading thread did
+//! this work itself it set the pace of parsing (see docs/speed.md). Both ways give the same
+//! graph and the same errors: a block whose batch cannot be appended goes record by record.
+
+use super::graph::{EdgeKind, EdgeNamesEncoder, HeapGraph, NodeKind};
+use super::scanner::{Convert, Sink};
+
+/// Where the fields of a node record are, and what its type numbers mean.
+pub(super) struct NodeFormat {
+    /// Values per record.
+    pub(super) fields: usize,
+    pub(super) type_at: usize,
+    pub(super) name_at: usize,
+    pub(super) id_at: usize,
+    pub(super) size_at: usize,
+    pub(super) edges_at: usize,
+    pub(super) kinds: Vec<NodeKind>,
+    pub(super) keep_ids: bool,
+}
+
+/// One node record, checked.
+struct Node {
+    kind: NodeKind,
+    name: u32,
+    id: u32,
+    size: u64,
+    edges: u64,
+}
+
+impl NodeFormat {
+    #[inline(always)]
+    fn node(&self, r: &[u64]) -> Result<Node, &'static str> {
+        let kind = *self.kinds.get(r[self.type_at] as usize).ok_or("node type out of range")?;
+        let name = u32::try_from(r[self.name_at]).map_err(|_| "node name index too large")?;
+        let id = u32::try_from(r[self.id_at]).map_err(|_| "node id too large")?;
+        Ok(Node { kind, name, id, size: r[self.size_at], edges: r[self.edges_at] })
+    }
+}
+
+/// A block's nodes, converted on a worker.
+pub(super) struct NodeBatch {
+    kinds: Vec<NodeKind>,
+    names: Vec<u32>,
+    /// Empty when ids are not kept.
+    ids: Vec<u32>,
+    sizes: Vec<u64>,
+    edge_counts: Vec<u32>,
+    /// The sum of `edge_counts`.
+    edge_sum: u64,
+}
+
+impl Convert for NodeFormat {
+    type Batch = NodeBatch;
+
+    fn batch(&self, records: usize) -> NodeBatch {
+        NodeBatch {
+            kinds: Vec::with_capacity(records),
+            names: Vec::with_capacity(records),
+            ids: Vec::with_capacity(if self.keep_ids { records } else { 0 }),
+            sizes: Vec::with_capacity(records),
+            edge_counts: Vec::with_capacity(records),
+            edge_sum: 0,
+        }
+    }
+
+    fn convert(&self, values: &[u64], b: &mut NodeBatch) -> bool {
+        b.kinds.clear();
+        b.names.clear();
+        b.ids.clear();
+        b.sizes.clear();
+        b.edge_counts.clear();
+        let mut edge_sum = 0u64;
+        for r in values.chunks_exact(self.fields) {
+            let Ok(node) = self.node(r) else { return false };
+            // A count past u32 overflows the running total anyway; the record path says so.
+            let Ok(edges) = u32::try_from(node.edges) else { return false };
+            b.kinds.push(node.kind);
+            b.names.push(node.name);
+            if self.keep_ids {
+                b.ids.push(node.id);
+            }
+            b.sizes.push(node.size);
+            b.edge_counts.push(edges);
+            edge_sum += edges as u64;
+        }
+        b.edge_sum = edge_sum;
+        true
+    }
+}
+
+/// Appends nodes to the graph, counting them and their edges.
+pub(super) struct NodeSink<'a> {
+    pub(super) format: &'a NodeFormat,
+    pub(super) graph: &'a mut HeapGraph,
+    /// `snapshot.node_count`: no more nodes are taken.
+    pub(super) node_count: u64,
+    pub(super) nodes_seen: u64,
+    /// The edges of the nodes so far, which is where the next node's edges start.
+    pub(super) edge_total: u64,
+}
+
+impl<'a> Sink for NodeSink<'a> {
+    type Converter = &'a NodeFormat;
+
+    fn converter(&self) -> &'a NodeFormat {
+        self.format
+    }
+
+    #[inline(always)]
+    fn record(&mut self, r: &[u64]) -> Result<(), &'static str> {
+        if self.nodes_seen >= self.node_count {
+            return Err("more nodes than snapshot.node_count");
+        }
+        self.nodes_seen += 1;
+        let node = self.format.node(r)?;
+        let g = &mut *self.graph;
+        g.kinds.push(node.kind);
+        g.names.push(node.name);
+        if self.format.keep_ids {
+            g.ids.push(node.id);
+        }
+        g.self_sizes.push(node.size);
+        self.edge_total += node.edges;
+        if self.edge_total > u32::MAX as u64 {
+            return Err("edge counts overflow");
+        }
+        g.first_edge.push(self.edge_total as u32);
+        Ok(())
+    }
+
+    fn append(&mut self, b: &NodeBatch) -> bool {
+        let n = b.kinds.len() as u64;
+        if self.nodes_seen + n > self.node_count || self.edge_total + b.edge_sum > u32::MAX as u64 {
+            return false;
+        }
+        self.nodes_seen += n;
+        let g = &mut *self.graph;
+        g.kinds.extend_from_slice(&b.kinds);
+        g.names.extend_from_slice(&b.names);
+        g.ids.extend_from_slice(&b.ids);
+        g.self_sizes.extend(&b.sizes);
+        let mut total = self.edge_total as u32;
+        g.first_edge.extend(b.edge_counts.iter().map(|&count| {
+            total += count;
+            total
+        }));
+        self.edge_total = total as u64;
+        true
+    }
+}
+
+/// Where the fields of an edge record are, what its type numbers mean, and what a `to_node`
+/// may be.
+pub(super) struct EdgeFormat {
+    /// Values per record.
+    pub(super) fields: usize,
+    pub(super) type_at: usize,
+    pub(super) name_at: usize,
+    pub(super) to_at: usize,
+    pub(super) kinds: Vec<EdgeKind>,
+    /// Values per node record: `to_node` is a multiple of it.
+    pub(super) node_fields: u64,
+    pub(super) node_count: u64,
+}
+
+impl EdgeFormat {
+    /// The edge's target packed with its kind, and its name.
+    #[inline(always)]
+    fn edge(&self, r: &[u64]) -> Result<(u32, u32), &'static str> {
+        let kind = *self.kinds.get(r[self.type_at] as usize).ok_or("edge type out of range")?;
+        let name = u32::try_from(r[self.name_at]).map_err(|_| "edge name index too large")?;
+        let target = match exact_div(r[self.to_at], self.node_fields) {
+            Some(ordinal) if ordinal < self.node_count => ordinal as u32,
+            _ => return Err("edge to_node is not a node"),
+        };
+        Ok((HeapGraph::pack_target(kind, target), name))
+    }
+}
+
+/// `v / n` when `v` is a multiple of `n`, else `None`. The field counts V8 writes (6 and 7
+/// node fields) get constant divisors, which compile to multiplications: a division per edge
+/// was a measurable share of parse time.
+#[inline(always)]
+pub(super) fn exact_div(v: u64, n: u64) -> Option<u64> {
+    let q = match n {
+        6 => v / 6,
+        7 => v / 7,
+        n => v / n,
+    };
+    (q * n == v).then_some(q)
+}
+
+/// A block's edges, converted on a worker.
+pub(super) struct EdgeBatch {
+    targets: Vec<u32>,
+    names: Vec<u32>,
+}
+
+impl Convert for EdgeFormat {
+    type Batch = EdgeBatch;
+
+    fn batch(&self, records: usize) -> EdgeBatch {
+        EdgeBatch { targets: Vec::with_capacity(records), names: Vec::with_capacity(records) }
+    }
+
+    fn convert(&self, values: &[u64], b: &mut EdgeBatch) -> bool {
+        b.targets.clear();
+        b.names.clear();
+        for r in values.chunks_exact(self.fields) {
+            let Ok((target, name)) = self.edge(r) else { return false };
+            b.targets.push(target);
+            b.names.push(name);
+        }
+        true
+    }
+}
+
+/// Appends edges to the graph, their names through the names' encoder (whose codes are
+/// given in the order names first appear, so on this thread).
+pub(super) struct EdgeSink<'a> {
+    pub(super) format: &'a EdgeFormat,
+    pub(super) targets: &'a mut Vec<u32>,
+    pub(super) names: &'a mut EdgeNamesEncoder,
+    /// `snapshot.edge_count`: no more edges are taken.
+    pub(super) edge_count: u64,
+    pub(super) edges_seen: u64,
+}
+
+impl<'a> Sink for EdgeSink<'a> {
+    type Converter = &'a EdgeFormat;
+
+    fn converter(&self) -> &'a EdgeFormat {
+        self.format
+    }
+
+    #[inline(always)]
+    fn record(&mut self, r: &[u64]) -> Result<(), &'static str> {
+        if self.edges_seen >= self.edge_count {
+            return Err("more edges than snapshot.edge_count");
+        }
+        self.edges_seen += 1;
+        let (target, name) = self.format.edge(r)?;
+        self.targets.push(target);
+        self.names.push(name);
+        Ok(())
+    }
+
+    fn append(&mut self, b: &EdgeBatch) -> bool {
+        let n = b.targets.len() as u64;
+        if self.edges_seen + n > self.edge_count {
+            return false;
+        }
+        self.edges_seen += n;
+        self.targets.extend_from_slice(&b.targets);
+        for &name in &b.names {
+            self.names.push(name);
+        }
+        true
+    }
+}

@@ -3,7 +3,9 @@
 //! The crate reads V8 heap snapshots into a compact graph ([`snapshot`]), analyses them
 //! ([`analysis`]) and compares snapshots of one process to find what grows with load.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// Denied, not forbidden, for one measured hot path: the AVX2 tokeniser of the parse's workers
+// (`snapshot/chunks.rs`), 6.5 ns per value against 10.5 in safe code (docs/speed.md).
+#![deny(unsafe_code)]
 
 pub mod analysis;
 pub mod app;

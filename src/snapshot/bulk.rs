@@ -9,7 +9,10 @@
 /// ended after a comma (the array goes on), `Ok(Some(end))` with the offset just past the
 /// closing `]`, or an error with its offset in the block and a message worded like the
 /// sequential parser's (the values before it are counted).
-pub(super) type Tokens = (usize, Result<Option<usize>, (usize, String)>);
+pub(super) type Tokens = (usize, End);
+
+/// How a block's text ends: see [`Tokens`].
+pub(super) type End = Result<Option<usize>, (usize, String)>;
 
 /// Splits a block's text into values, written to `out[..count]`. The text starts where a value
 /// is expected (after `[` or `,`).
@@ -19,29 +22,54 @@ pub(super) type Tokens = (usize, Result<Option<usize>, (usize, String)>);
 /// it is zeroed once, and a value costs a store and a bounds check, not a push.
 pub(super) fn tokenize(text: &[u8], out: &mut Vec<u64>) -> Tokens {
     // A value takes two bytes of text at least (`1,`, or the last one: `1]`).
-    let room = text.len() / 2 + 1;
+    // And a few more for the chunked loop's last group of four.
+    let room = text.len() / 2 + 1 + super::chunks::SLACK;
     if out.len() < room {
         out.resize(room, 0);
     }
     let mut count = 0;
-    let end = tokenize_into(text, out, &mut count);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(end) = super::chunks::tokenize_avx2(text, out, &mut count) {
+        return (count, end);
+    }
+    let end = tokenize_into(text, out, &mut count, OneByOne);
     (count, end)
 }
 
-fn tokenize_into(
+/// The fast loop of [`tokenize_into`]: reads plain values of `text[i..]` into `out[*k..]`,
+/// advancing `*k`, and returns where it stopped, at a value it leaves to the careful path.
+pub(super) trait FastValues {
+    fn read(&self, text: &[u8], i: usize, out: &mut [u64], k: &mut usize) -> usize;
+}
+
+/// [`simple_values`] as the fast loop.
+pub(super) struct OneByOne;
+
+impl FastValues for OneByOne {
+    #[inline(always)]
+    fn read(&self, text: &[u8], i: usize, out: &mut [u64], k: &mut usize) -> usize {
+        simple_values(text, i, |v, _| {
+            out[*k] = v;
+            *k += 1;
+            true
+        })
+    }
+}
+
+/// [`tokenize`] with the given fast loop; the careful path reads what it leaves, one value at
+/// a time, with the sequential parser's error messages.
+#[inline(always)]
+pub(super) fn tokenize_into(
     text: &[u8],
     out: &mut [u64],
     count: &mut usize,
-) -> Result<Option<usize>, (usize, String)> {
+    fast: impl FastValues,
+) -> End {
     let n = text.len();
     let mut i = 0;
     let mut k = 0;
     loop {
-        i = simple_values(text, i, |v, _| {
-            out[k] = v;
-            k += 1;
-            true
-        });
+        i = fast.read(text, i, out, &mut k);
         *count = k;
         while i < n && is_space(text[i]) {
             i += 1;

@@ -4,6 +4,7 @@
 //! be fuzzed, benchmarked and reused on its own.
 
 mod bulk;
+mod chunks;
 mod graph;
 mod locations;
 mod parse;

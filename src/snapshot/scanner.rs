@@ -139,7 +139,10 @@ impl BlockPool {
     /// values of an earlier block, overwritten, not cleared.
     fn values(&mut self, block_size: usize) -> Vec<u64> {
         let mut values = self.values.pop().unwrap_or_default();
-        values.reserve_exact(((block_size + BLOCK_SLACK) / 2 + 1).saturating_sub(values.len()));
+        values.reserve_exact(
+            ((block_size + BLOCK_SLACK) / 2 + 1 + super::chunks::SLACK)
+                .saturating_sub(values.len()),
+        );
         values
     }
 

@@ -308,9 +308,9 @@ impl SelfSizes {
         }
     }
 
-    pub(crate) fn extend(&mut self, sizes: &[u64]) {
+    pub(crate) fn extend(&mut self, sizes: &[u32]) {
         for &size in sizes {
-            self.push(size);
+            self.push(size as u64);
         }
     }
 

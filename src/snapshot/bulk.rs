@@ -2,8 +2,9 @@
 //!
 //! They are 90% of a snapshot's text, and reading integers is most of parsing. The reading
 //! thread cuts the array text into blocks that end just after a comma, so every block starts at
-//! a value; workers turn blocks into values; the reading thread puts the values back in order
-//! and hands them on as records. Everything here is plain safe code over byte slices.
+//! a value; workers turn blocks into values (64 bytes at a time with AVX2 where the processor
+//! has it: [`super::chunks`]) and the values into records' columns ([`super::records`]); the
+//! reading thread takes them in order. Everything here is plain safe code over byte slices.
 
 /// What [`tokenize`] found in a block: how many values it wrote, and `Ok(None)` when the block
 /// ended after a comma (the array goes on), `Ok(Some(end))` with the offset just past the

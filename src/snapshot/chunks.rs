@@ -78,10 +78,13 @@ fn chunked_values(
         let mut next = i;
         while starts != 0 {
             let s = starts.trailing_zeros();
-            let run = (!(d >> s)).trailing_zeros();
+            // In 64 bits from the start: a run of 16 digits or more goes to the careful path
+            // anyway, and the shift of 64 for a run of 64 only makes `next` wrong then.
+            let run = (!((d >> s) as u64)).trailing_zeros();
+            let newline = ((l >> s) as u64).wrapping_shr(run) & 1;
             at[count] = base + s as usize;
             len[count] = run;
-            next = at[count] + run as usize + 1 + ((l >> (s + run)) & 1) as usize;
+            next = at[count] + run as usize + 1 + newline as usize;
             long |= run > 8;
             count += 1;
             starts &= starts - 1;

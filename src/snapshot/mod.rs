@@ -10,6 +10,7 @@ mod locations;
 mod parse;
 mod records;
 mod scanner;
+mod sink;
 mod write;
 
 pub use graph::{

@@ -9,7 +9,7 @@
 //! graph and the same errors: a block whose batch cannot be appended goes record by record.
 
 use super::graph::{EdgeKind, EdgeNamesEncoder, HeapGraph, NodeKind};
-use super::scanner::{Convert, Sink};
+use super::sink::{Convert, Sink};
 
 /// Where the fields of a node record are, and what its type numbers mean.
 pub(super) struct NodeFormat {

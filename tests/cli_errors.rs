@@ -52,8 +52,15 @@ fn a_truncated_snapshot_names_the_file_and_the_byte_where_it_ends() {
     assert!(err.contains("truncated"), "{err}");
     assert!(err.contains(&format!("at byte {half}")), "the offset where the input ends: {err}");
 
-    // In `diff`, whichever file is cut is the one named.
-    let args = [os("diff"), fixture.snapshots[0].as_os_str(), cut.as_os_str()];
+    // In `diff`, whichever file is cut is the one named: first, between or last (the files
+    // are parsed one after the other while the one before is analysed).
+    let whole = fixture.snapshots[0].as_os_str();
+    for files in [[cut.as_os_str(), whole, whole], [whole, cut.as_os_str(), whole]] {
+        let args = [os("diff"), files[0], files[1], files[2]];
+        let err = fails_naming(&run(args), &cut);
+        assert!(err.contains("truncated"), "{err}");
+    }
+    let args = [os("diff"), whole, cut.as_os_str()];
     let err = fails_naming(&run(args), &cut);
     assert!(err.contains("truncated"), "{err}");
 }

@@ -620,6 +620,17 @@ impl HeapGraph {
         &self.strings
     }
 
+    /// Drops every edge and keeps the nodes: afterwards every node has none. For a graph whose
+    /// edges have served (the dominator tree and class keys are built) while its nodes still
+    /// count, such as a comparison's earlier snapshot while its digest is made: the edges are
+    /// two thirds of a graph.
+    pub fn forget_edges(&mut self) {
+        // Zeroed memory from the allocator stays unmapped until written: no resident cost.
+        self.first_edge = vec![0; self.node_count() + 1];
+        self.edge_targets = Vec::new();
+        self.edge_names = EdgeNames::default();
+    }
+
     /// Bytes this graph holds on the heap, for memory accounting in benchmarks.
     pub fn heap_bytes(&self) -> usize {
         self.kinds.capacity()

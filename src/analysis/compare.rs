@@ -766,6 +766,7 @@ impl Finisher<'_> {
         let mut cursors: Vec<_> = rungs[..k].iter().map(|r| r.retained.iter().peekable()).collect();
         let mut candidates: HashMap<NodeIndex, (Vec<u64>, Fit)> = HashMap::new();
         let mut series = vec![0u64; k + 1];
+        let whole_floor = floor.for_interval(xs[k] - xs[0]);
         for ((id, now), &node) in rungs[k].retained.iter().zip(&self.c.last_retained_nodes) {
             let own = self.last.self_size(node);
             for (s, cursor) in cursors.iter_mut().enumerate() {
@@ -773,7 +774,13 @@ impl Finisher<'_> {
                 series[s] = cursor.next_if(|&(i, _)| i == id).map_or(own, |(_, v)| v);
             }
             series[k] = now;
-            if self.last.kind(node) == NodeKind::Synthetic || !self.is_baseline(node) {
+            // What `classify` calls noise or shrinking at best, without its allocations: most
+            // objects that retain others retain about the same at every rung.
+            let grew = now as f64 - series[0] as f64;
+            if grew < whole_floor
+                || self.last.kind(node) == NodeKind::Synthetic
+                || !self.is_baseline(node)
+            {
                 continue;
             }
             let fit = classify(xs, &as_f64(&series), floor);

@@ -126,7 +126,9 @@ impl Digest {
         let baseline = basis.baseline_max_id.unwrap_or(d.max_id);
         let data = data_retained_sizes(graph, dominators);
         // Sorted as node indices by id rather than as (id, node) pairs: half the memory, and
-        // the sorted indices are the list's nodes.
+        // the sorted indices are the list's nodes. (Radix sorts, by 16 or by 11 bits of the
+        // id, on indices or on pairs, took as long on a 3.9M-node snapshot: whose ids ascend
+        // in runs, which this sort finds.)
         let mut nodes: Vec<NodeIndex> = graph
             .nodes()
             .filter(|&v| {

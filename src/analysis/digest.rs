@@ -20,7 +20,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::classes::ClassIndex;
 use super::dominators::Dominators;
-use super::runtime::data_retained_sizes;
+use super::runtime::{DataRetained, data_retained_sizes};
 use crate::snapshot::{HeapGraph, NodeIndex};
 
 /// What a digest needs to know about the snapshots before it: the largest ids of the previous
@@ -72,6 +72,32 @@ impl Digest {
         dominators: &Dominators,
         basis: Basis,
     ) -> Digest {
+        Digest::from_data(label, graph, classes, &data_retained_sizes(graph, dominators), basis)
+    }
+
+    /// [`Digest::build`], given the retained sizes of program data (which the dominator
+    /// tree's walk can sum on its way: see [`super::analyse_for_digest`]).
+    pub fn from_data(
+        label: impl Into<String>,
+        graph: &HeapGraph,
+        classes: &ClassIndex,
+        data: &DataRetained,
+        basis: Basis,
+    ) -> Digest {
+        // The list of retained sizes is built on a second thread while this one counts.
+        let ((retained, retained_nodes), mut d) = super::beside(
+            "retained sizes",
+            || retained_list(graph, data, basis),
+            || Digest::count(label.into(), graph, classes, basis),
+        );
+        d.retained = retained;
+        d.retained_nodes = retained_nodes;
+        d
+    }
+
+    /// Everything but the list of retained sizes: objects, bytes and natives per class, the
+    /// largest id, the sample of ids.
+    fn count(label: String, graph: &HeapGraph, classes: &ClassIndex, basis: Basis) -> Digest {
         let key_hash: Vec<u64> = classes
             .keys()
             .iter()
@@ -83,7 +109,7 @@ impl Digest {
             .collect();
         let previous = basis.previous_max_id.unwrap_or(0);
         let mut d = Digest {
-            label: label.into(),
+            label,
             node_count: graph.node_count(),
             total_bytes: 0,
             max_id: 0,
@@ -122,25 +148,6 @@ impl Digest {
         }
         d.sample.ids.sort_unstable();
         d.natives.sort_unstable();
-
-        let baseline = basis.baseline_max_id.unwrap_or(d.max_id);
-        let data = data_retained_sizes(graph, dominators);
-        // Sorted as node indices by id rather than as (id, node) pairs: half the memory, and
-        // the sorted indices are the list's nodes. (Radix sorts, by 16 or by 11 bits of the
-        // id, on indices or on pairs, took as long on a 3.9M-node snapshot: whose ids ascend
-        // in runs, which this sort finds.)
-        let mut nodes: Vec<NodeIndex> = graph
-            .nodes()
-            .filter(|&v| {
-                let id = graph.id(v);
-                (id <= baseline || is_native_id(id)) && data.get(v) > graph.self_size(v)
-            })
-            .collect();
-        nodes.sort_unstable_by_key(|&v| graph.id(v));
-        for &node in &nodes {
-            d.retained.push(graph.id(node), data.get(node));
-        }
-        d.retained_nodes = nodes;
         d
     }
 
@@ -167,6 +174,34 @@ impl Digest {
             + self.count.capacity() * 32
             + self.natives.capacity() * 16
     }
+}
+
+/// The data retained size of every baseline object that retains more than itself, ascending
+/// by id, with the objects' nodes.
+fn retained_list(
+    graph: &HeapGraph,
+    data: &DataRetained,
+    basis: Basis,
+) -> (IdValues, Vec<NodeIndex>) {
+    // The first snapshot is its own baseline.
+    let baseline = basis.baseline_max_id.unwrap_or_else(|| max_object_id(graph));
+    // Sorted as node indices by id rather than as (id, node) pairs: half the memory, and the
+    // sorted indices are the list's nodes. (Radix sorts, by 16 or by 11 bits of the id, on
+    // indices or on pairs, took as long on a 3.9M-node snapshot: whose ids ascend in runs,
+    // which this sort finds.)
+    let mut nodes: Vec<NodeIndex> = graph
+        .nodes()
+        .filter(|&v| {
+            let id = graph.id(v);
+            (id <= baseline || is_native_id(id)) && data.get(v) > graph.self_size(v)
+        })
+        .collect();
+    nodes.sort_unstable_by_key(|&v| graph.id(v));
+    let mut retained = IdValues::default();
+    for &node in &nodes {
+        retained.push(graph.id(node), data.get(node));
+    }
+    (retained, nodes)
 }
 
 /// The largest id V8's counter gave an object of the graph (what [`Basis`] holds).

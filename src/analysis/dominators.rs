@@ -31,6 +31,7 @@ use std::collections::HashMap;
 
 use super::classes::ClassIndex;
 use super::retaining::{BitSet, Retaining};
+use super::runtime::{DataRetained, RuntimeNames};
 use crate::snapshot::{HeapGraph, NodeIndex};
 
 const NONE: u32 = u32::MAX;
@@ -295,6 +296,24 @@ impl Tree {
         graph: &HeapGraph,
         classes: Option<&ClassIndex>,
     ) -> (Dominators, Vec<u64>) {
+        let (dominators, class_retained, _) = self.walk(graph, classes, false);
+        (dominators, class_retained)
+    }
+
+    /// Retained sizes, and in the same walk the retained sizes of program data that a
+    /// comparison's digest needs ([`super::runtime::data_retained_sizes`], without a walk of
+    /// its own: 4 bytes more per node while it runs).
+    pub(crate) fn finish_with_data(self, graph: &HeapGraph) -> (Dominators, DataRetained) {
+        let (dominators, _, data) = self.walk(graph, None, true);
+        (dominators, data.expect("asked for"))
+    }
+
+    fn walk(
+        self,
+        graph: &HeapGraph,
+        classes: Option<&ClassIndex>,
+        with_data: bool,
+    ) -> (Dominators, Vec<u64>, Option<DataRetained>) {
         // 5. Retained sizes, in one walk down the tree with no stack (the links and the
         //    dominators lead back up). A node's first-child slot becomes its running total
         //    once it is entered; a node's total goes to its dominator when it is left. On the
@@ -302,14 +321,21 @@ impl Tree {
         //    one, whose retained size counts for the class.
         let Tree { idom: idom_node, first_child, next_sibling, reachable, root, passes } = self;
         let mut class_retained = vec![0u64; classes.map_or(0, ClassIndex::len)];
+        let n = idom_node.len();
+        let data = with_data.then(|| DataSizes {
+            sizes: Sizes { small: vec![0; n], big: HashMap::new() },
+            runtime: RuntimeNames::new(graph),
+        });
         if idom_node.is_empty() {
-            return (Dominators::default(), class_retained);
+            let data = data.map(|d| DataRetained::from_parts(d.sizes.small, d.sizes.big));
+            return (Dominators::default(), class_retained, data);
         }
         let mut walk = Walk {
             graph,
             classes,
             sizes: Sizes { small: first_child, big: HashMap::new() },
             owner: vec![NONE; class_retained.len()],
+            data,
         };
         let mut v = root;
         let mut down = walk.enter(v);
@@ -333,6 +359,10 @@ impl Tree {
                 }
                 let p = idom_node[v as usize];
                 walk.sizes.add(p, total);
+                if let Some(data) = &mut walk.data {
+                    let total = data.sizes.get(v);
+                    data.sizes.add(p, total);
+                }
                 let sibling = next_sibling[v as usize];
                 if sibling != NONE {
                     v = sibling;
@@ -345,11 +375,15 @@ impl Tree {
         drop(next_sibling);
         // Nodes the root does not reach keep their self size, and count for their class.
         let mut sizes = walk.sizes;
+        let mut data = walk.data;
         for (v, &p) in idom_node.iter().enumerate() {
             if p == NONE {
                 let v = v as NodeIndex;
                 let size = graph.self_size(v);
                 sizes.set(v, size);
+                if let Some(data) = &mut data {
+                    data.sizes.set(v, data.own(graph, v, size));
+                }
                 if let Some(classes) = classes
                     && size > 0
                 {
@@ -360,7 +394,22 @@ impl Tree {
         let (retained, big_retained) = sizes.finish();
         let dominators =
             Dominators { idom: idom_node, retained, big_retained, reachable, root, passes };
-        (dominators, class_retained)
+        let data = data.map(|d| DataRetained::from_parts(d.sizes.small, d.sizes.big));
+        (dominators, class_retained, data)
+    }
+}
+
+/// Program-data sizes summed in the same walk (see [`Tree::finish_with_data`]).
+struct DataSizes {
+    sizes: Sizes,
+    runtime: RuntimeNames,
+}
+
+impl DataSizes {
+    /// A node's own size as program data: none for V8's code and metadata.
+    #[inline]
+    fn own(&self, graph: &HeapGraph, v: NodeIndex, size: u64) -> u64 {
+        if self.runtime.is_runtime(graph, v) { 0 } else { size }
     }
 }
 
@@ -372,6 +421,7 @@ struct Walk<'a> {
     sizes: Sizes,
     /// Per class, the node of that class entered first on the current path, if any.
     owner: Vec<u32>,
+    data: Option<DataSizes>,
 }
 
 impl Walk<'_> {
@@ -381,6 +431,9 @@ impl Walk<'_> {
         let child = self.sizes.small[v as usize];
         let size = self.graph.self_size(v);
         self.sizes.set(v, size);
+        if let Some(data) = &mut self.data {
+            data.sizes.set(v, data.own(self.graph, v, size));
+        }
         if let Some(classes) = self.classes {
             let c = classes.class_of(v) as usize;
             if self.owner[c] == NONE && size > 0 {
@@ -758,6 +811,60 @@ pub(crate) mod tests {
             }
         }
         b.build()
+    }
+
+    #[test]
+    fn data_sizes_summed_in_the_walk_match_their_own_pass() {
+        // Every kind of node that counts as runtime or as data, sizes past `u32` near the
+        // root, weak edges and nodes the root does not reach.
+        let names = ["X", "system / Context", "system / Map", "system / PropertyArray", ""];
+        let kinds = [NodeKind::Object, NodeKind::Hidden, NodeKind::Code, NodeKind::Native];
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let n = 3000u32;
+        let mut b = GraphBuilder::new();
+        b.node(NodeKind::Synthetic, "", 1, 0);
+        for i in 1..n {
+            let r = next();
+            if i < 4 {
+                b.node(NodeKind::Object, "X", 1 + 2 * i, u32::MAX as u64 + r % 100);
+                continue;
+            }
+            b.node(kinds[r as usize % 4], names[(r >> 8) as usize % 5], 1 + 2 * i, r % 200);
+        }
+        for big in 1..4 {
+            b.edge(0, EdgeKind::Property, "big", big);
+        }
+        for v in 0..n - 40 {
+            for _ in 0..3 {
+                let r = next();
+                let kind = if r % 7 == 0 { EdgeKind::Weak } else { EdgeKind::Property };
+                let target =
+                    if v < 8 { (r >> 16) as u32 % n } else { v + 1 + (r >> 16) as u32 % 50 };
+                b.edge(v, kind, "p", target.min(n - 41));
+            }
+        }
+        let graph = b.build();
+        let (with_data, data) = Tree::build(&graph).finish_with_data(&graph);
+        let (plain, _) = Tree::build(&graph).finish(&graph, None);
+        let own_pass = super::super::runtime::data_retained_sizes(&graph, &plain);
+        assert!(graph.nodes().any(|v| !plain.is_reachable(v)));
+        let runtime = RuntimeNames::new(&graph);
+        let is_runtime = super::super::runtime::is_runtime_node;
+        assert!(graph.nodes().all(|v| runtime.is_runtime(&graph, v) == is_runtime(&graph, v)));
+        assert!(graph.nodes().any(|v| is_runtime(&graph, v) && graph.kind(v) == NodeKind::Hidden));
+        assert!(graph.nodes().any(|v| !is_runtime(&graph, v) && graph.kind(v) == NodeKind::Hidden));
+        assert!(own_pass.get(graph.root()) > u32::MAX as u64);
+        for v in graph.nodes() {
+            assert_eq!(with_data.idom(v), plain.idom(v));
+            assert_eq!(with_data.retained_size(v), plain.retained_size(v));
+            assert_eq!(data.get(v), own_pass.get(v), "node {v}");
+        }
     }
 
     /// `cargo test --release --lib -- --ignored --nocapture big_graph_timing`

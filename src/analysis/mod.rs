@@ -30,6 +30,7 @@ pub use paths::{RetainerPath, RetainerStep, SYSTEM_DISTANCE, ShortestPaths};
 pub use summary::{ClassStats, HeapSummary, Statistics};
 
 use crate::snapshot::HeapGraph;
+use runtime::DataRetained;
 
 /// Everything computed for one snapshot.
 #[derive(Clone, Debug, Default)]
@@ -141,10 +142,11 @@ fn beside<A: Send, B>(
 }
 
 /// What comparing snapshots needs of an earlier one (not the last): class keys and the
-/// dominator tree with retained sizes, handed with the graph to `digest` (typically
-/// [`compare::Digest::build`]). Consumes the graph: its edges are dropped once the tree and
-/// the class keys are built, so the digest is made beside the nodes only (on a 305 MB
-/// snapshot, 53 MiB of edge targets and 27 MiB of edge names fewer while it is).
+/// retained sizes of program data, handed with the graph to `digest` (typically
+/// [`compare::Digest::from_data`]). Consumes the graph: its edges are dropped once the
+/// dominator tree and the class keys are built, and the tree once the sizes are summed, so
+/// the digest is made beside the nodes only (on a 305 MB snapshot, 53 MiB of edge targets
+/// and 27 MiB of edge names fewer while it is).
 ///
 /// ```
 /// use leakcheck::analysis::analyse_for_digest;
@@ -153,19 +155,18 @@ fn beside<A: Send, B>(
 /// let root = b.node(NodeKind::Synthetic, "", 1, 0);
 /// let list = b.node(NodeKind::Object, "Array", 3, 16);
 /// b.edge(root, EdgeKind::Property, "tasks", list);
-/// let (edges, retained) = analyse_for_digest(b.build(), |graph, _, dominators| {
-///     (graph.edge_count(), dominators.retained_size(root))
-/// });
+/// let (edges, retained) =
+///     analyse_for_digest(b.build(), |graph, _, data| (graph.edge_count(), data.get(root)));
 /// assert_eq!((edges, retained), (0, 16));
 /// ```
 pub fn analyse_for_digest<T>(
     mut graph: HeapGraph,
-    digest: impl FnOnce(&HeapGraph, &ClassIndex, &Dominators) -> T,
+    digest: impl FnOnce(&HeapGraph, &ClassIndex, &DataRetained) -> T,
 ) -> T {
     let (classes, tree) = classes_and_tree(&graph);
     graph.forget_edges();
-    let (dominators, _) = tree.finish(&graph, None);
-    digest(&graph, &classes, &dominators)
+    let (_, data) = tree.finish_with_data(&graph);
+    digest(&graph, &classes, &data)
 }
 
 /// What comparing snapshots needs of the last one: class keys, dominators and retained sizes,
@@ -173,8 +174,9 @@ pub fn analyse_for_digest<T>(
 /// statistics (its [`Analysis::class_stats`] stays empty and its [`Analysis::statistics`] zero).
 ///
 /// As in [`analyse`], the class keys and then the distances are found on a second thread while
-/// the dominator tree is built on this one; `alongside` (typically [`compare::Digest::build`])
-/// runs once the retained sizes are known.
+/// the dominator tree is built on this one; `alongside` (typically
+/// [`compare::Digest::from_data`]) runs once the retained sizes, of everything and of program
+/// data, are summed.
 ///
 /// ```
 /// use leakcheck::analysis::{analyse, analyse_for_comparison};
@@ -184,21 +186,20 @@ pub fn analyse_for_digest<T>(
 /// let global = b.node(NodeKind::Object, "global", 3, 16);
 /// b.edge(root, EdgeKind::Shortcut, "1", global);
 /// let graph = b.build();
-/// let (a, root_retained) =
-///     analyse_for_comparison(&graph, |_, dominators| dominators.retained_size(root));
+/// let (a, root_retained) = analyse_for_comparison(&graph, |_, data| data.get(root));
 /// assert_eq!(root_retained, 16);
 /// assert_eq!(a.retainer_path(&graph, global, 8).to_string(), analyse(&graph).retainer_path(&graph, global, 8).to_string());
 /// ```
 pub fn analyse_for_comparison<T>(
     graph: &HeapGraph,
-    alongside: impl FnOnce(&ClassIndex, &Dominators) -> T,
+    alongside: impl FnOnce(&ClassIndex, &DataRetained) -> T,
 ) -> (Analysis, T) {
     let ((classes, paths), tree) = beside(
         "classes, distances",
         || (ClassIndex::build(graph), ShortestPaths::compute(graph)),
         || dominators::Tree::build(graph),
     );
-    let (dominators, _) = tree.finish(graph, None);
-    let result = alongside(&classes, &dominators);
+    let (dominators, data) = tree.finish_with_data(graph);
+    let result = alongside(&classes, &data);
     (Analysis { classes, dominators, paths, ..Analysis::default() }, result)
 }

@@ -40,6 +40,49 @@ pub fn is_runtime_node(graph: &HeapGraph, node: NodeIndex) -> bool {
     }
 }
 
+/// [`is_runtime_node`] for the nodes of one graph, with each name looked at once rather than
+/// once per node: a flag per string of the snapshot.
+pub(crate) struct RuntimeNames {
+    flags: Vec<u8>,
+}
+
+/// The string is a `system / ...` name of metadata (not [`is_data_system_name`]).
+const SYSTEM_METADATA: u8 = 1;
+/// The string is `system / PropertyArray`.
+const PROPERTY_ARRAY: u8 = 2;
+
+impl RuntimeNames {
+    pub(crate) fn new(graph: &HeapGraph) -> RuntimeNames {
+        let strings = graph.strings();
+        let flags = (0..strings.len() as u32)
+            .map(|i| {
+                let name = strings.get(i);
+                let mut flags = 0;
+                if name.starts_with("system / ") && !is_data_system_name(name) {
+                    flags |= SYSTEM_METADATA;
+                }
+                if name == "system / PropertyArray" {
+                    flags |= PROPERTY_ARRAY;
+                }
+                flags
+            })
+            .collect();
+        RuntimeNames { flags }
+    }
+
+    /// The same as [`is_runtime_node`] (an index past the strings names the empty string).
+    #[inline]
+    pub(crate) fn is_runtime(&self, graph: &HeapGraph, node: NodeIndex) -> bool {
+        let flags = || self.flags.get(graph.name_index(node) as usize).copied().unwrap_or(0);
+        match graph.kind(node) {
+            NodeKind::Code | NodeKind::ObjectShape => true,
+            NodeKind::Hidden => flags() & PROPERTY_ARRAY == 0,
+            NodeKind::Object | NodeKind::Native => flags() & SYSTEM_METADATA != 0,
+            _ => false,
+        }
+    }
+}
+
 /// V8's own code and metadata in one snapshot, in bytes: what `warmup = "auto"` probes between
 /// two steps of warm-up (tiering compiles code; hidden classes, feedback and other metadata
 /// follow new code paths), kept apart so the report can say which one kept growing.
@@ -78,8 +121,9 @@ pub fn data_retained_sizes(graph: &HeapGraph, dominators: &Dominators) -> DataRe
     let n = graph.node_count();
     let idom = dominators.idoms();
     let mut sizes = DataRetained { small: Vec::with_capacity(n), big: HashMap::new() };
+    let runtime = RuntimeNames::new(graph);
     for v in graph.nodes() {
-        let own = if is_runtime_node(graph, v) { 0 } else { graph.self_size(v) };
+        let own = if runtime.is_runtime(graph, v) { 0 } else { graph.self_size(v) };
         sizes.small.push(0);
         sizes.add(v, own);
     }
@@ -118,6 +162,11 @@ pub struct DataRetained {
 }
 
 impl DataRetained {
+    /// Sizes as [`super::dominators`] sums them: `u32::MAX` in `small` means "in `big`".
+    pub(super) fn from_parts(small: Vec<u32>, big: HashMap<NodeIndex, u64>) -> DataRetained {
+        DataRetained { small, big }
+    }
+
     /// The node's retained size of program data.
     #[inline]
     pub fn get(&self, node: NodeIndex) -> u64 {

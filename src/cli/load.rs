@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::CliError;
 use crate::analysis::compare::{Basis, Comparer, Digest, max_object_id};
-use crate::analysis::{self, Analysis, ClassIndex, Dominators};
+use crate::analysis::runtime::DataRetained;
+use crate::analysis::{self, Analysis, ClassIndex};
 use crate::snapshot::{self, HeapGraph};
 
 /// One snapshot, parsed and fully analysed.
@@ -97,8 +98,8 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
             let baseline_max_id = *baseline_max_id.get_or_insert(max_id);
             let label = labels[i].clone();
             if i != last {
-                let digest = |g: &HeapGraph, c: &ClassIndex, d: &Dominators| {
-                    Digest::build(label, g, c, d, basis)
+                let digest = |g: &HeapGraph, c: &ClassIndex, d: &DataRetained| {
+                    Digest::from_data(label, g, c, d, basis)
                 };
                 digests.push(analysis::analyse_for_digest(graph, digest));
                 basis =
@@ -106,7 +107,8 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
                 continue;
             }
             // Only the last snapshot is explained, so only it needs paths.
-            let digest = |c: &ClassIndex, d: &Dominators| Digest::build(label, &graph, c, d, basis);
+            let digest =
+                |c: &ClassIndex, d: &DataRetained| Digest::from_data(label, &graph, c, d, basis);
             let (analysis, digest) = analysis::analyse_for_comparison(&graph, digest);
             digests.push(digest);
             return Ok((digests, Loaded { graph, analysis }));

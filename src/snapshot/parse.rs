@@ -87,11 +87,7 @@ impl Default for ParseOptions {
             // either way, but its peak RSS was 28 MiB with two workers' blocks (4 of 1 MiB of
             // text and 2.5 MiB of values) against 19.5 MiB on one thread.
             parallel_min_values: 1 << 23,
-            // Each block in flight holds its text, its values (8 bytes per value, so up to 4
-            // bytes per byte of text) and its converted records. Parsing a 305 MB snapshot,
-            // 1 MiB blocks peaked 41 MiB above the finished graph, 256 KiB blocks 15 MiB, in
-            // the same time (128 KiB blocks saved 6 MiB more).
-            block_size: 1 << 18,
+            block_size: 1 << 20,
             keep_ids: true,
         }
     }

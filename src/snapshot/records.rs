@@ -45,10 +45,10 @@ impl NodeFormat {
 
 /// A block's records as columns of `u32` in one allocation, each column `capacity` long.
 ///
-/// One allocation, not one per column: fewer and larger blocks of the heap, reused from one
-/// array and one parse to the next. (With 1 MiB blocks of text a batch was over the binary's
-/// 1 MiB mmap threshold, see `main.rs`; columns allocated apart then came from the heap and
-/// left 3 MB resident through the analysis of a 214 MB snapshot.)
+/// One allocation, not one per column: with the default blocks it is over 1 MiB, which the
+/// binary's allocator maps and unmaps (see `main.rs`), so the batches are given back when an
+/// array is read. Columns allocated apart came from the heap and left 3 MB resident through
+/// the analysis of a 214 MB snapshot.
 pub(super) struct Columns<const N: usize> {
     data: Vec<u32>,
     capacity: usize,

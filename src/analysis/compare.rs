@@ -23,7 +23,7 @@ use super::dominators::Dominators;
 use super::explain::{
     continued, culprit, is_runtime_list, is_variable_container, pattern_hint, user_name_above,
 };
-use super::growth::{Fit, NoiseFloor, Trend, classify};
+use super::growth::{Fit, NoiseFloor, Trend, classify, may_grow};
 use super::idle::{Idle, IdleSnapshot};
 use super::noise::{self, DetectionLimit, Noise};
 use super::paths::RetainerPath;
@@ -766,7 +766,6 @@ impl Finisher<'_> {
         let mut cursors: Vec<_> = rungs[..k].iter().map(|r| r.retained.iter().peekable()).collect();
         let mut candidates: HashMap<NodeIndex, (Vec<u64>, Fit)> = HashMap::new();
         let mut series = vec![0u64; k + 1];
-        let whole_floor = floor.for_interval(xs[k] - xs[0]);
         for ((id, now), &node) in rungs[k].retained.iter().zip(&self.c.last_retained_nodes) {
             let own = self.last.self_size(node);
             for (s, cursor) in cursors.iter_mut().enumerate() {
@@ -774,13 +773,9 @@ impl Finisher<'_> {
                 series[s] = cursor.next_if(|&(i, _)| i == id).map_or(own, |(_, v)| v);
             }
             series[k] = now;
-            // What `classify` calls noise or shrinking at best, without its allocations: most
-            // objects that retain others retain about the same at every rung.
-            let grew = now as f64 - series[0] as f64;
-            if grew < whole_floor
-                || self.last.kind(node) == NodeKind::Synthetic
-                || !self.is_baseline(node)
-            {
+            // Most retain about the same at every rung: screened before the fit allocates.
+            let grows = may_grow(xs, series[0] as f64, now as f64, floor);
+            if !grows || self.last.kind(node) == NodeKind::Synthetic || !self.is_baseline(node) {
                 continue;
             }
             let fit = classify(xs, &as_f64(&series), floor);

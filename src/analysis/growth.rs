@@ -87,6 +87,20 @@ const EVEN_RATIO: f64 = 0.5;
 /// Below this ratio, growth clearly levelled off.
 const STOPPED_RATIO: f64 = 0.2;
 
+/// False when [`classify`] cannot call a series from `first` to `last` growth (linear or
+/// irregular): its total change is under the floor of the whole run. Cheaper than classifying
+/// (no allocation), to screen many series; the same arithmetic as [`classify`].
+///
+/// ```
+/// use leakcheck::analysis::growth::{may_grow, NoiseFloor};
+/// let xs = [0.0, 500.0, 1000.0];
+/// assert!(may_grow(&xs, 100.0, 1100.0, NoiseFloor::OBJECTS));
+/// assert!(!may_grow(&xs, 100.0, 105.0, NoiseFloor::OBJECTS));
+/// ```
+pub fn may_grow(xs: &[f64], first: f64, last: f64, floor: NoiseFloor) -> bool {
+    xs.len() >= 2 && last - first >= floor.for_interval(xs[xs.len() - 1] - xs[0])
+}
+
 /// Classifies a series `ys` measured after `xs` steps (ascending, at least two rungs).
 ///
 /// ```
@@ -219,6 +233,34 @@ mod tests {
 
     fn trend(ys: &[f64]) -> Trend {
         classify(&X3, ys, NoiseFloor::OBJECTS).trend
+    }
+
+    #[test]
+    fn the_screen_lets_through_every_series_classify_calls_growth() {
+        let floors = [NoiseFloor::OBJECTS, NoiseFloor::BYTES];
+        let xs_list: [&[f64]; 3] = [&[0.0, 1.0], &X3, &[0.0, 100.0, 300.0, 600.0, 1000.0]];
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let (mut grew, mut screened) = (0, 0);
+        for _ in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let xs = xs_list[rng as usize % 3];
+            let floor = floors[(rng >> 2) as usize % 2];
+            let scale = [10.0, 100.0, 10_000.0, 1e6][(rng >> 4) as usize % 4];
+            let ys: Vec<f64> = (0..xs.len())
+                .map(|i| ((rng >> (8 + 5 * i)) % 1000) as f64 / 1000.0 * scale * (i + 1) as f64)
+                .collect();
+            let fit = classify(xs, &ys, floor);
+            let may = may_grow(xs, ys[0], ys[ys.len() - 1], floor);
+            if matches!(fit.trend, Trend::Linear | Trend::Irregular) {
+                assert!(may, "{xs:?} {ys:?} is {:?}", fit.trend);
+                grew += 1;
+            } else if !may {
+                screened += 1;
+            }
+        }
+        assert!(grew > 1000 && screened > 1000, "{grew} grew, {screened} screened out");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::CliError;
-use crate::analysis::compare::{Basis, Comparer, Digest, max_object_id};
+use crate::analysis::compare::{Basis, Comparer, Digest};
 use crate::analysis::runtime::DataRetained;
 use crate::analysis::{self, Analysis, ClassIndex};
 use crate::snapshot::{self, HeapGraph};
@@ -93,22 +93,21 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
                 }
             })
             .map_err(|e| CliError::new("could not start the thread that parses snapshots", e))?;
-        let mut digests = Vec::with_capacity(files.len());
-        let mut basis = Basis::default();
-        let mut baseline_max_id = None;
+        let mut digests: Vec<Digest> = Vec::with_capacity(files.len());
         let last = files.len() - 1;
         for (i, graph) in graphs.iter().enumerate() {
             let graph = graph?;
-            let max_id = max_object_id(&graph);
-            let baseline_max_id = *baseline_max_id.get_or_insert(max_id);
+            // The largest ids of the first and the previous snapshot, from their digests.
+            let basis = Basis {
+                previous_max_id: digests.last().map(Digest::max_id),
+                baseline_max_id: digests.first().map(Digest::max_id),
+            };
             let label = labels[i].clone();
             if i != last {
                 let digest = |g: &HeapGraph, c: &ClassIndex, d: &DataRetained| {
                     Digest::from_data(label, g, c, d, basis)
                 };
                 digests.push(analysis::analyse_for_digest(graph, digest));
-                basis =
-                    Basis { previous_max_id: Some(max_id), baseline_max_id: Some(baseline_max_id) };
                 continue;
             }
             // Only the last snapshot is explained, so only it needs paths.

@@ -29,15 +29,31 @@ fn is_data_system_name(name: &str) -> bool {
 /// True for nodes that are V8 runtime metadata (see [`is_runtime_class`]). Hidden nodes are
 /// metadata except `system / PropertyArray`, the out-of-line properties of fast-mode objects.
 pub fn is_runtime_node(graph: &HeapGraph, node: NodeIndex) -> bool {
-    match graph.kind(node) {
+    is_runtime_kind(graph.kind(node), || name_flags(graph.name(node)))
+}
+
+/// The rule of [`is_runtime_node`], given the node's kind and the [`name_flags`] of its name
+/// (asked for only where the kind leaves it open).
+#[inline]
+fn is_runtime_kind(kind: NodeKind, flags: impl FnOnce() -> u8) -> bool {
+    match kind {
         NodeKind::Code | NodeKind::ObjectShape => true,
-        NodeKind::Hidden => graph.name(node) != "system / PropertyArray",
-        NodeKind::Object | NodeKind::Native => {
-            let name = graph.name(node);
-            name.starts_with("system / ") && !is_data_system_name(name)
-        }
+        NodeKind::Hidden => flags() & PROPERTY_ARRAY == 0,
+        NodeKind::Object | NodeKind::Native => flags() & SYSTEM_METADATA != 0,
         _ => false,
     }
+}
+
+/// What [`is_runtime_kind`] needs to know of a name.
+fn name_flags(name: &str) -> u8 {
+    let mut flags = 0;
+    if name.starts_with("system / ") && !is_data_system_name(name) {
+        flags |= SYSTEM_METADATA;
+    }
+    if name == "system / PropertyArray" {
+        flags |= PROPERTY_ARRAY;
+    }
+    flags
 }
 
 /// [`is_runtime_node`] for the nodes of one graph, with each name looked at once rather than
@@ -54,32 +70,17 @@ const PROPERTY_ARRAY: u8 = 2;
 impl RuntimeNames {
     pub(crate) fn new(graph: &HeapGraph) -> RuntimeNames {
         let strings = graph.strings();
-        let flags = (0..strings.len() as u32)
-            .map(|i| {
-                let name = strings.get(i);
-                let mut flags = 0;
-                if name.starts_with("system / ") && !is_data_system_name(name) {
-                    flags |= SYSTEM_METADATA;
-                }
-                if name == "system / PropertyArray" {
-                    flags |= PROPERTY_ARRAY;
-                }
-                flags
-            })
-            .collect();
-        RuntimeNames { flags }
+        RuntimeNames {
+            flags: (0..strings.len() as u32).map(|i| name_flags(strings.get(i))).collect(),
+        }
     }
 
     /// The same as [`is_runtime_node`] (an index past the strings names the empty string).
     #[inline]
     pub(crate) fn is_runtime(&self, graph: &HeapGraph, node: NodeIndex) -> bool {
-        let flags = || self.flags.get(graph.name_index(node) as usize).copied().unwrap_or(0);
-        match graph.kind(node) {
-            NodeKind::Code | NodeKind::ObjectShape => true,
-            NodeKind::Hidden => flags() & PROPERTY_ARRAY == 0,
-            NodeKind::Object | NodeKind::Native => flags() & SYSTEM_METADATA != 0,
-            _ => false,
-        }
+        is_runtime_kind(graph.kind(node), || {
+            self.flags.get(graph.name_index(node) as usize).copied().unwrap_or(0)
+        })
     }
 }
 

@@ -780,13 +780,7 @@ pub(crate) mod tests {
     /// retainer for 60% of the nodes, mostly from nearby nodes, and some weak edges.
     pub(crate) fn synthetic_heap(n: u32) -> HeapGraph {
         let mut b = GraphBuilder::new();
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = crate::snapshot::xorshift(0x9E37_79B9_7F4A_7C15u64);
         for i in 0..n {
             let kind = if i == 0 { NodeKind::Synthetic } else { NodeKind::Object };
             b.node(kind, "X", 1 + 2 * i, 16 + (i % 7) as u64 * 8);
@@ -819,13 +813,7 @@ pub(crate) mod tests {
         // root, weak edges and nodes the root does not reach.
         let names = ["X", "system / Context", "system / Map", "system / PropertyArray", ""];
         let kinds = [NodeKind::Object, NodeKind::Hidden, NodeKind::Code, NodeKind::Native];
-        let mut rng = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = crate::snapshot::xorshift(0x2545_F491_4F6C_DD1Du64);
         let n = 3000u32;
         let mut b = GraphBuilder::new();
         b.node(NodeKind::Synthetic, "", 1, 0);
@@ -843,7 +831,7 @@ pub(crate) mod tests {
         for v in 0..n - 40 {
             for _ in 0..3 {
                 let r = next();
-                let kind = if r % 7 == 0 { EdgeKind::Weak } else { EdgeKind::Property };
+                let kind = if r.is_multiple_of(7) { EdgeKind::Weak } else { EdgeKind::Property };
                 let target =
                     if v < 8 { (r >> 16) as u32 % n } else { v + 1 + (r >> 16) as u32 % 50 };
                 b.edge(v, kind, "p", target.min(n - 41));

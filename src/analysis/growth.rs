@@ -239,12 +239,10 @@ mod tests {
     fn the_screen_lets_through_every_series_classify_calls_growth() {
         let floors = [NoiseFloor::OBJECTS, NoiseFloor::BYTES];
         let xs_list: [&[f64]; 3] = [&[0.0, 1.0], &X3, &[0.0, 100.0, 300.0, 600.0, 1000.0]];
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = crate::snapshot::xorshift(0x9E37_79B9_7F4A_7C15);
         let (mut grew, mut screened) = (0, 0);
         for _ in 0..20_000 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            let rng = next();
             let xs = xs_list[rng as usize % 3];
             let floor = floors[(rng >> 2) as usize % 2];
             let scale = [10.0, 100.0, 10_000.0, 1e6][(rng >> 4) as usize % 4];

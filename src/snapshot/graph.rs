@@ -762,13 +762,7 @@ mod tests {
     /// holds, values too large for the encoder's table, runs of escapes across rank blocks.
     #[test]
     fn edge_names_round_trip_through_dictionary_and_escapes() {
-        let mut rng = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = crate::snapshot::xorshift(0x2545_F491_4F6C_DD1Du64);
         let mut values = Vec::new();
         for i in 0..300_000u32 {
             let r = next();

@@ -20,3 +20,14 @@ pub use graph::{
 pub use locations::SourcePosition;
 pub use parse::{ParseError, ParseOptions, parse, parse_file, parse_with};
 pub use write::{Layout, write_snapshot};
+
+/// A seeded xorshift generator, for tests that need varied but repeatable input.
+#[cfg(test)]
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

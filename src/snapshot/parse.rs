@@ -697,26 +697,73 @@ mod tests {
     /// A snapshot of `n` nodes in a chain, written as V8 writes it (a record per line), so
     /// the parallel path's blocks start at records and the workers convert them.
     fn chain(n: usize) -> String {
+        chain_with(n, 7)
+    }
+
+    /// [`chain`] with `node_fields` (5 or more) values per node record: V8's seven, newer
+    /// V8's six, or more than the converters know.
+    fn chain_with(n: usize, node_fields: usize) -> String {
         let head = TINY.split("\n\"nodes\"").next().unwrap();
         let head = head.replace("\"node_count\":3", &format!("\"node_count\":{n}"));
         let head = head.replace("\"edge_count\":2", &format!("\"edge_count\":{}", n - 1));
+        let names =
+            ["type", "name", "id", "self_size", "edge_count", "detachedness", "trace_node_id"];
+        let mut fields: Vec<String> = names.iter().map(|f| format!("\"{f}\"")).collect();
+        fields.resize_with(node_fields, || "\"extra\"".into());
+        let head = head.replace(
+            r#""type","name","id","self_size","edge_count","trace_node_id","detachedness""#,
+            &fields.join(","),
+        );
         let nodes: Vec<String> = (0..n)
             .map(|k| {
-                format!(
-                    "{},1,{},{},{},0,0",
+                let record = format!(
+                    "{},1,{},{},{}",
                     if k == 0 { 9 } else { 3 },
                     2 * k + 1,
                     16 * k,
                     (k + 1 < n) as u8
-                )
+                );
+                record + &",0".repeat(node_fields - 5)
             })
             .collect();
-        let edges: Vec<String> = (1..n).map(|k| format!("2,3,{}", 7 * k)).collect();
+        let edges: Vec<String> = (1..n).map(|k| format!("2,3,{}", node_fields * k)).collect();
         format!(
             "{head}\n\"nodes\":[{}],\n\"edges\":[{}],\n\"strings\":[\"\",\"Task\",\"x\",\"next\"]}}",
             nodes.join("\n,"),
             edges.join("\n,")
         )
+    }
+
+    /// The workers' edge conversion, compiled apart for six and seven node fields and for
+    /// any other count, reads the same graph and reports the same errors as the sequential
+    /// parser, for each.
+    #[test]
+    fn edges_converted_for_every_node_record_length() {
+        for fields in [6, 7, 8, 9] {
+            let text = chain_with(300, fields);
+            let whole = parse_str(&text).unwrap();
+            assert_eq!(whole.edge_target(150), 151, "{fields} fields");
+            let edge = |to: usize| format!("\n,2,3,{to}\n");
+            let at = edge(fields * 100);
+            let broken = [
+                text.replacen(&at, &edge(fields * 100 + 1), 1), // not a record's start
+                text.replacen(&at, &edge(fields * 300), 1),     // past the last node
+                text.replacen(&at, &format!("\n,2,4294967296,{}\n", fields * 100), 1), // name
+                text.replacen(&at, &format!("\n,7,3,{}\n", fields * 100), 1), // edge type
+            ];
+            for block in [16, 100, 4096] {
+                let g = parse_with(Trickle(text.as_bytes()), &tiny_blocks(block)).unwrap();
+                assert_eq!(whole.edge_targets, g.edge_targets, "{fields} fields, block {block}");
+                assert_eq!(whole.edge_names, g.edge_names);
+                for (k, bad) in broken.iter().enumerate() {
+                    assert_ne!(bad, &text, "{fields} fields, case {k}");
+                    let want = parse_str(bad).expect_err(&format!("broken snapshot {k}"));
+                    let got = parse_with(Trickle(bad.as_bytes()), &tiny_blocks(block)).unwrap_err();
+                    assert_eq!(got.to_string(), want.to_string(), "{fields} fields, block {block}");
+                    assert_eq!(got.offset(), want.offset(), "block {block}: {want}");
+                }
+            }
+        }
     }
 
     #[test]

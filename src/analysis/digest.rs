@@ -186,9 +186,11 @@ fn retained_list(
     // The first snapshot is its own baseline.
     let baseline = basis.baseline_max_id.unwrap_or_else(|| max_object_id(graph));
     // Sorted as node indices by id rather than as (id, node) pairs: half the memory, and the
-    // sorted indices are the list's nodes. (Radix sorts, by 16 or by 11 bits of the id, on
-    // indices or on pairs, took as long on a 3.9M-node snapshot: whose ids ascend in runs,
-    // which this sort finds.)
+    // sorted indices are the list's nodes. Ids ascend in runs (V8 numbers objects as it
+    // allocates them, and the heap keeps them roughly in that order), which the stable sort
+    // finds and merges: on a 3.9M-node snapshot's 1.95M entries 0.069 s against the unstable
+    // sort's 0.097 s, side by side. (Radix sorts, by 16 or by 11 bits of the id, on indices
+    // or on pairs, took 0.081-0.087 s.)
     let mut nodes: Vec<NodeIndex> = graph
         .nodes()
         .filter(|&v| {
@@ -196,7 +198,7 @@ fn retained_list(
             (id <= baseline || is_native_id(id)) && data.get(v) > graph.self_size(v)
         })
         .collect();
-    nodes.sort_unstable_by_key(|&v| graph.id(v));
+    nodes.sort_by_key(|&v| graph.id(v));
     let mut retained = IdValues::default();
     for &node in &nodes {
         retained.push(graph.id(node), data.get(node));

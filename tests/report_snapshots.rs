@@ -7,7 +7,7 @@
 //! rung without growing (churn), and a `Config` cache that fills once and stops (warm-up).
 
 use insta::assert_snapshot;
-use leakcheck::analysis::compare::{Comparer, Thresholds};
+use leakcheck::analysis::compare::{Comparer, Digest, Thresholds};
 use leakcheck::analysis::{Analysis, HeapSummary, analyse};
 use leakcheck::report::diff::DiffReport;
 use leakcheck::report::summary;
@@ -68,12 +68,23 @@ fn heap(rung: u32, kept: &[u32]) -> HeapGraph {
 /// Compares one heap per rung, with `tasks[i]` tasks kept at rung `i`, as `leakcheck diff`
 /// does.
 fn diff(tasks: &[u32]) -> DiffReport {
+    diff_forgetting(tasks, |_| false)
+}
+
+/// [`diff`], with the digests of the rungs `forget` picks made without their nodes
+/// ([`Digest::forget_nodes`], as `leakcheck diff` makes every digest but the last).
+fn diff_forgetting(tasks: &[u32], forget: impl Fn(usize) -> bool) -> DiffReport {
     let graphs: Vec<HeapGraph> = (0..tasks.len()).map(|rung| heap(rung as u32, tasks)).collect();
     let analyses: Vec<Analysis> = graphs.iter().map(analyse).collect();
     let mut comparer = Comparer::new();
     for (i, (graph, analysis)) in graphs.iter().zip(&analyses).enumerate() {
         let label = format!("s{i}.heapsnapshot");
-        comparer.add(label, i as f64 * STEPS, graph, &analysis.classes, &analysis.dominators);
+        let (classes, dominators) = (&analysis.classes, &analysis.dominators);
+        let mut digest = Digest::build(label, graph, classes, dominators, comparer.basis());
+        if forget(i) {
+            digest.forget_nodes();
+        }
+        comparer.push(digest, i as f64 * STEPS);
     }
     let (graph, analysis) = (graphs.last().unwrap(), analyses.last().unwrap());
     let mut comparison =
@@ -87,6 +98,18 @@ fn diff_of_a_leak() {
     let report = diff(&[0, 100, 200]);
     assert_snapshot!("diff_leak_text", report.to_text(Paint::PLAIN, 15));
     assert_snapshot!("diff_leak_json", report.to_json());
+}
+
+/// The comparison reads the nodes of the last digest only: without the earlier ones' the
+/// report is the same, and a last digest without its own is refused rather than compared.
+#[test]
+fn earlier_digests_compare_the_same_without_their_nodes() {
+    let tasks = [0, 100, 200];
+    let report = diff_forgetting(&tasks, |rung| rung + 1 < tasks.len());
+    assert_eq!(report.to_json(), diff(&tasks).to_json());
+    let last_forgotten = std::panic::catch_unwind(|| diff_forgetting(&tasks, |_| true));
+    let message = *last_forgotten.expect_err("refused").downcast::<String>().unwrap();
+    assert!(message.contains("the last digest compared keeps its nodes"), "{message}");
 }
 
 #[test]

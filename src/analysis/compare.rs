@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::allocations::CodeLocation;
 use super::classes::ClassIndex;
 pub use super::digest::{Basis, Digest, max_object_id};
-use super::digest::{IdSample, IdValues, in_sample, is_native_id};
+use super::digest::{IdCheck, IdSample, IdValues, check_ids, is_native_id};
 use super::dominators::Dominators;
 use super::explain::{
     continued, culprit, is_runtime_list, is_variable_container, pattern_hint, user_name_above,
@@ -63,13 +63,6 @@ struct Rung {
     bytes: Vec<u64>,
     /// Data retained sizes of baseline objects that retain more than themselves.
     retained: IdValues,
-}
-
-/// How far the objects a snapshot shares (by id) with the one before match it.
-struct IdCheck {
-    label: String,
-    shared: f64,
-    same_class: f64,
 }
 
 /// Collects snapshots of one process, in order, and compares them.
@@ -241,40 +234,13 @@ impl Comparer {
         thresholds: Thresholds,
     ) -> Comparison {
         assert!(self.rungs.len() >= 2, "a comparison needs at least two snapshots");
+        let last_rung = &self.rungs[self.rungs.len() - 1];
+        assert_eq!(
+            self.last_retained_nodes.len(),
+            last_rung.retained.len(),
+            "the last digest compared keeps its nodes (see Digest::forget_nodes)"
+        );
         Finisher { c: self, last, classes: last_classes, doms: last_dominators, thresholds }.run()
-    }
-}
-
-/// Fewer sampled ids than this cannot tell two processes apart (unless the sample holds every
-/// id of both snapshots).
-const MIN_SAMPLE: usize = 32;
-
-fn check_ids(before: &IdSample, after: &IdSample, label: &str) -> IdCheck {
-    // When either sample is partial, only the ids a partial sample picks count: an id missing
-    // from the other sample is then missing from its snapshot.
-    let exact = before.all && after.all;
-    let picked = |s: &IdSample| -> Vec<(u32, u64)> {
-        s.ids.iter().filter(|(id, _)| exact || in_sample(*id)).copied().collect()
-    };
-    let (before, after) = (picked(before), picked(after));
-    let (mut i, mut j, mut shared, mut same_class) = (0, 0, 0usize, 0usize);
-    while i < before.len() && j < after.len() {
-        match before[i].0.cmp(&after[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                shared += 1;
-                same_class += (before[i].1 == after[j].1) as usize;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    let enough = exact && !before.is_empty() || before.len() >= MIN_SAMPLE;
-    IdCheck {
-        label: label.to_owned(),
-        shared: if enough { shared as f64 / before.len() as f64 } else { 1.0 },
-        same_class: if enough && shared > 0 { same_class as f64 / shared as f64 } else { 1.0 },
     }
 }
 
@@ -580,11 +546,15 @@ impl Finisher<'_> {
         let growing: Vec<usize> = (0..classes_total)
             .filter(|&c| matches!(classes[c].trend(), Trend::Linear | Trend::Irregular))
             .collect();
-        if !growing.is_empty() {
-            let clusters = self.clusters(&growing);
-            for (c, list) in growing.iter().zip(clusters) {
-                classes[*c].clusters = list;
-            }
+        // The growing holders, a walk over the last snapshot of their own, are searched on a
+        // second thread while the growing classes' clusters are found.
+        let (holders, clusters) = super::beside(
+            "growing holders",
+            || self.holders(&xs, thresholds.bytes),
+            || if growing.is_empty() { Vec::new() } else { self.clusters(&growing) },
+        );
+        for (c, list) in growing.iter().zip(clusters) {
+            classes[*c].clusters = list;
         }
         classes.sort_by(|a, b| {
             let grow = |c: &ClassGrowth| c.bytes_fit.total;
@@ -603,7 +573,7 @@ impl Finisher<'_> {
                 })
                 .collect(),
             classes,
-            holders: self.holders(&xs, thresholds.bytes),
+            holders,
             total_fit: classify(&xs, &totals, thresholds.bytes),
             program_bytes: program,
             thresholds,

@@ -105,7 +105,9 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
             let label = labels[i].clone();
             if i != last {
                 let digest = |g: &HeapGraph, c: &ClassIndex, d: &DataRetained| {
-                    Digest::from_data(label, g, c, d, basis)
+                    let mut digest = Digest::from_data(label, g, c, d, basis);
+                    digest.forget_nodes();
+                    digest
                 };
                 digests.push(analysis::analyse_for_digest(graph, digest));
                 continue;

@@ -76,7 +76,7 @@ impl Digest {
     }
 
     /// [`Digest::build`], given the retained sizes of program data (which the dominator
-    /// tree's walk can sum on its way: see [`super::analyse_for_digest`]).
+    /// tree's retained sizes are summed with: see [`super::analyse_for_digest`]).
     pub fn from_data(
         label: impl Into<String>,
         graph: &HeapGraph,

@@ -1,6 +1,6 @@
 //! Dominator tree and retained sizes: what would be freed if a node were gone.
 //!
-//! Built without predecessor lists, in 12 bytes per node at peak (the result keeps 8). A BFS
+//! Built without predecessor lists, in 12 bytes per node at peak. A BFS
 //! from the root over retaining edges numbers the nodes; a dominator is on every path to a
 //! node, so on its shortest one, so it always has a smaller number than the nodes it
 //! dominates. That is the order property the Cooper–Harvey–Kennedy `intersect` needs, used
@@ -17,9 +17,7 @@
 //! about what reading the dominator array does. (Earlier versions kept every edge into a node
 //! with several retainers in a side stream for full passes: 9 more bytes per node.)
 //!
-//! Retained sizes come from one walk down the dominator tree, threaded through first-child and
-//! next-sibling links held in the BFS buffers, which are free by then; the same walk finds the
-//! retained size of every class (its top-most nodes on each path).
+//! Retained sizes are summed up the tree in `analysis/retained.rs`, in the BFS buffers.
 //!
 //! Which edges retain follows DevTools' `isEssentialEdge`: see `analysis/retaining.rs`.
 //!
@@ -27,27 +25,24 @@
 //! dominator and keep their self size as retained size, and are left out of the root's total.
 //! DevTools hangs them under the root (after logging them as a problem).
 
-use std::collections::HashMap;
-
-use super::classes::ClassIndex;
 use super::retaining::{BitSet, Retaining};
-use super::runtime::{DataRetained, RuntimeNames};
 use crate::snapshot::{HeapGraph, NodeIndex};
 
-const NONE: u32 = u32::MAX;
+/// No node, no number: unreachable nodes' slots.
+pub(super) const NONE: u32 = u32::MAX;
 
 /// Immediate dominators and retained sizes of every node of one graph.
 #[derive(Clone, Debug, Default)]
 pub struct Dominators {
     /// Immediate dominator per node; the root points to itself, unreachable nodes hold `NONE`.
-    idom: Vec<u32>,
+    pub(super) idom: Vec<u32>,
     /// Retained size per node; `u32::MAX` means "look in `big_retained`".
-    retained: Vec<u32>,
+    pub(super) retained: Vec<u32>,
     /// Retained sizes that do not fit in `u32`, sorted by node (only nodes near the root).
-    big_retained: Vec<(NodeIndex, u64)>,
-    reachable: usize,
-    root: NodeIndex,
-    passes: u32,
+    pub(super) big_retained: Vec<(NodeIndex, u64)>,
+    pub(super) reachable: usize,
+    pub(super) root: NodeIndex,
+    pub(super) passes: u32,
 }
 
 impl Dominators {
@@ -140,16 +135,19 @@ fn intersect(idom: &[u32], mut a: u32, mut b: u32) -> u32 {
     a
 }
 
-/// The dominator tree of a graph, before retained sizes: immediate dominators by node, and
-/// first-child and next-sibling links for walking down it.
+/// The dominator tree of a graph, before retained sizes (summed in [`super::retained`]): the
+/// immediate dominators in BFS numbers, and the maps between numbers and nodes.
 #[derive(Default)]
 pub(crate) struct Tree {
-    idom: Vec<u32>,
-    first_child: Vec<u32>,
-    next_sibling: Vec<u32>,
-    reachable: usize,
-    root: NodeIndex,
-    passes: u32,
+    /// BFS number per node; `NONE` for nodes the root does not reach.
+    pub(super) num: Vec<u32>,
+    /// Node per BFS number: the reachable nodes in BFS order, the root first.
+    pub(super) order: Vec<u32>,
+    /// Immediate dominator's BFS number per BFS number: smaller than the number itself, but
+    /// for the root's, which is 0.
+    pub(super) idom: Vec<u32>,
+    pub(super) root: NodeIndex,
+    pub(super) passes: u32,
 }
 
 impl Tree {
@@ -261,235 +259,7 @@ impl Tree {
         }
         drop(stale);
         drop(rule);
-
-        // 3. Immediate dominators by node, written over the BFS numbers.
-        for slot in num.iter_mut() {
-            if *slot != NONE {
-                *slot = order[idom[*slot as usize] as usize];
-            }
-        }
-        let idom_node = num;
-
-        // 4. The dominator tree as first-child and next-sibling links, in the buffers of the
-        //    BFS order and of the dominators by number, which are done with.
-        let mut first_child = order;
-        first_child.clear();
-        first_child.resize(n, NONE);
-        let mut next_sibling = idom;
-        next_sibling.clear();
-        next_sibling.resize(n, NONE);
-        for v in (0..n as u32).rev() {
-            let p = idom_node[v as usize];
-            if p != NONE && v != root {
-                next_sibling[v as usize] = first_child[p as usize];
-                first_child[p as usize] = v;
-            }
-        }
-        Tree { idom: idom_node, first_child, next_sibling, reachable, root, passes }
-    }
-
-    /// Retained sizes, and given the class of every node, the retained size of every class as
-    /// well (see [`super::summary`]): the walk that sums up retained sizes passes every
-    /// class's top-most nodes on the way, so this costs one array per class, not another walk.
-    pub(crate) fn finish(
-        self,
-        graph: &HeapGraph,
-        classes: Option<&ClassIndex>,
-    ) -> (Dominators, Vec<u64>) {
-        let (dominators, class_retained, _) = self.walk(graph, classes, false);
-        (dominators, class_retained)
-    }
-
-    /// Retained sizes, and in the same walk the retained sizes of program data that a
-    /// comparison's digest needs ([`super::runtime::data_retained_sizes`], without a walk of
-    /// its own: 4 bytes more per node while it runs).
-    pub(crate) fn finish_with_data(self, graph: &HeapGraph) -> (Dominators, DataRetained) {
-        let (dominators, _, data) = self.walk(graph, None, true);
-        (dominators, data.expect("asked for"))
-    }
-
-    fn walk(
-        self,
-        graph: &HeapGraph,
-        classes: Option<&ClassIndex>,
-        with_data: bool,
-    ) -> (Dominators, Vec<u64>, Option<DataRetained>) {
-        // 5. Retained sizes, in one walk down the tree with no stack (the links and the
-        //    dominators lead back up). A node's first-child slot becomes its running total
-        //    once it is entered; a node's total goes to its dominator when it is left. On the
-        //    way, the first node of each class entered on the current path is the top-most
-        //    one, whose retained size counts for the class.
-        let Tree { idom: idom_node, first_child, next_sibling, reachable, root, passes } = self;
-        let mut class_retained = vec![0u64; classes.map_or(0, ClassIndex::len)];
-        let n = idom_node.len();
-        let data = with_data.then(|| DataSizes {
-            sizes: Sizes { small: vec![0; n], big: HashMap::new() },
-            runtime: RuntimeNames::new(graph),
-        });
-        if idom_node.is_empty() {
-            let data = data.map(|d| DataRetained::from_parts(d.sizes.small, d.sizes.big));
-            return (Dominators::default(), class_retained, data);
-        }
-        let mut walk = Walk {
-            graph,
-            classes,
-            sizes: Sizes { small: first_child, big: HashMap::new() },
-            owner: vec![NONE; class_retained.len()],
-            data,
-        };
-        let mut v = root;
-        let mut down = walk.enter(v);
-        'walk: loop {
-            if down != NONE {
-                v = down;
-                down = walk.enter(v);
-                continue;
-            }
-            loop {
-                let total = walk.sizes.get(v);
-                if let Some(classes) = classes {
-                    let c = classes.class_of(v) as usize;
-                    if walk.owner[c] == v {
-                        walk.owner[c] = NONE;
-                        class_retained[c] += total;
-                    }
-                }
-                if v == root {
-                    break 'walk;
-                }
-                let p = idom_node[v as usize];
-                walk.sizes.add(p, total);
-                if let Some(data) = &mut walk.data {
-                    let total = data.sizes.get(v);
-                    data.sizes.add(p, total);
-                }
-                let sibling = next_sibling[v as usize];
-                if sibling != NONE {
-                    v = sibling;
-                    down = walk.enter(v);
-                    break;
-                }
-                v = p;
-            }
-        }
-        drop(next_sibling);
-        // Nodes the root does not reach keep their self size, and count for their class.
-        let mut sizes = walk.sizes;
-        let mut data = walk.data;
-        for (v, &p) in idom_node.iter().enumerate() {
-            if p == NONE {
-                let v = v as NodeIndex;
-                let size = graph.self_size(v);
-                sizes.set(v, size);
-                if let Some(data) = &mut data {
-                    data.sizes.set(v, data.own(graph, v, size));
-                }
-                if let Some(classes) = classes
-                    && size > 0
-                {
-                    class_retained[classes.class_of(v) as usize] += size;
-                }
-            }
-        }
-        let (retained, big_retained) = sizes.finish();
-        let dominators =
-            Dominators { idom: idom_node, retained, big_retained, reachable, root, passes };
-        let data = data.map(|d| DataRetained::from_parts(d.sizes.small, d.sizes.big));
-        (dominators, class_retained, data)
-    }
-}
-
-/// Program-data sizes summed in the same walk (see [`Tree::finish_with_data`]).
-struct DataSizes {
-    sizes: Sizes,
-    runtime: RuntimeNames,
-}
-
-impl DataSizes {
-    /// A node's own size as program data: none for V8's code and metadata.
-    #[inline]
-    fn own(&self, graph: &HeapGraph, v: NodeIndex, size: u64) -> u64 {
-        if self.runtime.is_runtime(graph, v) { 0 } else { size }
-    }
-}
-
-/// The state of the walk down the dominator tree in [`Tree::finish`].
-struct Walk<'a> {
-    graph: &'a HeapGraph,
-    classes: Option<&'a ClassIndex>,
-    /// First child per node until the node is entered, its running retained size after.
-    sizes: Sizes,
-    /// Per class, the node of that class entered first on the current path, if any.
-    owner: Vec<u32>,
-    data: Option<DataSizes>,
-}
-
-impl Walk<'_> {
-    /// Enters `v`: returns its first child and starts its total at its self size.
-    #[inline]
-    fn enter(&mut self, v: NodeIndex) -> u32 {
-        let child = self.sizes.small[v as usize];
-        let size = self.graph.self_size(v);
-        self.sizes.set(v, size);
-        if let Some(data) = &mut self.data {
-            data.sizes.set(v, data.own(self.graph, v, size));
-        }
-        if let Some(classes) = self.classes {
-            let c = classes.class_of(v) as usize;
-            if self.owner[c] == NONE && size > 0 {
-                self.owner[c] = v;
-            }
-        }
-        child
-    }
-}
-
-/// Sizes as `u32` with a side table for the few that do not fit, so a 13M-node heap needs
-/// 4 bytes per node here, not 8.
-struct Sizes {
-    small: Vec<u32>,
-    big: HashMap<NodeIndex, u64>,
-}
-
-impl Sizes {
-    #[inline]
-    fn set(&mut self, v: NodeIndex, size: u64) {
-        if size >= u32::MAX as u64 {
-            self.small[v as usize] = u32::MAX;
-            self.big.insert(v, size);
-        } else {
-            self.small[v as usize] = size as u32;
-        }
-    }
-
-    #[inline]
-    fn get(&self, v: NodeIndex) -> u64 {
-        match self.small[v as usize] {
-            u32::MAX => self.big[&v],
-            s => s as u64,
-        }
-    }
-
-    #[inline]
-    fn add(&mut self, v: NodeIndex, amount: u64) {
-        let slot = &mut self.small[v as usize];
-        if *slot != u32::MAX {
-            let sum = *slot as u64 + amount;
-            if sum < u32::MAX as u64 {
-                *slot = sum as u32;
-                return;
-            }
-            *slot = u32::MAX;
-            self.big.insert(v, sum);
-            return;
-        }
-        *self.big.get_mut(&v).expect("big size recorded") += amount;
-    }
-
-    fn finish(self) -> (Vec<u32>, Vec<(NodeIndex, u64)>) {
-        let mut big: Vec<_> = self.big.into_iter().collect();
-        big.sort_unstable();
-        (self.small, big)
+        Tree { num, order, idom, root, passes }
     }
 }
 
@@ -805,54 +575,6 @@ pub(crate) mod tests {
             }
         }
         b.build()
-    }
-
-    #[test]
-    fn data_sizes_summed_in_the_walk_match_their_own_pass() {
-        // Every kind of node that counts as runtime or as data, sizes past `u32` near the
-        // root, weak edges and nodes the root does not reach.
-        let names = ["X", "system / Context", "system / Map", "system / PropertyArray", ""];
-        let kinds = [NodeKind::Object, NodeKind::Hidden, NodeKind::Code, NodeKind::Native];
-        let mut next = crate::snapshot::xorshift(0x2545_F491_4F6C_DD1Du64);
-        let n = 3000u32;
-        let mut b = GraphBuilder::new();
-        b.node(NodeKind::Synthetic, "", 1, 0);
-        for i in 1..n {
-            let r = next();
-            if i < 4 {
-                b.node(NodeKind::Object, "X", 1 + 2 * i, u32::MAX as u64 + r % 100);
-                continue;
-            }
-            b.node(kinds[r as usize % 4], names[(r >> 8) as usize % 5], 1 + 2 * i, r % 200);
-        }
-        for big in 1..4 {
-            b.edge(0, EdgeKind::Property, "big", big);
-        }
-        for v in 0..n - 40 {
-            for _ in 0..3 {
-                let r = next();
-                let kind = if r.is_multiple_of(7) { EdgeKind::Weak } else { EdgeKind::Property };
-                let target =
-                    if v < 8 { (r >> 16) as u32 % n } else { v + 1 + (r >> 16) as u32 % 50 };
-                b.edge(v, kind, "p", target.min(n - 41));
-            }
-        }
-        let graph = b.build();
-        let (with_data, data) = Tree::build(&graph).finish_with_data(&graph);
-        let (plain, _) = Tree::build(&graph).finish(&graph, None);
-        let own_pass = super::super::runtime::data_retained_sizes(&graph, &plain);
-        assert!(graph.nodes().any(|v| !plain.is_reachable(v)));
-        let runtime = RuntimeNames::new(&graph);
-        let is_runtime = super::super::runtime::is_runtime_node;
-        assert!(graph.nodes().all(|v| runtime.is_runtime(&graph, v) == is_runtime(&graph, v)));
-        assert!(graph.nodes().any(|v| is_runtime(&graph, v) && graph.kind(v) == NodeKind::Hidden));
-        assert!(graph.nodes().any(|v| !is_runtime(&graph, v) && graph.kind(v) == NodeKind::Hidden));
-        assert!(own_pass.get(graph.root()) > u32::MAX as u64);
-        for v in graph.nodes() {
-            assert_eq!(with_data.idom(v), plain.idom(v));
-            assert_eq!(with_data.retained_size(v), plain.retained_size(v));
-            assert_eq!(data.get(v), own_pass.get(v), "node {v}");
-        }
     }
 
     /// `cargo test --release --lib -- --ignored --nocapture big_graph_timing`

@@ -16,6 +16,7 @@ pub mod growth;
 pub mod idle;
 pub mod noise;
 pub mod paths;
+mod retained;
 mod retaining;
 pub mod runtime;
 pub mod sizing;
@@ -165,7 +166,7 @@ pub fn analyse_for_digest<T>(
 ) -> T {
     let (classes, tree) = classes_and_tree(&graph);
     graph.forget_edges();
-    let (_, data) = tree.finish_with_data(&graph);
+    let data = tree.data_retained(&graph);
     digest(&graph, &classes, &data)
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::classes::{BACKING_STORE, CODE_CLASS};
 use super::dominators::Dominators;
+use super::retaining::BitSet;
 use crate::snapshot::{HeapGraph, NodeIndex, NodeKind};
 
 /// True for class keys of V8 runtime metadata rather than program data: code, hidden classes,
@@ -81,6 +82,19 @@ impl RuntimeNames {
         is_runtime_kind(graph.kind(node), || {
             self.flags.get(graph.name_index(node) as usize).copied().unwrap_or(0)
         })
+    }
+
+    /// [`RuntimeNames::is_runtime`] of every node, a bit each, in one pass in node order: for
+    /// passes that meet the nodes in another order (an eighth of a byte per node, read where a
+    /// look at the node's kind and name would be two or three cache misses).
+    pub(crate) fn node_bits(&self, graph: &HeapGraph) -> BitSet {
+        let mut bits = BitSet::new(graph.node_count());
+        for v in graph.nodes() {
+            if self.is_runtime(graph, v) {
+                bits.set(v);
+            }
+        }
+        bits
     }
 }
 

@@ -280,6 +280,8 @@ struct Parser<R> {
     graph: HeapGraph,
     /// The edges' names, coded as they are read; moved into the graph at the end.
     edge_names: EdgeNamesEncoder,
+    /// The largest string index a node names, and an edge (see [`EdgeSink::max_name`]).
+    max_names: (u32, u32),
     layout: Option<Layout>,
     seen_nodes: bool,
     seen_edges: bool,
@@ -294,6 +296,7 @@ impl<R: Read> Parser<R> {
             options,
             graph: HeapGraph::default(),
             edge_names: EdgeNamesEncoder::default(),
+            max_names: (0, 0),
             layout: None,
             seen_nodes: false,
             seen_edges: false,
@@ -405,9 +408,11 @@ impl<R: Read> Parser<R> {
             node_count,
             nodes_seen: 0,
             edge_total: 0,
+            max_name: 0,
         };
         let values = self.scan.read_records(nf, parallel, &mut sink)?;
         let edge_total = sink.edge_total;
+        self.max_names.0 = sink.max_name;
         if values != node_count * nf as u64 {
             return self.scan.error(format!(
                 "`nodes` has {values} values but snapshot.node_count {node_count} × {nf} fields = {}",
@@ -449,8 +454,10 @@ impl<R: Read> Parser<R> {
             names: &mut self.edge_names,
             edge_count,
             edges_seen: 0,
+            max_name: 0,
         };
         let values = self.scan.read_records(ef, parallel, &mut sink)?;
+        self.max_names.1 = sink.max_name;
         if values != edge_count * ef as u64 {
             return self.scan.error(format!(
                 "`edges` has {values} values but snapshot.edge_count {edge_count} × {ef} fields = {}",
@@ -512,7 +519,10 @@ impl<R: Read> Parser<R> {
             return Ok(());
         }
         loop {
-            self.scan.read_string(self.graph.strings.text_mut())?;
+            let text = self.graph.strings.text_mut();
+            if !self.scan.plain_string(text) {
+                self.scan.read_string(text)?;
+            }
             if !self.graph.strings.close_string() {
                 return self.scan.error("strings add up to more than 4 GiB");
             }
@@ -543,12 +553,18 @@ impl<R: Read> Parser<R> {
         }
         g.edge_names = std::mem::take(&mut self.edge_names).finish();
         let strings = g.strings.len() as u32;
-        if let Some(n) = g.names.iter().position(|&s| s >= strings) {
+        let (node_names, edge_names) = self.max_names;
+        // Which name is past the strings, only looked for when the largest is.
+        if node_names >= strings
+            && let Some(n) = g.names.iter().position(|&s| s >= strings)
+        {
             return fail(format!("node {n} names string {} of {strings}", g.names[n]));
         }
-        for (e, name) in g.edge_names.values().enumerate() {
-            if name >= strings && !g.edge_kind(e as u32).has_index_name() {
-                return fail(format!("edge {e} names string {name} of {strings}"));
+        if edge_names >= strings {
+            for (e, name) in g.edge_names.values().enumerate() {
+                if name >= strings && !g.edge_kind(e as u32).has_index_name() {
+                    return fail(format!("edge {e} names string {name} of {strings}"));
+                }
             }
         }
         g.kinds.shrink_to_fit();
@@ -619,6 +635,20 @@ mod tests {
         assert_eq!(whole.name(2), trickled.name(2));
     }
 
+    /// Plain strings whole in the buffer take a short path; cut, escaped or invalid ones not.
+    #[test]
+    fn strings_read_the_same_on_both_paths() {
+        let strings = b"[\"\", \"plain\",\n\"\xc3\xa9\xf0\x9f\x98\x80\",\"a\\\"b\",\"\xff!\"]}";
+        let head = TINY.split("\"strings\":").next().unwrap().as_bytes();
+        let text = [head, b"\"strings\":", strings].concat();
+        let (whole, trickled) = (parse(&text[..]).unwrap(), parse(Trickle(&text)).unwrap());
+        let all = |g: &HeapGraph| -> Vec<String> {
+            (0..g.strings().len() as u32).map(|i| g.strings().get(i).into()).collect()
+        };
+        assert_eq!(all(&whole), ["", "plain", "é😀", "a\"b", "\u{fffd}!"]);
+        assert_eq!(all(&whole), all(&trickled));
+    }
+
     #[test]
     fn every_truncation_is_an_error_with_an_offset() {
         for cut in 0..TINY.len() - 1 {
@@ -673,6 +703,29 @@ mod tests {
             assert_eq!(whole.name(2), g.name(2));
             let trickled = parse_with(Trickle(TINY.as_bytes()), &tiny_blocks(block)).unwrap();
             assert_eq!(whole.edge_targets, trickled.edge_targets);
+        }
+    }
+
+    /// Names are checked against the strings at the end, only where the largest index is
+    /// past them: both paths still name the first bad node or string-named edge, and an
+    /// element's index is no string index.
+    #[test]
+    fn names_past_the_strings_are_errors_on_both_paths() {
+        let cases = [
+            (TINY.replace(",3,1,3,32", ",3,4,3,32"), Some("node 1 names string 4 of 4")),
+            (TINY.replace("[2,3,7", "[2,9,7"), Some("edge 0 names string 9 of 4")),
+            (TINY.replace(",1,0,14]", ",1,99,14]"), None),
+        ];
+        for (text, error) in cases {
+            let paths = [1, 3, 16].map(|block| parse_with(text.as_bytes(), &tiny_blocks(block)));
+            for got in std::iter::once(parse_str(&text)).chain(paths) {
+                match error {
+                    Some(error) => assert!(got.unwrap_err().to_string().contains(error)),
+                    None => {
+                        assert_eq!(got.unwrap().edge_name(1), super::super::EdgeName::Index(99))
+                    }
+                }
+            }
         }
     }
 

@@ -199,6 +199,30 @@ impl<R: Read> Scanner<R> {
         }
     }
 
+    /// Reads a string that is whole in the buffer, has no escapes and is valid UTF-8, as most
+    /// of a snapshot's `strings` are (420,000 of them in a 300 MB snapshot, 8 bytes long on
+    /// average), and appends it; false, having taken nothing but whitespace, when it cannot:
+    /// [`Scanner::read_string`] then reads it.
+    pub(super) fn plain_string(&mut self, out: &mut String) -> bool {
+        let mut i = self.pos;
+        while i < self.len && matches!(self.buf[i], b' ' | b'\n' | b'\r' | b'\t') {
+            i += 1;
+        }
+        self.pos = i;
+        if i >= self.len || self.buf[i] != b'"' {
+            return false;
+        }
+        let rest = &self.buf[i + 1..self.len];
+        let Some(end) = memchr::memchr2(b'"', b'\\', rest) else { return false };
+        if rest[end] != b'"' {
+            return false;
+        }
+        let Ok(text) = std::str::from_utf8(&rest[..end]) else { return false };
+        out.push_str(text);
+        self.pos = i + end + 2;
+        true
+    }
+
     /// Reads a JSON string (the opening quote not yet consumed) and appends its decoded text.
     pub(super) fn read_string(&mut self, out: &mut String) -> Result<(), ParseError> {
         self.expect(b'"')?;

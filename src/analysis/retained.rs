@@ -47,7 +47,8 @@ impl Tree {
 
     /// Only the retained sizes of program data, for a comparison's earlier snapshots, whose
     /// dominators are not kept: the node-to-number map is not needed, and its buffer holds the
-    /// sums by number, so this takes no memory beyond the tree's.
+    /// sums by number, so this takes no array per node beyond the tree's (a bit per node
+    /// says which are runtime).
     pub(crate) fn data_retained(self, graph: &HeapGraph) -> DataRetained {
         let Tree { num, order, idom, .. } = self;
         let runtime = RuntimeNames::new(graph).node_bits(graph);
@@ -81,12 +82,7 @@ impl Tree {
         } else {
             (None, retained())
         };
-        // Immediate dominators by node, written over the BFS numbers.
-        for slot in num.iter_mut() {
-            if *slot != NONE {
-                *slot = order[idom[*slot as usize] as usize];
-            }
-        }
+        idoms_by_node(&mut num, &order, &idom);
         let (retained, free) = retained.scatter(&order, idom, n, own_size);
         let data = data.map(|(data, runtime)| {
             let (data, _) = data.scatter(&order, free, n, |v| own_data(&runtime, graph, v));
@@ -96,6 +92,16 @@ impl Tree {
         let reachable = order.len();
         let dominators = Dominators { idom: num, retained, big_retained, reachable, root, passes };
         (dominators, data)
+    }
+}
+
+/// Immediate dominators by node, written over the BFS numbers of `num` (unreachable nodes
+/// keep `NONE`), from the dominators by number.
+fn idoms_by_node(num: &mut [u32], order: &[u32], idom: &[u32]) {
+    for slot in num.iter_mut() {
+        if *slot != NONE {
+            *slot = order[idom[*slot as usize] as usize];
+        }
     }
 }
 
@@ -119,12 +125,8 @@ impl Sizes {
         buffer.clear();
         buffer.reserve_exact(order.len());
         let mut sizes = Sizes { small: buffer, big: HashMap::new() };
-        for (i, &v) in order.iter().enumerate() {
-            let size = own(v);
-            if size >= u32::MAX as u64 {
-                sizes.big.insert(i as u32, size);
-            }
-            sizes.small.push(size.min(u32::MAX as u64) as u32);
+        for &v in order {
+            sizes.push(own(v));
         }
         sizes
     }
@@ -152,16 +154,21 @@ impl Sizes {
         let mut by_node = Sizes { small: buffer, big: HashMap::new() };
         // Every node's own size first, in order; the reachable ones are written over below.
         for v in 0..n as NodeIndex {
-            let size = own(v);
-            if size >= u32::MAX as u64 {
-                by_node.big.insert(v, size);
-            }
-            by_node.small.push(size.min(u32::MAX as u64) as u32);
+            by_node.push(own(v));
         }
         for (i, &v) in order.iter().enumerate() {
             by_node.set(v, self.get(i as u32));
         }
         (by_node, self.small)
+    }
+
+    /// Appends the size of the next index.
+    #[inline]
+    fn push(&mut self, size: u64) {
+        if size >= u32::MAX as u64 {
+            self.big.insert(self.small.len() as u32, size);
+        }
+        self.small.push(size.min(u32::MAX as u64) as u32);
     }
 
     #[inline]
@@ -219,13 +226,8 @@ fn walk(tree: Tree, graph: &HeapGraph, classes: &ClassIndex) -> (Dominators, Vec
     if n == 0 {
         return (Dominators::default(), class_retained);
     }
-    // Immediate dominators by node, written over the BFS numbers.
     let mut idom_node = num;
-    for slot in idom_node.iter_mut() {
-        if *slot != NONE {
-            *slot = order[idom[*slot as usize] as usize];
-        }
-    }
+    idoms_by_node(&mut idom_node, &order, &idom);
     // The links, in the buffers of the BFS order and of the dominators by number.
     let mut first_child = order;
     first_child.clear();

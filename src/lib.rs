@@ -5,8 +5,10 @@
 #![deny(missing_docs)]
 // Denied, not forbidden, for two measured hot paths: the AVX2 tokeniser of the parse's workers
 // (`snapshot/chunks.rs`): 6.5 ns per value against 10.5 in safe code when it came, and 6.1 ns
-// against its first form's 8.8 since its windows start at values; and the prefetch hints of
-// the dominator tree's BFS (`analysis/dominators.rs`), 9% off it (docs/speed.md).
+// against its first form's 8.8 since its windows start at values; the prefetch hints of
+// the dominator tree's BFS (`analysis/dominators.rs`), 9% off it; and the parse's workers
+// populating the pages of the growing columns ahead of the reading thread
+// (`snapshot/prefault.rs`, `madvise`, which changes no byte), 3-5% off `diff` (docs/speed.md).
 #![deny(unsafe_code)]
 
 pub mod analysis;

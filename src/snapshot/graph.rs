@@ -308,6 +308,10 @@ impl SelfSizes {
         }
     }
 
+    pub(crate) fn small_column(&self) -> &Vec<u16> {
+        &self.small
+    }
+
     pub(crate) fn extend(&mut self, sizes: &[u32]) {
         for &size in sizes {
             self.push(size as u64);
@@ -443,6 +447,10 @@ impl EdgeNamesEncoder {
             code_of: Vec::new(),
             direct_limit: edges.clamp(1 << 16, DIRECT_VALUES),
         }
+    }
+
+    pub(crate) fn codes_column(&self) -> &Vec<u16> {
+        &self.names.codes
     }
 
     /// Appends the name of the next edge.

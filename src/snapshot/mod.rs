@@ -8,6 +8,7 @@ mod chunks;
 mod graph;
 mod locations;
 mod parse;
+mod prefault;
 mod records;
 mod scanner;
 mod sink;

@@ -409,6 +409,7 @@ impl<R: Read> Parser<R> {
             nodes_seen: 0,
             edge_total: 0,
             max_name: 0,
+            ahead: Default::default(),
         };
         let values = self.scan.read_records(nf, parallel, &mut sink)?;
         let edge_total = sink.edge_total;
@@ -455,6 +456,7 @@ impl<R: Read> Parser<R> {
             edge_count,
             edges_seen: 0,
             max_name: 0,
+            ahead: Default::default(),
         };
         let values = self.scan.read_records(ef, parallel, &mut sink)?;
         self.max_names.1 = sink.max_name;

@@ -9,6 +9,7 @@
 //! graph and the same errors: a block whose batch cannot be appended goes record by record.
 
 use super::graph::{EdgeKind, EdgeNamesEncoder, HeapGraph, NodeKind};
+use super::prefault::{Ahead, Ranges};
 use super::sink::{Convert, Sink};
 
 /// Where the fields of a node record are, and what its type numbers mean.
@@ -132,6 +133,8 @@ pub(super) struct NodeSink<'a> {
     /// The largest name index so far: the names are checked against the strings, which come
     /// last, only if it is past them (see [`EdgeSink::max_name`]).
     pub(super) max_name: u32,
+    /// How far ahead of the appends the columns' pages were asked for.
+    pub(super) ahead: Ahead,
 }
 
 impl<'a> Sink for NodeSink<'a> {
@@ -186,6 +189,15 @@ impl<'a> Sink for NodeSink<'a> {
         }));
         self.edge_total = total as u64;
         true
+    }
+
+    fn ahead(&mut self, out: &mut Ranges) {
+        let g = &*self.graph;
+        self.ahead.column(0, &g.kinds, out);
+        self.ahead.column(1, &g.names, out);
+        self.ahead.column(2, &g.ids, out);
+        self.ahead.column(3, g.self_sizes.small_column(), out);
+        self.ahead.column(4, &g.first_edge, out);
     }
 }
 
@@ -311,6 +323,8 @@ pub(super) struct EdgeSink<'a> {
     /// past them (a look at every edge name took 0.03 s of a 300 MB snapshot's parse, on the
     /// reading thread).
     pub(super) max_name: u32,
+    /// How far ahead of the appends the columns' pages were asked for.
+    pub(super) ahead: Ahead,
 }
 
 impl<'a> Sink for EdgeSink<'a> {
@@ -347,5 +361,10 @@ impl<'a> Sink for EdgeSink<'a> {
             self.names.push(name);
         }
         true
+    }
+
+    fn ahead(&mut self, out: &mut Ranges) {
+        self.ahead.column(0, self.targets, out);
+        self.ahead.column(1, self.names.codes_column(), out);
     }
 }

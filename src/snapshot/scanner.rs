@@ -7,6 +7,7 @@ use std::sync::{Mutex, mpsc};
 
 use super::bulk::{self, POW10, describe, eight_digits, is_space};
 use super::parse::{ParseError, ParseOptions};
+use super::prefault::Ranges;
 use super::sink::{Convert, Sink};
 
 const BUFFER_SIZE: usize = 1 << 20;
@@ -484,7 +485,7 @@ impl<R: Read> Scanner<R> {
 
         // Workers borrow the work queue, so it outlives the scope; the sender moves into the
         // scope and is dropped when it ends, which is what lets the workers stop.
-        let (work_tx, work_rx) = mpsc::channel::<(u64, Block, Vec<u64>, Batch<S>)>();
+        let (work_tx, work_rx) = mpsc::channel::<(u64, Block, Vec<u64>, Batch<S>, Ranges)>();
         let work_rx = Mutex::new(work_rx);
         std::thread::scope(|scope| {
             let work_tx = work_tx;
@@ -494,10 +495,14 @@ impl<R: Read> Scanner<R> {
                 scope.spawn(move || {
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
-                        let Ok(Ok((seq, block, mut values, mut batch))) = next else { break };
+                        let Ok(Ok((seq, block, mut values, mut batch, ranges))) = next else {
+                            break;
+                        };
                         let result = bulk::tokenize(block.text(), &mut values);
                         let whole = result.0 - result.0 % fields;
                         let converted = converter.convert(&values[..whole], &mut batch);
+                        // Pages the reading thread will append to after this block's records.
+                        ranges.populate();
                         let done = (seq, block, values, result, batch, converted);
                         if done_tx.send(done).is_err() {
                             break;
@@ -521,7 +526,11 @@ impl<R: Read> Scanner<R> {
                         self.next_block(text, &mut carry, &mut carry_base, &mut eof, options)?;
                     let values = self.pool.values(block.len);
                     let batch = batches.pop().unwrap_or_else(|| converter.batch(batch_records));
-                    work_tx.send((sent, block, values, batch)).expect("workers wait for work");
+                    let mut ranges = Ranges::default();
+                    sink.ahead(&mut ranges);
+                    work_tx
+                        .send((sent, block, values, batch, ranges))
+                        .expect("workers wait for work");
                     sent += 1;
                 }
                 if sent == next {

@@ -2,6 +2,8 @@
 //! [`Convert`] step the parallel path's workers run on a block's whole records. Kept apart
 //! from the scanner, which calls them, and from `records.rs`, which gives them meaning.
 
+use super::prefault::Ranges;
+
 /// Where the records of an integer array go, on the reading thread.
 pub(super) trait Sink {
     /// What the parallel path's workers make of a block's whole records.
@@ -15,6 +17,9 @@ pub(super) trait Sink {
     /// in them: the reading thread then hands the block's records to [`Sink::record`] one by
     /// one, which reports the failure where it is.
     fn append(&mut self, batch: &<Self::Converter as Convert>::Batch) -> bool;
+    /// The ranges of its columns for a worker to make resident ahead of the appends (see
+    /// `snapshot/prefault.rs`); none by default.
+    fn ahead(&mut self, _out: &mut Ranges) {}
 }
 
 /// The record work a worker does after tokenising a block, so that the reading thread, which

@@ -170,6 +170,48 @@ pub fn analyse_for_digest<T>(
     digest(&graph, &classes, &data)
 }
 
+/// [`analyse_for_comparison`] with the last snapshot's [`compare::Digest`] (what
+/// [`compare::Digest::from_data`] makes of it), made where it costs the least time, at the end
+/// of `diff`, where nothing else runs: its counts need only the class keys, so they are made on
+/// the second thread after the distances while this one still builds the dominator tree
+/// (longer than both), and the list of retained sizes, which waits for the sums, is made in
+/// two halves on two threads. On a 305 MB snapshot 0.04 s less (0.56 -> 0.52 s from the end
+/// of the last parse, seven alternated runs).
+///
+/// ```
+/// use leakcheck::analysis::analyse_last_for_comparison;
+/// use leakcheck::analysis::compare::{Basis, Digest};
+/// use leakcheck::snapshot::{EdgeKind, GraphBuilder, NodeKind};
+/// let mut b = GraphBuilder::new();
+/// let root = b.node(NodeKind::Synthetic, "", 1, 0);
+/// let list = b.node(NodeKind::Object, "Array", 3, 16);
+/// b.edge(root, EdgeKind::Property, "tasks", list);
+/// let graph = b.build();
+/// let (analysis, digest) = analyse_last_for_comparison(&graph, "s2", Basis::default());
+/// assert_eq!((digest.label(), digest.node_count()), ("s2", 2));
+/// assert_eq!(analysis.dominators.retained_size(root), 16);
+/// ```
+pub fn analyse_last_for_comparison(
+    graph: &HeapGraph,
+    label: impl Into<String>,
+    basis: compare::Basis,
+) -> (Analysis, compare::Digest) {
+    let label: String = label.into();
+    let ((classes, paths, mut digest), tree) = beside(
+        "classes, distances",
+        || {
+            let classes = ClassIndex::build(graph);
+            let paths = ShortestPaths::compute(graph);
+            let counted = compare::Digest::count(label.clone(), graph, &classes, basis);
+            (classes, paths, counted)
+        },
+        || dominators::Tree::build(graph),
+    );
+    let (dominators, data) = tree.finish_with_data(graph);
+    digest.add_retained(graph, &data);
+    (Analysis { classes, dominators, paths, ..Analysis::default() }, digest)
+}
+
 /// What comparing snapshots needs of the last one: class keys, dominators and retained sizes,
 /// and shortest paths for the retainer paths, without a summary's per-class aggregates and heap
 /// statistics (its [`Analysis::class_stats`] stays empty and its [`Analysis::statistics`] zero).

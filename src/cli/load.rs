@@ -113,9 +113,7 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
                 continue;
             }
             // Only the last snapshot is explained, so only it needs paths.
-            let digest =
-                |c: &ClassIndex, d: &DataRetained| Digest::from_data(label, &graph, c, d, basis);
-            let (analysis, digest) = analysis::analyse_for_comparison(&graph, digest);
+            let (analysis, digest) = analysis::analyse_last_for_comparison(&graph, label, basis);
             digests.push(digest);
             return Ok((digests, Loaded { graph, analysis }));
         }

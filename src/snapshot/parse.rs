@@ -402,15 +402,7 @@ impl<R: Read> Parser<R> {
         let node_count = layout.node_count;
         self.graph.first_edge.push(0);
         let parallel = self.options.bulk_for(node_count * nf as u64);
-        let mut sink = NodeSink {
-            format: &format,
-            graph: &mut self.graph,
-            node_count,
-            nodes_seen: 0,
-            edge_total: 0,
-            max_name: 0,
-            ahead: Default::default(),
-        };
+        let mut sink = NodeSink::new(&format, &mut self.graph, node_count);
         let values = self.scan.read_records(nf, parallel, &mut sink)?;
         let edge_total = sink.edge_total;
         self.max_names.0 = sink.max_name;
@@ -449,15 +441,8 @@ impl<R: Read> Parser<R> {
         };
         let (ef, edge_count) = (format.fields, layout.edge_count);
         let parallel = self.options.bulk_for(edge_count * ef as u64);
-        let mut sink = EdgeSink {
-            format: &format,
-            targets: &mut self.graph.edge_targets,
-            names: &mut self.edge_names,
-            edge_count,
-            edges_seen: 0,
-            max_name: 0,
-            ahead: Default::default(),
-        };
+        let targets = &mut self.graph.edge_targets;
+        let mut sink = EdgeSink::new(&format, targets, &mut self.edge_names, edge_count);
         let values = self.scan.read_records(ef, parallel, &mut sink)?;
         self.max_names.1 = sink.max_name;
         if values != edge_count * ef as u64 {

@@ -137,6 +137,22 @@ pub(super) struct NodeSink<'a> {
     pub(super) ahead: Ahead,
 }
 
+impl<'a> NodeSink<'a> {
+    /// A sink for `node_count` nodes into `graph`'s columns.
+    pub(super) fn new(format: &'a NodeFormat, graph: &'a mut HeapGraph, node_count: u64) -> Self {
+        let (nodes_seen, edge_total, max_name) = (0, 0, 0);
+        NodeSink {
+            format,
+            graph,
+            node_count,
+            nodes_seen,
+            edge_total,
+            max_name,
+            ahead: Ahead::default(),
+        }
+    }
+}
+
 impl<'a> Sink for NodeSink<'a> {
     type Converter = &'a NodeFormat;
 
@@ -325,6 +341,27 @@ pub(super) struct EdgeSink<'a> {
     pub(super) max_name: u32,
     /// How far ahead of the appends the columns' pages were asked for.
     pub(super) ahead: Ahead,
+}
+
+impl<'a> EdgeSink<'a> {
+    /// A sink for `edge_count` edges into the graph's targets and the names' encoder.
+    pub(super) fn new(
+        format: &'a EdgeFormat,
+        targets: &'a mut Vec<u32>,
+        names: &'a mut EdgeNamesEncoder,
+        edge_count: u64,
+    ) -> Self {
+        let (edges_seen, max_name) = (0, 0);
+        EdgeSink {
+            format,
+            targets,
+            names,
+            edge_count,
+            edges_seen,
+            max_name,
+            ahead: Ahead::default(),
+        }
+    }
 }
 
 impl<'a> Sink for EdgeSink<'a> {

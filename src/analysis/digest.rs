@@ -416,9 +416,8 @@ mod tests {
     }
 
     /// The list made in two halves and merged is the list made in one go: a heap of chains
-    /// whose ids run up and down (so both halves hold ids of all ranges, and some ids twice,
-    /// which the merge must order as the stable sort does), objects past the baseline,
-    /// natives, and objects that retain only themselves.
+    /// whose ids run up and down (so both halves hold ids of all ranges), objects past the
+    /// baseline, natives, and objects that retain only themselves.
     #[test]
     fn retained_list_in_halves_is_the_same_list() {
         use crate::snapshot::{EdgeKind, GraphBuilder, NodeKind};
@@ -427,11 +426,11 @@ mod tests {
             let root = b.node(NodeKind::Synthetic, "", 1, 0);
             let mut holder = root;
             for k in 0..n {
-                // Ids odd (V8's objects), some past the baseline's largest, a few native.
+                // Unique odd ids (V8's objects) in a scrambled order, some past the
+                // baseline's largest (3,000), and a few natives.
                 let id = match k % 7 {
-                    3 => 2 * ((k * 7919) % 1000) + 3,
                     5 => 0x8000_0000u32 | (k << 1),
-                    _ => 2 * ((k * 104_729) % 5000) + 3,
+                    _ => 4 * ((k * 7919) % 1009) + 3,
                 };
                 let node = b.node(NodeKind::Object, "Item", id, 8 + k as u64 % 3);
                 b.edge(holder, EdgeKind::Property, "next", node);

@@ -308,6 +308,7 @@ impl SelfSizes {
         }
     }
 
+    /// The column of sizes below 64 KiB, for the parse to have its pages populated ahead.
     pub(crate) fn small_column(&self) -> &Vec<u16> {
         &self.small
     }
@@ -449,6 +450,7 @@ impl EdgeNamesEncoder {
         }
     }
 
+    /// The column of codes, for the parse to have its pages populated ahead.
     pub(crate) fn codes_column(&self) -> &Vec<u16> {
         &self.names.codes
     }

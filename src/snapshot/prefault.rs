@@ -6,9 +6,9 @@
 //! appends (37,000 per 300 MB snapshot, about 2.8 µs each on CI's virtual machines: 0.1 s of
 //! its time). Asking the kernel to populate a range (`MADV_POPULATE_WRITE`, Linux 5.14) does
 //! the same work without the faults, 25% cheaper, and the workers, which wait on the reading
-//! thread half the time, do it. Only [`AHEAD`] bytes past a column's end are asked for, so
-//! the columns do not become resident before they are filled (which would raise `diff`'s
-//! peak, when one file is parsed beside the previous one's dominator tree).
+//! thread half the time, do it. At most [`AHEAD`] + [`CHUNK`] bytes past a column's end are
+//! asked for, so the columns do not become resident before they are filled (which would
+//! raise `diff`'s peak, when one file is parsed beside the previous one's dominator tree).
 
 /// How far past a column's end its pages are asked for, at most.
 const AHEAD: usize = 512 << 10;

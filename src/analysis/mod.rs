@@ -197,19 +197,32 @@ pub fn analyse_last_for_comparison(
     basis: compare::Basis,
 ) -> (Analysis, compare::Digest) {
     let label: String = label.into();
-    let ((classes, paths, mut digest), tree) = beside(
+    let (analysis, mut digest, data) = last_snapshot(graph, |classes| {
+        compare::Digest::count(label.clone(), graph, classes, basis)
+    });
+    digest.add_retained(graph, &data);
+    (analysis, digest)
+}
+
+/// The last snapshot's class keys, distances and dominators, and the retained sizes of its
+/// program data: the class keys, the distances and then `with_classes` on a second thread
+/// while the dominator tree is built on this one (see [`analyse_for_comparison`]).
+fn last_snapshot<A: Send>(
+    graph: &HeapGraph,
+    with_classes: impl Fn(&ClassIndex) -> A + Sync,
+) -> (Analysis, A, DataRetained) {
+    let ((classes, paths, with), tree) = beside(
         "classes, distances",
         || {
             let classes = ClassIndex::build(graph);
             let paths = ShortestPaths::compute(graph);
-            let counted = compare::Digest::count(label.clone(), graph, &classes, basis);
-            (classes, paths, counted)
+            let with = with_classes(&classes);
+            (classes, paths, with)
         },
         || dominators::Tree::build(graph),
     );
     let (dominators, data) = tree.finish_with_data(graph);
-    digest.add_retained(graph, &data);
-    (Analysis { classes, dominators, paths, ..Analysis::default() }, digest)
+    (Analysis { classes, dominators, paths, ..Analysis::default() }, with, data)
 }
 
 /// What comparing snapshots needs of the last one: class keys, dominators and retained sizes,
@@ -237,12 +250,7 @@ pub fn analyse_for_comparison<T>(
     graph: &HeapGraph,
     alongside: impl FnOnce(&ClassIndex, &DataRetained) -> T,
 ) -> (Analysis, T) {
-    let ((classes, paths), tree) = beside(
-        "classes, distances",
-        || (ClassIndex::build(graph), ShortestPaths::compute(graph)),
-        || dominators::Tree::build(graph),
-    );
-    let (dominators, data) = tree.finish_with_data(graph);
-    let result = alongside(&classes, &data);
-    (Analysis { classes, dominators, paths, ..Analysis::default() }, result)
+    let (analysis, (), data) = last_snapshot(graph, |_| ());
+    let result = alongside(&analysis.classes, &data);
+    (analysis, result)
 }

@@ -141,15 +141,20 @@ pub(super) fn tokenize_avx2(
     out: &mut [u64],
     count: &mut usize,
 ) -> Option<super::bulk::End> {
-    if !(std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("bmi1")
-        && std::arch::is_x86_feature_detected!("popcnt"))
-    {
+    if !has_what_the_chunked_loop_needs() {
         return None;
     }
     // SAFETY: the processor has AVX2, BMI1 and POPCNT, checked just above.
     #[allow(unsafe_code)]
     Some(unsafe { avx2::tokenize(text, out, count) })
+}
+
+/// Whether the processor has what [`tokenize_avx2`] is compiled for.
+#[cfg(target_arch = "x86_64")]
+fn has_what_the_chunked_loop_needs() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("popcnt")
 }
 
 /// The only `unsafe` in the parser: entering code compiled for AVX2 after checking that the
@@ -299,10 +304,7 @@ mod tests {
     #[test]
     fn the_processor_runs_the_chunked_loop() {
         #[cfg(target_arch = "x86_64")]
-        if !(std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("bmi1")
-            && std::arch::is_x86_feature_detected!("popcnt"))
-        {
+        if !super::has_what_the_chunked_loop_needs() {
             eprintln!("no AVX2, BMI1 and POPCNT here: the chunked tokeniser is not exercised");
         }
     }

@@ -165,7 +165,16 @@ mod tests {
         assert_eq!(super::super::parse(bare.as_bytes()).unwrap().location(1), None);
         // An entry that is not a node is an error, like an edge's.
         let bad = WITH_LOCATIONS.replace("[35,81,2,0,", "[36,81,2,0,");
-        let err = super::super::parse(bad.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("object_index"), "{err}");
+        let err = super::super::parse(bad.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("object_index"), "{err}");
+        // Read by the workers (as in a large snapshot), the same positions and the same error
+        // at the same place.
+        for block in [1, 3, 16] {
+            let options = super::super::parse::tests::tiny_blocks(block);
+            let g = super::super::parse_with(WITH_LOCATIONS.as_bytes(), &options).unwrap();
+            assert_eq!((g.location(1), g.location(5)), (Some(at), None), "block {block}");
+            let again = super::super::parse_with(bad.as_bytes(), &options).unwrap_err();
+            assert_eq!(again.to_string(), err.to_string(), "block {block}");
+        }
     }
 }

@@ -471,9 +471,13 @@ impl<R: Read> Parser<R> {
             return self.scan.skip_value(None);
         }
         let nf = layout.node_fields.len() as u64;
+        // V8 writes no count of locations (about one per ten nodes): they take the workers
+        // when the nodes did, whose blocks are in the pool by then, so it costs no memory. A
+        // 305 MB snapshot's 9.4 MB of locations took 0.03 s on the reading thread alone.
+        let parallel = self.options.bulk_for(layout.node_count * nf);
         let kinds = &self.graph.kinds;
         let mut locations = LocationsBuilder::default();
-        let values = self.scan.read_records(lf, None, &mut |r: &[u64]| {
+        let values = self.scan.read_records(lf, parallel, &mut |r: &[u64]| {
             let node = match exact_div(r[object_at], nf) {
                 Some(ordinal) if ordinal < kinds.len() as u64 => ordinal as u32,
                 _ => return Err("location object_index is not a node"),
@@ -565,7 +569,7 @@ impl<R: Read> Parser<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::bulk::eight_digits;
     use super::*;
 
@@ -663,7 +667,7 @@ mod tests {
     }
 
     /// Options that send even the smallest arrays through the parallel path, in tiny blocks.
-    fn tiny_blocks(block_size: usize) -> ParseOptions {
+    pub(crate) fn tiny_blocks(block_size: usize) -> ParseOptions {
         ParseOptions { workers: 2, parallel_min_values: 0, block_size, keep_ids: true }
     }
 

@@ -85,6 +85,11 @@ impl ClassIndex {
     /// assert_eq!(classes.key_of(root), "(synthetic)");
     /// ```
     pub fn build(graph: &HeapGraph) -> ClassIndex {
+        ClassIndex::build_in(graph, Vec::new())
+    }
+
+    /// [`ClassIndex::build`] in `buffer`'s memory (a spare one: see `analysis/spare.rs`).
+    pub(crate) fn build_in(graph: &HeapGraph, mut of_node: Vec<ClassId>) -> ClassIndex {
         let mut b = Builder {
             graph,
             keys: Vec::new(),
@@ -95,7 +100,8 @@ impl ClassIndex {
             shape_scratch: Vec::new(),
         };
         let mut by_kind = [UNSET; 17];
-        let mut of_node = Vec::with_capacity(graph.node_count());
+        of_node.clear();
+        of_node.reserve_exact(graph.node_count());
         // (backing store, owner), in the owners' order.
         let mut stores: Vec<(NodeIndex, NodeIndex)> = Vec::new();
         for node in graph.nodes() {
@@ -127,6 +133,11 @@ impl ClassIndex {
             }
         }
         ClassIndex { keys: b.keys, of_node }
+    }
+
+    /// The buffer of the classes by node, for the next snapshot's (see `analysis/spare.rs`).
+    pub(crate) fn into_buffer(self) -> Vec<ClassId> {
+        self.of_node
     }
 
     /// The class of `node`. A backing store owned by an `ArrayBuffer` has its owner's class

@@ -26,6 +26,7 @@
 //! DevTools hangs them under the root (after logging them as a problem).
 
 use super::retaining::{BitSet, Retaining};
+use super::spare::Spare;
 use crate::snapshot::{HeapGraph, NodeIndex};
 
 /// No node, no number: unreachable nodes' slots.
@@ -189,6 +190,11 @@ pub(crate) struct Tree {
 impl Tree {
     /// Finds the immediate dominators (12 bytes per node at peak, all of it kept in the tree).
     pub(crate) fn build(graph: &HeapGraph) -> Tree {
+        Tree::build_in(graph, &mut Spare::new())
+    }
+
+    /// [`Tree::build`] in spare buffers where there are some (see `analysis/spare.rs`).
+    pub(crate) fn build_in(graph: &HeapGraph, spare: &mut Spare) -> Tree {
         let n = graph.node_count();
         if n == 0 {
             return Tree::default();
@@ -196,7 +202,7 @@ impl Tree {
         assert!(n < NONE as usize, "too many nodes");
         let root = graph.root();
         // `order` is the page-owned walk's stack, then the BFS queue: number -> node.
-        let mut order: Vec<u32> = Vec::with_capacity(n);
+        let mut order: Vec<u32> = spare.take(n);
         let rule = Retaining::new(graph, &mut order);
 
         // 1. BFS over retaining edges, numbering nodes in visit order (`num[node]`), and the
@@ -204,8 +210,8 @@ impl Tree {
         //    each later one narrows it to the nearest common ancestor. A node whose dominator
         //    moves after it has pushed to its own successors (a smaller number than the
         //    current source) is marked `stale`: its subtree pushes again in the next pass.
-        let mut num = vec![NONE; n];
-        let mut idom: Vec<u32> = Vec::with_capacity(n);
+        let mut num = spare.filled(n, NONE);
+        let mut idom: Vec<u32> = spare.take(n);
         let mut stale = BitSet::new(n);
         let mut any_stale = false;
         order.clear();

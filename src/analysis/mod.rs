@@ -20,6 +20,7 @@ mod retained;
 mod retaining;
 pub mod runtime;
 pub mod sizing;
+mod spare;
 pub mod stopped;
 pub mod summary;
 
@@ -28,6 +29,7 @@ pub use classes::{ClassId, ClassIndex, MAX_SHAPE_PROPERTIES};
 pub use dominators::Dominators;
 pub use explain::listener_table;
 pub use paths::{RetainerPath, RetainerStep, SYSTEM_DISTANCE, ShortestPaths};
+pub use spare::Spare;
 pub use summary::{ClassStats, HeapSummary, Statistics};
 
 use crate::snapshot::HeapGraph;
@@ -119,8 +121,17 @@ fn distances(graph: &HeapGraph, classes: &ClassIndex) -> (ShortestPaths, Vec<u32
 /// Class keys and the dominator tree, for a comparison's earlier snapshots. The class keys are
 /// built on a second thread while the tree is: they are needed anyway, so this adds no memory
 /// at peak. Without a thread to spare (a failed spawn), one after the other.
-fn classes_and_tree(graph: &HeapGraph) -> (ClassIndex, dominators::Tree) {
-    beside("class keys", || ClassIndex::build(graph), || dominators::Tree::build(graph))
+fn classes_and_tree(graph: &HeapGraph, spare: &mut Spare) -> (ClassIndex, dominators::Tree) {
+    let buffer = buffer_for_another_thread(spare.take(graph.node_count()));
+    let classes = || ClassIndex::build_in(graph, buffer());
+    beside("class keys", classes, || dominators::Tree::build_in(graph, spare))
+}
+
+/// A buffer for a closure that [`beside`] may run on another thread (it is `Fn`, so the
+/// buffer is moved out of a lock, once).
+fn buffer_for_another_thread(buffer: Vec<u32>) -> impl Fn() -> Vec<u32> + Sync {
+    let buffer = std::sync::Mutex::new(buffer);
+    move || std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// Runs `second` on a thread named `name` while `here` runs on this one, and returns both
@@ -150,25 +161,42 @@ fn beside<A: Send, B>(
 /// and 27 MiB of edge names fewer while it is).
 ///
 /// ```
-/// use leakcheck::analysis::analyse_for_digest;
+/// use leakcheck::analysis::{Spare, analyse_for_digest};
 /// use leakcheck::snapshot::{EdgeKind, GraphBuilder, NodeKind};
 /// let mut b = GraphBuilder::new();
 /// let root = b.node(NodeKind::Synthetic, "", 1, 0);
 /// let list = b.node(NodeKind::Object, "Array", 3, 16);
 /// b.edge(root, EdgeKind::Property, "tasks", list);
-/// let (edges, retained) =
-///     analyse_for_digest(b.build(), |graph, _, data| (graph.edge_count(), data.get(root)));
+/// let mut spare = Spare::new();
+/// let (edges, retained) = analyse_for_digest(b.build(), &mut spare, |graph, _, data| {
+///     (graph.edge_count(), data.get(root))
+/// });
 /// assert_eq!((edges, retained), (0, 16));
 /// ```
+///
+/// Its node-sized buffers go to `spare` at the end, for the next snapshot's analysis (see
+/// [`Spare`]), and it takes its own from there.
 pub fn analyse_for_digest<T>(
     mut graph: HeapGraph,
+    spare: &mut Spare,
     digest: impl FnOnce(&HeapGraph, &ClassIndex, &DataRetained) -> T,
 ) -> T {
-    let (classes, tree) = classes_and_tree(&graph);
-    graph.forget_edges();
-    let data = tree.data_retained(&graph);
-    digest(&graph, &classes, &data)
+    let (classes, tree) = classes_and_tree(&graph, spare);
+    spare.give(graph.forget_edges());
+    let data = tree.data_retained(&graph, spare);
+    let result = digest(&graph, &classes, &data);
+    spare.give(data.into_buffer());
+    spare.give(classes.into_buffer());
+    spare.give_graph(graph);
+    result
 }
+
+/// How many spare buffers [`analyse_for_digest`] takes as it starts: the class keys' and the
+/// dominator tree's: keep no more for it (see [`Spare::keep`]).
+pub const DIGEST_TAKES: usize = 4;
+/// How many spare buffers [`analyse_last_for_comparison`] takes before its memory peaks (the
+/// class keys', the shortest paths', the dominator tree's and the two sums').
+pub const LAST_TAKES: usize = 7;
 
 /// [`analyse_for_comparison`] with the last snapshot's [`compare::Digest`] (what
 /// [`compare::Digest::from_data`] makes of it), made where it costs the least time, at the end
@@ -179,7 +207,7 @@ pub fn analyse_for_digest<T>(
 /// of the last parse, seven alternated runs).
 ///
 /// ```
-/// use leakcheck::analysis::analyse_last_for_comparison;
+/// use leakcheck::analysis::{Spare, analyse_last_for_comparison};
 /// use leakcheck::analysis::compare::{Basis, Digest};
 /// use leakcheck::snapshot::{EdgeKind, GraphBuilder, NodeKind};
 /// let mut b = GraphBuilder::new();
@@ -187,7 +215,8 @@ pub fn analyse_for_digest<T>(
 /// let list = b.node(NodeKind::Object, "Array", 3, 16);
 /// b.edge(root, EdgeKind::Property, "tasks", list);
 /// let graph = b.build();
-/// let (analysis, digest) = analyse_last_for_comparison(&graph, "s2", Basis::default());
+/// let mut spare = Spare::new();
+/// let (analysis, digest) = analyse_last_for_comparison(&graph, "s2", Basis::default(), &mut spare);
 /// assert_eq!((digest.label(), digest.node_count()), ("s2", 2));
 /// assert_eq!(analysis.dominators.retained_size(root), 16);
 /// ```
@@ -195,9 +224,10 @@ pub fn analyse_last_for_comparison(
     graph: &HeapGraph,
     label: impl Into<String>,
     basis: compare::Basis,
+    spare: &mut Spare,
 ) -> (Analysis, compare::Digest) {
     let label: String = label.into();
-    let (analysis, mut digest, data) = last_snapshot(graph, |classes| {
+    let (analysis, mut digest, data) = last_snapshot(graph, spare, |classes| {
         compare::Digest::count(label.clone(), graph, classes, basis)
     });
     digest.add_retained(graph, &data);
@@ -209,19 +239,24 @@ pub fn analyse_last_for_comparison(
 /// while the dominator tree is built on this one (see [`analyse_for_comparison`]).
 fn last_snapshot<A: Send>(
     graph: &HeapGraph,
+    spare: &mut Spare,
     with_classes: impl Fn(&ClassIndex) -> A + Sync,
 ) -> (Analysis, A, DataRetained) {
+    let n = graph.node_count();
+    let (for_classes, for_paths) = (spare.take(n), spare.take(n));
+    let (for_classes, for_paths) =
+        (buffer_for_another_thread(for_classes), buffer_for_another_thread(for_paths));
     let ((classes, paths, with), tree) = beside(
         "classes, distances",
         || {
-            let classes = ClassIndex::build(graph);
-            let paths = ShortestPaths::compute(graph);
+            let classes = ClassIndex::build_in(graph, for_classes());
+            let paths = ShortestPaths::compute_in(graph, for_paths(), |_, _| {});
             let with = with_classes(&classes);
             (classes, paths, with)
         },
-        || dominators::Tree::build(graph),
+        || dominators::Tree::build_in(graph, spare),
     );
-    let (dominators, data) = tree.finish_with_data(graph);
+    let (dominators, data) = tree.finish_with_data_in(graph, spare);
     (Analysis { classes, dominators, paths, ..Analysis::default() }, with, data)
 }
 
@@ -250,7 +285,7 @@ pub fn analyse_for_comparison<T>(
     graph: &HeapGraph,
     alongside: impl FnOnce(&ClassIndex, &DataRetained) -> T,
 ) -> (Analysis, T) {
-    let (analysis, (), data) = last_snapshot(graph, |_| ());
+    let (analysis, (), data) = last_snapshot(graph, &mut Spare::new(), |_| ());
     let result = alongside(&analysis.classes, &data);
     (analysis, result)
 }

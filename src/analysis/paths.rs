@@ -64,10 +64,22 @@ impl ShortestPaths {
     /// assert_eq!(seen, [(global, 1), (list, 2), (root, leakcheck::analysis::SYSTEM_DISTANCE)]);
     /// assert_eq!(paths.distance(&graph, list), Some(2));
     /// ```
-    pub fn compute_with(graph: &HeapGraph, mut visit: impl FnMut(NodeIndex, u32)) -> ShortestPaths {
+    pub fn compute_with(graph: &HeapGraph, visit: impl FnMut(NodeIndex, u32)) -> ShortestPaths {
+        ShortestPaths::compute_in(graph, Vec::new(), visit)
+    }
+
+    /// [`ShortestPaths::compute_with`] in `buffer`'s memory (a spare one: see
+    /// `analysis/spare.rs`).
+    pub(crate) fn compute_in(
+        graph: &HeapGraph,
+        mut buffer: Vec<u32>,
+        mut visit: impl FnMut(NodeIndex, u32),
+    ) -> ShortestPaths {
         let n = graph.node_count();
+        buffer.clear();
+        buffer.resize(n, NONE);
         let mut paths = ShortestPaths {
-            parent: vec![NONE; n],
+            parent: buffer,
             system: BitSet::new(n),
             root: graph.root(),
             has_user_roots: false,

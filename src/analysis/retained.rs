@@ -19,6 +19,7 @@ use super::classes::ClassIndex;
 use super::dominators::{Dominators, NONE, Tree};
 use super::retaining::BitSet;
 use super::runtime::{DataRetained, RuntimeNames};
+use super::spare::Spare;
 use crate::snapshot::{HeapGraph, NodeIndex};
 
 impl Tree {
@@ -33,47 +34,62 @@ impl Tree {
     ) -> (Dominators, Vec<u64>) {
         match classes {
             Some(classes) => walk(self, graph, classes),
-            None => (self.sum(graph, false).0, Vec::new()),
+            None => (self.sum(graph, false, &mut Spare::new()).0, Vec::new()),
         }
     }
 
     /// Retained sizes, and by the same sums the retained sizes of program data that a
     /// comparison's digest needs ([`super::runtime::data_retained_sizes`], without a pass of
-    /// its own).
-    pub(crate) fn finish_with_data(self, graph: &HeapGraph) -> (Dominators, DataRetained) {
-        let (dominators, data) = self.sum(graph, true);
+    /// its own). The sums are gathered in spare buffers where there are some (see
+    /// `analysis/spare.rs`).
+    pub(crate) fn finish_with_data_in(
+        self,
+        graph: &HeapGraph,
+        spare: &mut Spare,
+    ) -> (Dominators, DataRetained) {
+        let (dominators, data) = self.sum(graph, true, spare);
         (dominators, data.expect("asked for"))
     }
 
     /// Only the retained sizes of program data, for a comparison's earlier snapshots, whose
     /// dominators are not kept: the node-to-number map is not needed, and its buffer holds the
     /// sums by number, so this takes no array per node beyond the tree's (a bit per node
-    /// says which are runtime).
-    pub(crate) fn data_retained(self, graph: &HeapGraph) -> DataRetained {
+    /// says which are runtime). The buffers it is done with go to `spare`.
+    pub(crate) fn data_retained(self, graph: &HeapGraph, spare: &mut Spare) -> DataRetained {
         let Tree { num, order, idom, .. } = self;
         let runtime = RuntimeNames::new(graph).node_bits(graph);
         let own = |v| own_data(&runtime, graph, v);
         let mut by_number = Sizes::gather(num, &order, own);
         by_number.sum_up(&idom);
-        let (data, _) = by_number.scatter(&order, idom, graph.node_count(), own);
+        let (data, by_number) = by_number.scatter(&order, idom, graph.node_count(), own);
+        spare.give(by_number);
+        spare.give(order);
         DataRetained::from_parts(data.small, data.big)
     }
 
     /// Sums by number: retained sizes, and with `with_data` those of program data, the two
     /// on two threads (the last snapshot of a comparison has nothing else to do by then).
-    fn sum(self, graph: &HeapGraph, with_data: bool) -> (Dominators, Option<DataRetained>) {
+    /// The sums are gathered in spare buffers where there are some.
+    fn sum(
+        self,
+        graph: &HeapGraph,
+        with_data: bool,
+        spare: &mut Spare,
+    ) -> (Dominators, Option<DataRetained>) {
         let Tree { mut num, order, idom, root, passes } = self;
         let n = num.len();
         let own_size = |v| graph.self_size(v);
+        let buffer = spare.take(order.len());
         let retained = || {
-            let mut retained = Sizes::gather(Vec::new(), &order, own_size);
+            let mut retained = Sizes::gather(buffer, &order, own_size);
             retained.sum_up(&idom);
             retained
         };
         let (data, retained) = if with_data {
+            let buffer = super::buffer_for_another_thread(spare.take(order.len()));
             let data = || {
                 let runtime = RuntimeNames::new(graph).node_bits(graph);
-                let mut data = Sizes::gather(Vec::new(), &order, |v| own_data(&runtime, graph, v));
+                let mut data = Sizes::gather(buffer(), &order, |v| own_data(&runtime, graph, v));
                 data.sum_up(&idom);
                 (data, runtime)
             };
@@ -364,9 +380,9 @@ mod tests {
         let graph = mixed_heap();
         let classes = ClassIndex::build(&graph);
         let (walked, _) = Tree::build(&graph).finish(&graph, Some(&classes));
-        let (with_data, data) = Tree::build(&graph).finish_with_data(&graph);
+        let (with_data, data) = Tree::build(&graph).finish_with_data_in(&graph, &mut Spare::new());
         let (plain, none) = Tree::build(&graph).finish(&graph, None);
-        let data_only = Tree::build(&graph).data_retained(&graph);
+        let data_only = Tree::build(&graph).data_retained(&graph, &mut Spare::new());
         let own_pass = data_retained_sizes(&graph, &walked);
         assert!(none.is_empty());
         assert!(graph.nodes().any(|v| !plain.is_reachable(v)));
@@ -399,10 +415,10 @@ mod tests {
     #[test]
     fn empty_graph_has_no_sizes() {
         let graph = GraphBuilder::new().build();
-        let (dominators, _) = Tree::build(&graph).finish_with_data(&graph);
+        let (dominators, _) = Tree::build(&graph).finish_with_data_in(&graph, &mut Spare::new());
         assert_eq!(dominators.reachable_count(), 0);
         let (dominators, _) = Tree::build(&graph).finish(&graph, Some(&ClassIndex::build(&graph)));
         assert_eq!(dominators.reachable_count(), 0);
-        Tree::build(&graph).data_retained(&graph);
+        Tree::build(&graph).data_retained(&graph, &mut Spare::new());
     }
 }

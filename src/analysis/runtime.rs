@@ -182,6 +182,11 @@ impl DataRetained {
         DataRetained { small, big }
     }
 
+    /// The buffer of the sizes by node, for the next snapshot's (see `analysis/spare.rs`).
+    pub(super) fn into_buffer(self) -> Vec<u32> {
+        self.small
+    }
+
     /// The node's retained size of program data.
     #[inline]
     pub fn get(&self, node: NodeIndex) -> u64 {

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::CliError;
 use crate::analysis::compare::{Basis, Comparer, Digest};
 use crate::analysis::runtime::DataRetained;
-use crate::analysis::{self, Analysis, ClassIndex};
+use crate::analysis::{self, Analysis, ClassIndex, Spare};
 use crate::snapshot::{self, HeapGraph};
 
 /// One snapshot, parsed and fully analysed.
@@ -95,6 +95,9 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
             .map_err(|e| CliError::new("could not start the thread that parses snapshots", e))?;
         let mut digests: Vec<Digest> = Vec::with_capacity(files.len());
         let last = files.len() - 1;
+        // Node-sized buffers each analysis leaves to the next: as many as the next takes as
+        // it starts, so none waits, resident and unused, through its peak.
+        let mut spare = Spare::new();
         for (i, graph) in graphs.iter().enumerate() {
             let graph = graph?;
             // The largest ids of the first and the previous snapshot, from their digests.
@@ -109,11 +112,17 @@ pub fn digests(files: &[PathBuf], labels: &[String]) -> Result<(Vec<Digest>, Loa
                     digest.forget_nodes();
                     digest
                 };
-                digests.push(analysis::analyse_for_digest(graph, digest));
+                digests.push(analysis::analyse_for_digest(graph, &mut spare, digest));
+                spare.keep(if i + 1 == last {
+                    analysis::LAST_TAKES
+                } else {
+                    analysis::DIGEST_TAKES
+                });
                 continue;
             }
             // Only the last snapshot is explained, so only it needs paths.
-            let (analysis, digest) = analysis::analyse_last_for_comparison(&graph, label, basis);
+            let (analysis, digest) =
+                analysis::analyse_last_for_comparison(&graph, label, basis, &mut spare);
             digests.push(digest);
             return Ok((digests, Loaded { graph, analysis }));
         }

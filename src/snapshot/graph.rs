@@ -633,12 +633,15 @@ impl HeapGraph {
     /// Drops every edge and keeps the nodes: afterwards every node has none. For a graph whose
     /// edges have served (the dominator tree and class keys are built) while its nodes still
     /// count, such as a comparison's earlier snapshot while its digest is made: the edges are
-    /// two thirds of a graph.
-    pub fn forget_edges(&mut self) {
+    /// two thirds of a graph. Returns the buffer of the edge offsets, one `u32` per node and
+    /// one more, for reuse (see `analysis/spare.rs`).
+    pub fn forget_edges(&mut self) -> Vec<u32> {
         // Zeroed memory from the allocator stays unmapped until written: no resident cost.
-        self.first_edge = vec![0; self.node_count() + 1];
+        let none = vec![0; self.node_count() + 1];
+        let offsets = std::mem::replace(&mut self.first_edge, none);
         self.edge_targets = Vec::new();
         self.edge_names = EdgeNames::default();
+        offsets
     }
 
     /// Bytes this graph holds on the heap, for memory accounting in benchmarks.

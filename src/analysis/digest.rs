@@ -375,27 +375,25 @@ pub(super) fn check_ids(before: &IdSample, after: &IdSample, label: &str) -> IdC
     // When either sample is partial, only the ids a partial sample picks count: an id missing
     // from the other sample is then missing from its snapshot.
     let exact = before.all && after.all;
-    let picked = |s: &IdSample| -> Vec<(u32, u64)> {
-        s.ids.iter().filter(|(id, _)| exact || in_sample(*id)).copied().collect()
-    };
-    let (before, after) = (picked(before), picked(after));
-    let (mut i, mut j, mut shared, mut same_class) = (0, 0, 0usize, 0usize);
-    while i < before.len() && j < after.len() {
-        match before[i].0.cmp(&after[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                shared += 1;
-                same_class += (before[i].1 == after[j].1) as usize;
-                i += 1;
-                j += 1;
-            }
+    // Walked in place, both ascending: copying the picked ids first cost 16 MB of new pages
+    // for two 3.9M-node snapshots, at the end of `diff`.
+    fn picked(s: &IdSample, exact: bool) -> impl Iterator<Item = (u32, u64)> + '_ {
+        s.ids.iter().copied().filter(move |&(id, _)| exact || in_sample(id))
+    }
+    let mut later = picked(after, exact).peekable();
+    let (mut picked_before, mut shared, mut same_class) = (0usize, 0usize, 0usize);
+    for (id, class) in picked(before, exact) {
+        picked_before += 1;
+        while later.next_if(|&(other, _)| other < id).is_some() {}
+        if let Some((_, other_class)) = later.next_if(|&(other, _)| other == id) {
+            shared += 1;
+            same_class += (class == other_class) as usize;
         }
     }
-    let enough = exact && !before.is_empty() || before.len() >= MIN_SAMPLE;
+    let enough = exact && picked_before > 0 || picked_before >= MIN_SAMPLE;
     IdCheck {
         label: label.to_owned(),
-        shared: if enough { shared as f64 / before.len() as f64 } else { 1.0 },
+        shared: if enough { shared as f64 / picked_before as f64 } else { 1.0 },
         same_class: if enough && shared > 0 { same_class as f64 / shared as f64 } else { 1.0 },
     }
 }
@@ -451,5 +449,46 @@ mod tests {
     fn the_sample_is_about_one_id_in_sixteen() {
         let hits = (0..160_000u32).step_by(2).filter(|&id| in_sample(id)).count();
         assert!((4_000..6_000).contains(&hits), "{hits} of 80000 ids sampled");
+    }
+
+    /// The shares of ids in common, and of those of the same class, by their definition:
+    /// over the ids both samples would pick.
+    fn shares_by_definition(before: &IdSample, after: &IdSample) -> (f64, f64) {
+        let exact = before.all && after.all;
+        let picked = |s: &IdSample| -> std::collections::BTreeMap<u32, u64> {
+            s.ids.iter().copied().filter(|&(id, _)| exact || in_sample(id)).collect()
+        };
+        let (before, after) = (picked(before), picked(after));
+        if !(exact && !before.is_empty() || before.len() >= MIN_SAMPLE) {
+            return (1.0, 1.0);
+        }
+        let shared: Vec<bool> =
+            before.iter().filter_map(|(id, c)| after.get(id).map(|o| o == c)).collect();
+        let same = shared.iter().filter(|&&s| s).count();
+        let same = if shared.is_empty() { 1.0 } else { same as f64 / shared.len() as f64 };
+        (shared.len() as f64 / before.len() as f64, same)
+    }
+
+    #[test]
+    fn id_checks_count_the_ids_both_samples_pick() {
+        let mut next = crate::snapshot::xorshift(7);
+        for round in 0..40 {
+            let (all_before, all_after) = (round % 4 == 0, round % 3 != 2);
+            let mut sample = |all: bool| {
+                let mut ids: Vec<(u32, u64)> = (0..3_000u32)
+                    .filter_map(|id| {
+                        let r = next();
+                        (!r.is_multiple_of(3)).then_some((id * 7 + round, r >> 32 & 3))
+                    })
+                    .filter(|&(id, _)| all || in_sample(id))
+                    .collect();
+                ids.sort_unstable();
+                IdSample { all, ids }
+            };
+            let (before, after) = (sample(all_before), sample(all_after));
+            let check = check_ids(&before, &after, "s");
+            let expected = shares_by_definition(&before, &after);
+            assert_eq!((check.shared, check.same_class), expected, "round {round}");
+        }
     }
 }

@@ -191,34 +191,44 @@ pub fn analyse_for_digest<T>(
     result
 }
 
-/// How many spare buffers [`analyse_for_digest`] takes as it starts: the class keys' and the
-/// dominator tree's: keep no more for it (see [`Spare::keep`]).
+/// How many spare buffers [`analyse_for_digest`] takes as it starts (the class keys' and the
+/// dominator tree's): keep no more for it (see [`Spare::keep`]).
 pub const DIGEST_TAKES: usize = 4;
 /// How many spare buffers [`analyse_last_for_comparison`] takes before its memory peaks (the
 /// class keys', the shortest paths', the dominator tree's and the two sums').
 pub const LAST_TAKES: usize = 7;
 
-/// [`analyse_for_comparison`] with the last snapshot's [`compare::Digest`] (what
-/// [`compare::Digest::from_data`] makes of it), made where it costs the least time, at the end
-/// of `diff`, where nothing else runs: its counts need only the class keys, so they are made on
-/// the second thread after the distances while this one still builds the dominator tree
-/// (longer than both), and the list of retained sizes, which waits for the sums, is made in
-/// two halves on two threads. On a 305 MB snapshot 0.04 s less (0.56 -> 0.52 s from the end
-/// of the last parse, seven alternated runs).
+/// What comparing snapshots needs of the last one: class keys, dominators and retained sizes,
+/// and shortest paths for the retainer paths, without a summary's per-class aggregates and heap
+/// statistics (its [`Analysis::class_stats`] stays empty and its [`Analysis::statistics`] zero),
+/// with its [`compare::Digest`] (what [`compare::Digest::from_data`] makes of it).
+///
+/// Made where it costs the least time, at the end of `diff`, where nothing else runs: as in
+/// [`analyse`], the class keys and then the distances are found on a second thread while the
+/// dominator tree is built on this one; the digest's counts need only the class keys, so they
+/// follow the distances there, and the list of retained sizes, which waits for the sums, is
+/// made in two halves on two threads. On a 305 MB snapshot 0.04 s less (0.56 -> 0.52 s from
+/// the end of the last parse, seven alternated runs).
 ///
 /// ```
-/// use leakcheck::analysis::{Spare, analyse_last_for_comparison};
+/// use leakcheck::analysis::{Spare, analyse, analyse_last_for_comparison};
 /// use leakcheck::analysis::compare::{Basis, Digest};
 /// use leakcheck::snapshot::{EdgeKind, GraphBuilder, NodeKind};
 /// let mut b = GraphBuilder::new();
 /// let root = b.node(NodeKind::Synthetic, "", 1, 0);
-/// let list = b.node(NodeKind::Object, "Array", 3, 16);
-/// b.edge(root, EdgeKind::Property, "tasks", list);
+/// let global = b.node(NodeKind::Object, "global", 3, 16);
+/// let list = b.node(NodeKind::Object, "Array", 5, 16);
+/// b.edge(root, EdgeKind::Shortcut, "1", global);
+/// b.edge(global, EdgeKind::Property, "tasks", list);
 /// let graph = b.build();
 /// let mut spare = Spare::new();
 /// let (analysis, digest) = analyse_last_for_comparison(&graph, "s2", Basis::default(), &mut spare);
-/// assert_eq!((digest.label(), digest.node_count()), ("s2", 2));
-/// assert_eq!(analysis.dominators.retained_size(root), 16);
+/// assert_eq!((digest.label(), digest.node_count()), ("s2", 3));
+/// assert_eq!(analysis.dominators.retained_size(root), 32);
+/// assert_eq!(
+///     analysis.retainer_path(&graph, list, 8).to_string(),
+///     analyse(&graph).retainer_path(&graph, list, 8).to_string()
+/// );
 /// ```
 pub fn analyse_last_for_comparison(
     graph: &HeapGraph,
@@ -227,65 +237,20 @@ pub fn analyse_last_for_comparison(
     spare: &mut Spare,
 ) -> (Analysis, compare::Digest) {
     let label: String = label.into();
-    let (analysis, mut digest, data) = last_snapshot(graph, spare, |classes| {
-        compare::Digest::count(label.clone(), graph, classes, basis)
-    });
-    digest.add_retained(graph, &data);
-    (analysis, digest)
-}
-
-/// The last snapshot's class keys, distances and dominators, and the retained sizes of its
-/// program data: the class keys, the distances and then `with_classes` on a second thread
-/// while the dominator tree is built on this one (see [`analyse_for_comparison`]).
-fn last_snapshot<A: Send>(
-    graph: &HeapGraph,
-    spare: &mut Spare,
-    with_classes: impl Fn(&ClassIndex) -> A + Sync,
-) -> (Analysis, A, DataRetained) {
     let n = graph.node_count();
-    let (for_classes, for_paths) = (spare.take(n), spare.take(n));
     let (for_classes, for_paths) =
-        (buffer_for_another_thread(for_classes), buffer_for_another_thread(for_paths));
-    let ((classes, paths, with), tree) = beside(
+        (buffer_for_another_thread(spare.take(n)), buffer_for_another_thread(spare.take(n)));
+    let ((classes, paths, mut digest), tree) = beside(
         "classes, distances",
         || {
             let classes = ClassIndex::build_in(graph, for_classes());
             let paths = ShortestPaths::compute_in(graph, for_paths(), |_, _| {});
-            let with = with_classes(&classes);
-            (classes, paths, with)
+            let digest = compare::Digest::count(label.clone(), graph, &classes, basis);
+            (classes, paths, digest)
         },
         || dominators::Tree::build_in(graph, spare),
     );
     let (dominators, data) = tree.finish_with_data_in(graph, spare);
-    (Analysis { classes, dominators, paths, ..Analysis::default() }, with, data)
-}
-
-/// What comparing snapshots needs of the last one: class keys, dominators and retained sizes,
-/// and shortest paths for the retainer paths, without a summary's per-class aggregates and heap
-/// statistics (its [`Analysis::class_stats`] stays empty and its [`Analysis::statistics`] zero).
-///
-/// As in [`analyse`], the class keys and then the distances are found on a second thread while
-/// the dominator tree is built on this one; `alongside` (typically
-/// [`compare::Digest::from_data`]) runs once the retained sizes, of everything and of program
-/// data, are summed.
-///
-/// ```
-/// use leakcheck::analysis::{analyse, analyse_for_comparison};
-/// use leakcheck::snapshot::{EdgeKind, GraphBuilder, NodeKind};
-/// let mut b = GraphBuilder::new();
-/// let root = b.node(NodeKind::Synthetic, "", 1, 0);
-/// let global = b.node(NodeKind::Object, "global", 3, 16);
-/// b.edge(root, EdgeKind::Shortcut, "1", global);
-/// let graph = b.build();
-/// let (a, root_retained) = analyse_for_comparison(&graph, |_, data| data.get(root));
-/// assert_eq!(root_retained, 16);
-/// assert_eq!(a.retainer_path(&graph, global, 8).to_string(), analyse(&graph).retainer_path(&graph, global, 8).to_string());
-/// ```
-pub fn analyse_for_comparison<T>(
-    graph: &HeapGraph,
-    alongside: impl FnOnce(&ClassIndex, &DataRetained) -> T,
-) -> (Analysis, T) {
-    let (analysis, (), data) = last_snapshot(graph, &mut Spare::new(), |_| ());
-    let result = alongside(&analysis.classes, &data);
-    (analysis, result)
+    digest.add_retained(graph, &data);
+    (Analysis { classes, dominators, paths, ..Analysis::default() }, digest)
 }

@@ -18,6 +18,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use super::by_id::sort_by_id;
 use super::classes::ClassIndex;
 use super::dominators::Dominators;
 use super::runtime::{DataRetained, data_retained_sizes};
@@ -196,10 +197,10 @@ impl Digest {
 }
 
 /// The data retained size of every baseline object that retains more than itself, ascending
-/// by id, with the objects' nodes. With `halves`, each half of the nodes is listed and sorted
-/// on a thread of its own, and the two merged: the same list (ids are unique, and a tie
-/// would take the first half's node first, as the stable sort does) in about half the time,
-/// for the last snapshot, whose list is made with nothing else left to run.
+/// by id, with the objects' nodes. With `halves`, each half of the nodes is listed on a
+/// thread of its own (the filter is most of the work; the order is found in two linear passes,
+/// see `analysis/by_id.rs`), for the last snapshot, whose list is made with nothing else left
+/// to run.
 fn retained_list(
     graph: &HeapGraph,
     data: &DataRetained,
@@ -209,52 +210,31 @@ fn retained_list(
     // The first snapshot is its own baseline.
     let baseline = basis.baseline_max_id.unwrap_or_else(|| max_object_id(graph));
     // Sorted as node indices by id rather than as (id, node) pairs: half the memory, and the
-    // sorted indices are the list's nodes. Ids ascend in runs (V8 numbers objects as it
-    // allocates them, and the heap keeps them roughly in that order), which the stable sort
-    // finds and merges: on a 3.9M-node snapshot's 1.95M entries 0.069 s against the unstable
-    // sort's 0.097 s, side by side. (Radix sorts, by 16 or by 11 bits of the id, on indices
-    // or on pairs, took 0.081-0.087 s.)
-    let sorted = |nodes: std::ops::Range<NodeIndex>| {
-        let mut nodes: Vec<NodeIndex> = nodes
+    // sorted indices are the list's nodes.
+    let listed = |nodes: std::ops::Range<NodeIndex>| -> Vec<NodeIndex> {
+        nodes
             .filter(|&v| {
                 let id = graph.id(v);
                 (id <= baseline || is_native_id(id)) && data.get(v) > graph.self_size(v)
             })
-            .collect();
-        nodes.sort_by_key(|&v| graph.id(v));
-        nodes
+            .collect()
     };
     let n = graph.node_count() as NodeIndex;
     let nodes = if halves {
         let mid = n / 2;
-        let (second, first) = super::beside("retained sizes", || sorted(mid..n), || sorted(0..mid));
-        merge_by_id(graph, &first, &second)
+        let (second, mut first) =
+            super::beside("retained sizes", || listed(mid..n), || listed(0..mid));
+        first.extend_from_slice(&second);
+        first
     } else {
-        sorted(0..n)
+        listed(0..n)
     };
+    let nodes = sort_by_id(graph, nodes);
     let mut retained = IdValues::default();
     for &node in &nodes {
         retained.push(graph.id(node), data.get(node));
     }
     (retained, nodes)
-}
-
-/// Two lists of nodes ascending by id as one, the first's node first on a tie.
-fn merge_by_id(graph: &HeapGraph, first: &[NodeIndex], second: &[NodeIndex]) -> Vec<NodeIndex> {
-    let mut out = Vec::with_capacity(first.len() + second.len());
-    let (mut i, mut j) = (0, 0);
-    while i < first.len() && j < second.len() {
-        if graph.id(second[j]) < graph.id(first[i]) {
-            out.push(second[j]);
-            j += 1;
-        } else {
-            out.push(first[i]);
-            i += 1;
-        }
-    }
-    out.extend_from_slice(&first[i..]);
-    out.extend_from_slice(&second[j..]);
-    out
 }
 
 /// The largest id V8's counter gave an object of the graph (what [`Basis`] holds).
@@ -413,7 +393,7 @@ mod tests {
         assert_eq!(list.iter().collect::<Vec<_>>(), pairs);
     }
 
-    /// The list made in two halves and merged is the list made in one go: a heap of chains
+    /// The list made in two halves is the list made in one go: a heap of chains
     /// whose ids run up and down (so both halves hold ids of all ranges), objects past the
     /// baseline, natives, and objects that retain only themselves.
     #[test]

@@ -6,6 +6,7 @@
 //! dominator tree, then retained sizes per node and per class, then distances.
 
 pub mod allocations;
+mod by_id;
 mod callbacks;
 pub mod classes;
 pub mod compare;

@@ -1,0 +1,163 @@
+//! Nodes put in ascending order of their ids without a comparison sort.
+//!
+//! Why: every snapshot's digest lists about half of its nodes ascending by id (see
+//! `digest::retained_list`), and the stable sort of 1.9M node indices by id took 0.07 s a
+//! snapshot, an eighth of an earlier snapshot's analysis. V8 numbers its own objects with odd
+//! ids from a counter that steps by 2, so below the largest id listed the ids are dense enough
+//! for a bit per possible id: one pass marks the ids listed, and a node's place in the sorted
+//! list is the number of marks before its own (a count per 64-bit word, then a `popcnt`
+//! within it). The embedder's natives (even ids made from addresses, a few thousand) are
+//! sorted and merged in. Where the marks would take more memory than the list (ids spread
+//! far apart) or an id repeats, it is the stable sort, as before.
+
+use crate::snapshot::{HeapGraph, NodeIndex};
+
+/// `nodes` ascending by id; nodes with the same id keep their order (as a stable sort).
+pub(super) fn sort_by_id(graph: &HeapGraph, mut nodes: Vec<NodeIndex>) -> Vec<NodeIndex> {
+    let odd = |id: u32| id & 1 == 1;
+    let (mut odd_count, mut max_odd) = (0usize, 0u32);
+    for &v in &nodes {
+        let id = graph.id(v);
+        if odd(id) {
+            odd_count += 1;
+            max_odd = max_odd.max(id);
+        }
+    }
+    let slot = |id: u32| ((id >> 1) / 64) as usize;
+    let words = slot(max_odd) + 1;
+    // 12 bytes a word (the marks and the count before them): at most 3 per node listed, the
+    // list's own 4 and less than the stable sort's scratch.
+    if odd_count < 64 || words > odd_count {
+        nodes.sort_by_key(|&v| graph.id(v));
+        return nodes;
+    }
+    let mut marks = vec![0u64; words];
+    for &v in &nodes {
+        let id = graph.id(v);
+        if odd(id) {
+            let (word, bit) = (slot(id), 1u64 << ((id >> 1) % 64));
+            if marks[word] & bit != 0 {
+                nodes.sort_by_key(|&v| graph.id(v));
+                return nodes;
+            }
+            marks[word] |= bit;
+        }
+    }
+    let mut before = Vec::with_capacity(words);
+    let mut count = 0u32;
+    for &word in &marks {
+        before.push(count);
+        count += word.count_ones();
+    }
+    let mut sorted = vec![0; odd_count];
+    let mut natives = Vec::new();
+    for &v in &nodes {
+        let id = graph.id(v);
+        if odd(id) {
+            let (word, bit) = (slot(id), (id >> 1) % 64);
+            let below = marks[word] & ((1u64 << bit) - 1);
+            sorted[(before[word] + below.count_ones()) as usize] = v;
+        } else {
+            natives.push(v);
+        }
+    }
+    if natives.is_empty() {
+        return sorted;
+    }
+    natives.sort_by_key(|&v| graph.id(v));
+    // Odd and even ids never tie.
+    merge_by_id(graph, &sorted, &natives)
+}
+
+/// Two lists of nodes ascending by id as one, the first's node first on a tie.
+fn merge_by_id(graph: &HeapGraph, first: &[NodeIndex], second: &[NodeIndex]) -> Vec<NodeIndex> {
+    let mut out = Vec::with_capacity(first.len() + second.len());
+    let (mut i, mut j) = (0, 0);
+    while i < first.len() && j < second.len() {
+        if graph.id(second[j]) < graph.id(first[i]) {
+            out.push(second[j]);
+            j += 1;
+        } else {
+            out.push(first[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&first[i..]);
+    out.extend_from_slice(&second[j..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{GraphBuilder, NodeKind};
+
+    fn graph_with_ids(ids: &[u32]) -> HeapGraph {
+        let mut b = GraphBuilder::new();
+        for &id in ids {
+            b.node(NodeKind::Object, "Item", id, 8);
+        }
+        b.build()
+    }
+
+    fn stable(graph: &HeapGraph, mut nodes: Vec<NodeIndex>) -> Vec<NodeIndex> {
+        nodes.sort_by_key(|&v| graph.id(v));
+        nodes
+    }
+
+    /// Dense odd ids in runs that ascend and descend, with natives among them, a few
+    /// far-apart ids, repeated ids, and lists of every size around the thresholds: the
+    /// order is the stable sort's, whichever way it is found.
+    #[test]
+    fn the_order_is_the_stable_sorts() {
+        let mut next = crate::snapshot::xorshift(11);
+        for round in 0..60u32 {
+            let n = [0usize, 1, 2, 63, 64, 65, 100, 1000, 5000][round as usize % 9];
+            let mut ids: Vec<u32> = (0..n as u32).map(|k| 2 * k + 1).collect();
+            // Runs of ids in place, shuffled between runs.
+            for run in ids.chunks_mut(7) {
+                if next().is_multiple_of(3) {
+                    run.reverse();
+                }
+            }
+            for k in (1..ids.len()).rev() {
+                if next().is_multiple_of(4) {
+                    ids.swap(k, (next() % (k as u64 + 1)) as usize);
+                }
+            }
+            if round % 5 == 1 {
+                // Natives: even ids from addresses, anywhere in the range of u32.
+                for k in 0..ids.len() / 10 {
+                    ids[k * 10] = (next() as u32) & !1;
+                }
+            }
+            if round % 5 == 2 && !ids.is_empty() {
+                // One id far above the others: marks would outgrow the list.
+                ids[0] = u32::MAX;
+            }
+            if round % 5 == 3 && ids.len() > 2 {
+                // An id twice.
+                let last = ids.len() - 1;
+                ids[last] = ids[0];
+            }
+            let graph = graph_with_ids(&ids);
+            // Every node, and a subset, in node order and in a scrambled order.
+            let all: Vec<NodeIndex> = (0..ids.len() as NodeIndex).collect();
+            let some: Vec<NodeIndex> = all.iter().copied().filter(|v| v % 3 != 1).collect();
+            let mut scrambled = all.clone();
+            scrambled.reverse();
+            for nodes in [all, some, scrambled] {
+                let got = sort_by_id(&graph, nodes.clone());
+                assert_eq!(got, stable(&graph, nodes), "round {round}, {n} ids");
+            }
+        }
+    }
+
+    /// The merge keeps the first list's node first when two ids are equal.
+    #[test]
+    fn the_merge_takes_the_first_lists_node_on_a_tie() {
+        let graph = graph_with_ids(&[3, 5, 5, 9]);
+        assert_eq!(merge_by_id(&graph, &[0, 1, 3], &[2]), vec![0, 1, 2, 3]);
+        assert_eq!(merge_by_id(&graph, &[2], &[0, 1, 3]), vec![0, 2, 1, 3]);
+    }
+}

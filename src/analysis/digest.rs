@@ -229,7 +229,7 @@ fn retained_list(
     } else {
         listed(0..n)
     };
-    let nodes = sort_by_id(graph, nodes);
+    let nodes = sort_by_id(graph, baseline, nodes);
     let mut retained = IdValues::default();
     for &node in &nodes {
         retained.push(graph.id(node), data.get(node));

@@ -69,21 +69,21 @@ pub(super) fn sort_by_id(
     merge_by_id(graph, &sorted, &natives)
 }
 
-/// Two lists of nodes ascending by id as one, the first's node first on a tie.
+/// Two lists of nodes ascending by id as one, the first's node first on a tie. `second` is
+/// the short one (the natives): each of its nodes finds its place in `first` by binary
+/// search, and the runs of `first` between are copied whole (a merge that compared every
+/// pair looked up two ids per node, at random: 8% of the list's time).
 fn merge_by_id(graph: &HeapGraph, first: &[NodeIndex], second: &[NodeIndex]) -> Vec<NodeIndex> {
     let mut out = Vec::with_capacity(first.len() + second.len());
-    let (mut i, mut j) = (0, 0);
-    while i < first.len() && j < second.len() {
-        if graph.id(second[j]) < graph.id(first[i]) {
-            out.push(second[j]);
-            j += 1;
-        } else {
-            out.push(first[i]);
-            i += 1;
-        }
+    let mut rest = first;
+    for &v in second {
+        let id = graph.id(v);
+        let run = rest.partition_point(|&u| graph.id(u) <= id);
+        out.extend_from_slice(&rest[..run]);
+        out.push(v);
+        rest = &rest[run..];
     }
-    out.extend_from_slice(&first[i..]);
-    out.extend_from_slice(&second[j..]);
+    out.extend_from_slice(rest);
     out
 }
 

@@ -211,13 +211,20 @@ fn retained_list(
     let baseline = basis.baseline_max_id.unwrap_or_else(|| max_object_id(graph));
     // Sorted as node indices by id rather than as (id, node) pairs: half the memory, and the
     // sorted indices are the list's nodes.
+    // Each node is written at the list's end and kept by moving the end past it: the test
+    // passes for about half of the nodes in no pattern a branch could predict (as a filter,
+    // 12 ns a node). The list is allocated zeroed, so only the pages written are touched.
     let listed = |nodes: std::ops::Range<NodeIndex>| -> Vec<NodeIndex> {
-        nodes
-            .filter(|&v| {
-                let id = graph.id(v);
-                (id <= baseline || is_native_id(id)) && data.get(v) > graph.self_size(v)
-            })
-            .collect()
+        let mut list = vec![0; nodes.len()];
+        let mut len = 0;
+        for v in nodes {
+            let id = graph.id(v);
+            let keep = (id <= baseline) | is_native_id(id);
+            list[len] = v;
+            len += (keep & (data.get(v) > graph.self_size(v))) as usize;
+        }
+        list.truncate(len);
+        list
     };
     let n = graph.node_count() as NodeIndex;
     let nodes = if halves {

@@ -110,6 +110,19 @@ impl Digest {
         classes: &ClassIndex,
         basis: Basis,
     ) -> Digest {
+        let all = 0..graph.node_count() as NodeIndex;
+        Digest::count_nodes(label, graph, classes, basis, all).counted()
+    }
+
+    /// [`Digest::count`] of some of the nodes, before [`Digest::counted`]: counts of two
+    /// ranges add up with [`Digest::add_counts`] (for two threads to share the work).
+    pub(super) fn count_nodes(
+        label: String,
+        graph: &HeapGraph,
+        classes: &ClassIndex,
+        basis: Basis,
+        nodes: std::ops::Range<NodeIndex>,
+    ) -> Digest {
         let key_hash: Vec<u64> = classes
             .keys()
             .iter()
@@ -136,7 +149,7 @@ impl Digest {
             retained_nodes: Vec::new(),
             sample: IdSample { all: graph.node_count() < SAMPLE_ALL_BELOW, ids: Vec::new() },
         };
-        for node in graph.nodes() {
+        for node in nodes {
             let class = classes.class_of(node) as usize;
             let size = graph.self_size(node);
             let id = graph.id(node);
@@ -158,9 +171,32 @@ impl Digest {
                 d.sample.ids.push((id, key_hash[class]));
             }
         }
-        d.sample.ids.sort_unstable();
-        d.natives.sort_unstable();
         d
+    }
+
+    /// The counts of another range of the same snapshot's nodes added to these.
+    pub(super) fn add_counts(mut self, other: Digest) -> Digest {
+        let add = |mine: &mut Vec<u64>, theirs: Vec<u64>| {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m += t;
+            }
+        };
+        add(&mut self.count, other.count);
+        add(&mut self.bytes, other.bytes);
+        add(&mut self.old_count, other.old_count);
+        add(&mut self.old_bytes, other.old_bytes);
+        self.total_bytes += other.total_bytes;
+        self.max_id = self.max_id.max(other.max_id);
+        self.natives.extend(other.natives);
+        self.sample.ids.extend(other.sample.ids);
+        self
+    }
+
+    /// The counts made whole: natives and sampled ids in order.
+    pub(super) fn counted(mut self) -> Digest {
+        self.sample.ids.sort_unstable();
+        self.natives.sort_unstable();
+        self
     }
 
     /// The label given when the snapshot was added (a file name, or a rung name).
@@ -429,6 +465,35 @@ mod tests {
             assert_eq!(one_nodes, two_nodes, "{n} nodes");
             assert_eq!(one.iter().collect::<Vec<_>>(), two.iter().collect::<Vec<_>>());
             assert!(n < 100 || one.len() > 10, "{n} nodes gave {} entries", one.len());
+        }
+    }
+
+    /// Counts of two ranges of nodes, added, are the counts of all the nodes, wherever the
+    /// ranges split (natives, sampled ids and objects past the previous snapshot included).
+    #[test]
+    fn counts_of_two_ranges_add_up_to_the_count_of_all() {
+        use crate::snapshot::{EdgeKind, GraphBuilder, NodeKind};
+        let mut b = GraphBuilder::new();
+        let root = b.node(NodeKind::Synthetic, "", 1, 0);
+        for k in 0..20_000u32 {
+            let (class, id) = match k % 5 {
+                0 => ("Node / Socket", 0x8000_0000 | (k * 2)),
+                1 => ("Item", 2 * k + 3),
+                _ => ("Array", 2 * ((k * 7919) % 20_000) + 40_003),
+            };
+            let node = b.node(NodeKind::Object, class, id, 8 + (k % 7) as u64);
+            b.edge(root, EdgeKind::Property, "p", node);
+        }
+        let graph = b.build();
+        let classes = ClassIndex::build(&graph);
+        let basis = Basis { previous_max_id: Some(30_001), baseline_max_id: Some(20_001) };
+        let whole = Digest::count("s".into(), &graph, &classes, basis);
+        assert!(!whole.natives.is_empty() && whole.old_count.iter().sum::<u64>() > 0);
+        let n = graph.node_count() as NodeIndex;
+        for mid in [0, 1, n / 3, n / 2, n - 1, n] {
+            let count = |nodes| Digest::count_nodes("s".into(), &graph, &classes, basis, nodes);
+            let halves = count(mid..n).add_counts(count(0..mid)).counted();
+            assert_eq!(format!("{halves:?}"), format!("{whole:?}"), "split at {mid}");
         }
     }
 

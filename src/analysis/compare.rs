@@ -23,7 +23,7 @@ use super::dominators::Dominators;
 use super::explain::{
     continued, culprit, is_runtime_list, is_variable_container, pattern_hint, user_name_above,
 };
-use super::growth::{Fit, NoiseFloor, Trend, classify, may_grow};
+use super::growth::{Fit, NoiseFloor, Trend, as_f64, classify, classify_class, may_grow};
 use super::idle::{Idle, IdleSnapshot};
 use super::noise::{self, DetectionLimit, Noise};
 use super::paths::RetainerPath;
@@ -63,6 +63,15 @@ struct Rung {
     bytes: Vec<u64>,
     /// Data retained sizes of baseline objects that retain more than themselves.
     retained: IdValues,
+}
+
+/// What [`Finisher::compare_classes`] finds, for the comparison.
+struct ComparedClasses {
+    classes: Vec<ClassGrowth>,
+    program: Vec<f64>,
+    noise: Noise,
+    thresholds: Thresholds,
+    detection_limit: DetectionLimit,
 }
 
 /// Collects snapshots of one process, in order, and compares them.
@@ -477,9 +486,51 @@ struct Finisher<'a> {
 impl Finisher<'_> {
     fn run(&self) -> Comparison {
         let rungs = &self.c.rungs;
+        let xs: Vec<f64> = rungs.iter().map(|r| r.steps).collect();
+        // The growing holders' walk over the last snapshot's list of retained sizes, the
+        // longest step here, runs on a second thread while the classes are compared and the
+        // growing ones' clusters found; it screens by the caller's floor, as the raised one
+        // is known only once the classes are compared.
+        let (series, compared) = super::beside(
+            "growing holders",
+            || self.holder_series(&xs, self.thresholds.bytes),
+            || self.compare_classes(&xs),
+        );
+        let ComparedClasses { mut classes, program, noise, thresholds, detection_limit } = compared;
+        let holders = self.holders(series, &xs, thresholds.bytes);
+        classes.sort_by(|a, b| {
+            let grow = |c: &ClassGrowth| c.bytes_fit.total;
+            grow(b).total_cmp(&grow(a)).then_with(|| a.key.cmp(&b.key))
+        });
+
+        let totals: Vec<f64> = rungs.iter().map(|r| r.total_bytes as f64).collect();
+        Comparison {
+            snapshots: rungs
+                .iter()
+                .map(|r| SnapshotTotals {
+                    label: r.label.clone(),
+                    steps: r.steps,
+                    nodes: r.node_count,
+                    bytes: r.total_bytes,
+                })
+                .collect(),
+            classes,
+            holders,
+            total_fit: classify(&xs, &totals, thresholds.bytes),
+            program_bytes: program,
+            thresholds,
+            noise,
+            detection_limit,
+            idle: None,
+        }
+    }
+
+    /// Every class compared across the rungs (counts, bytes, survivors, their fits against
+    /// the floors raised by the run's own noise), the growing ones with their clusters.
+    fn compare_classes(&self, xs: &[f64]) -> ComparedClasses {
+        let rungs = &self.c.rungs;
         let k = rungs.len() - 1;
         let classes_total = self.c.keys.len();
-        let xs: Vec<f64> = rungs.iter().map(|r| r.steps).collect();
 
         // Survivors per class and interval of birth (1..=k).
         let mut survivors = vec![vec![0u64; k]; classes_total];
@@ -497,8 +548,8 @@ impl Finisher<'_> {
             let counts: Vec<u64> = rungs.iter().map(|r| at(&r.count)).collect();
             let bytes: Vec<u64> = rungs.iter().map(|r| at(&r.bytes)).collect();
             let runtime = is_runtime_class(&self.c.keys[class]);
-            let count_fit = classify_class(&xs, &counts, self.thresholds.objects, runtime, true);
-            let bytes_fit = classify_class(&xs, &bytes, self.thresholds.bytes, runtime, false);
+            let count_fit = classify_class(xs, &counts, self.thresholds.objects, runtime, true);
+            let bytes_fit = classify_class(xs, &bytes, self.thresholds.bytes, runtime, false);
             classes.push(ClassGrowth {
                 key: self.c.keys[class].clone(),
                 counts,
@@ -529,13 +580,13 @@ impl Finisher<'_> {
             for class in &mut classes {
                 let runtime = is_runtime_class(&class.key);
                 class.count_fit =
-                    classify_class(&xs, &class.counts, thresholds.objects, runtime, true);
+                    classify_class(xs, &class.counts, thresholds.objects, runtime, true);
                 class.bytes_fit =
-                    classify_class(&xs, &class.bytes, thresholds.bytes, runtime, false);
+                    classify_class(xs, &class.bytes, thresholds.bytes, runtime, false);
             }
         }
         let detection_limit =
-            noise::detection_limit(&xs, thresholds.bytes, thresholds.objects, &noise);
+            noise::detection_limit(xs, thresholds.bytes, thresholds.objects, &noise);
         stopped::mark_reshuffled(&mut classes, &program);
         stopped::mark_resized(
             &mut classes,
@@ -546,41 +597,12 @@ impl Finisher<'_> {
         let growing: Vec<usize> = (0..classes_total)
             .filter(|&c| matches!(classes[c].trend(), Trend::Linear | Trend::Irregular))
             .collect();
-        // The growing holders, a walk over the last snapshot of their own, are searched on a
-        // second thread while the growing classes' clusters are found.
-        let (holders, clusters) = super::beside(
-            "growing holders",
-            || self.holders(&xs, thresholds.bytes),
-            || if growing.is_empty() { Vec::new() } else { self.clusters(&growing) },
-        );
-        for (c, list) in growing.iter().zip(clusters) {
-            classes[*c].clusters = list;
+        if !growing.is_empty() {
+            for (c, list) in growing.iter().zip(self.clusters(&growing)) {
+                classes[*c].clusters = list;
+            }
         }
-        classes.sort_by(|a, b| {
-            let grow = |c: &ClassGrowth| c.bytes_fit.total;
-            grow(b).total_cmp(&grow(a)).then_with(|| a.key.cmp(&b.key))
-        });
-
-        let totals: Vec<f64> = rungs.iter().map(|r| r.total_bytes as f64).collect();
-        Comparison {
-            snapshots: rungs
-                .iter()
-                .map(|r| SnapshotTotals {
-                    label: r.label.clone(),
-                    steps: r.steps,
-                    nodes: r.node_count,
-                    bytes: r.total_bytes,
-                })
-                .collect(),
-            classes,
-            holders,
-            total_fit: classify(&xs, &totals, thresholds.bytes),
-            program_bytes: program,
-            thresholds,
-            noise,
-            detection_limit,
-            idle: None,
-        }
+        ComparedClasses { classes, program, noise, thresholds, detection_limit }
     }
 
     /// The index of the first snapshot that has the object (0 = the baseline): ids are
@@ -724,17 +746,17 @@ impl Finisher<'_> {
         found
     }
 
-    /// Persistent objects whose retained size grows, reduced to the deepest ones that carry
-    /// the growth.
-    fn holders(&self, xs: &[f64], floor: NoiseFloor) -> Vec<Holder> {
+    /// The walk behind [`Finisher::holders`]: baseline objects that retain more than
+    /// themselves now and may grow past `floor` (the caller's floor: the floor raised by the
+    /// run's noise, known only once the classes are compared, is never lower, so this keeps
+    /// every object the raised floor would), with their retained size at every rung.
+    fn holder_series(&self, xs: &[f64], floor: NoiseFloor) -> Vec<(NodeIndex, Vec<u64>)> {
         let rungs = &self.c.rungs;
         let k = rungs.len() - 1;
-        // Candidates: baseline objects that retain more than themselves now, with their
-        // retained size at every rung. All rungs list them ascending by id, so one merge walk
-        // finds each candidate's earlier figures; one missing from a rung retained no more
-        // than itself then.
+        // All rungs list them ascending by id, so one merge walk finds each candidate's
+        // earlier figures; one missing from a rung retained no more than itself then.
         let mut cursors: Vec<_> = rungs[..k].iter().map(|r| r.retained.iter().peekable()).collect();
-        let mut candidates: HashMap<NodeIndex, (Vec<u64>, Fit)> = HashMap::new();
+        let mut found = Vec::new();
         let mut series = vec![0u64; k + 1];
         for ((id, now), &node) in rungs[k].retained.iter().zip(&self.c.last_retained_nodes) {
             let own = self.last.self_size(node);
@@ -745,12 +767,31 @@ impl Finisher<'_> {
             series[k] = now;
             // Most retain about the same at every rung: screened before the fit allocates.
             let grows = may_grow(xs, series[0] as f64, now as f64, floor);
-            if !grows || self.last.kind(node) == NodeKind::Synthetic || !self.is_baseline(node) {
+            if grows && self.last.kind(node) != NodeKind::Synthetic && self.is_baseline(node) {
+                found.push((node, series.clone()));
+            }
+        }
+        found
+    }
+
+    /// Persistent objects whose retained size grows, reduced to the deepest ones that carry
+    /// the growth: of `series` (from [`Finisher::holder_series`]), those whose growth clears
+    /// `floor` and fits a line (or grows irregularly).
+    fn holders(
+        &self,
+        series: Vec<(NodeIndex, Vec<u64>)>,
+        xs: &[f64],
+        floor: NoiseFloor,
+    ) -> Vec<Holder> {
+        let mut candidates: HashMap<NodeIndex, (Vec<u64>, Fit)> = HashMap::new();
+        for (node, series) in series {
+            let (first, now) = (series[0] as f64, series[series.len() - 1] as f64);
+            if !may_grow(xs, first, now, floor) {
                 continue;
             }
             let fit = classify(xs, &as_f64(&series), floor);
             if matches!(fit.trend, Trend::Linear | Trend::Irregular) {
-                candidates.insert(node, (series.clone(), fit));
+                candidates.insert(node, (series, fit));
             }
         }
         // A candidate is explained away when its nearest growing descendants on the dominator
@@ -818,39 +859,6 @@ impl Finisher<'_> {
     }
 }
 
-/// Noise floors for V8's own code and metadata: tiering keeps compiling and optimising for
-/// thousands of requests at a fraction of an object per request, while code that really leaks
-/// (a fresh `new Function` or `vm.Script` per request) adds at least one object per request.
-const RUNTIME_OBJECTS: NoiseFloor = NoiseFloor { per_interval: 64.0, per_step: 1.0 };
-const RUNTIME_BYTES: NoiseFloor = NoiseFloor { per_interval: 32768.0, per_step: 256.0 };
-
-/// [`classify`], with runtime classes held to a higher floor and three agreeing intervals
-/// (see [`is_runtime_class`]).
-pub(super) fn classify_class(
-    xs: &[f64],
-    ys: &[u64],
-    floor: NoiseFloor,
-    runtime: bool,
-    objects: bool,
-) -> Fit {
-    let floor = match (runtime, objects) {
-        (false, _) => floor,
-        (true, true) => NoiseFloor {
-            per_interval: floor.per_interval.max(RUNTIME_OBJECTS.per_interval),
-            per_step: floor.per_step.max(RUNTIME_OBJECTS.per_step),
-        },
-        (true, false) => NoiseFloor {
-            per_interval: floor.per_interval.max(RUNTIME_BYTES.per_interval),
-            per_step: floor.per_step.max(RUNTIME_BYTES.per_step),
-        },
-    };
-    let mut fit = classify(xs, &as_f64(ys), floor);
-    if runtime && fit.trend == Trend::Linear && xs.len() < 4 {
-        fit.trend = Trend::Irregular;
-    }
-    fit
-}
-
 /// The program data (classes other than V8's code and metadata) at each snapshot, in bytes.
 fn program_totals(classes: &[ClassGrowth]) -> Vec<f64> {
     let rungs = classes.first().map_or(0, |c| c.bytes.len());
@@ -861,8 +869,4 @@ fn program_totals(classes: &[ClassGrowth]) -> Vec<f64> {
         }
     }
     total
-}
-
-fn as_f64(v: &[u64]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
 }

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::compare::{Comparison, classify_class, is_runtime_class};
+use super::compare::{Comparison, is_runtime_class};
 use super::digest::Digest;
-use super::growth::{NoiseFloor, Trend, classify};
+use super::growth::{NoiseFloor, Trend, classify, classify_class};
 
 /// What one idle snapshot holds, relative to the last rung's (built by
 /// [`super::compare::Comparer::idle`]).

@@ -111,7 +111,7 @@ impl Digest {
         basis: Basis,
     ) -> Digest {
         let all = 0..graph.node_count() as NodeIndex;
-        Digest::count_nodes(label, graph, classes, basis, all).counted()
+        Digest::count_nodes(label, graph, classes, basis, all).counted(classes)
     }
 
     /// [`Digest::count`] of some of the nodes, before [`Digest::counted`]: counts of two
@@ -123,15 +123,16 @@ impl Digest {
         basis: Basis,
         nodes: std::ops::Range<NodeIndex>,
     ) -> Digest {
-        let key_hash: Vec<u64> = classes
-            .keys()
-            .iter()
-            .map(|k| {
+        // Class keys are hashed as the sample meets them: most classes (shapes) have a few
+        // objects, none of them sampled.
+        let mut key_hash: Vec<Option<u64>> = vec![None; classes.len()];
+        let mut hash_of = |class: usize| {
+            *key_hash[class].get_or_insert_with(|| {
                 let mut h = DefaultHasher::new();
-                k.hash(&mut h);
+                classes.keys()[class].hash(&mut h);
                 h.finish()
             })
-            .collect();
+        };
         let previous = basis.previous_max_id.unwrap_or(0);
         let mut d = Digest {
             label,
@@ -139,7 +140,8 @@ impl Digest {
             total_bytes: 0,
             max_id: 0,
             basis,
-            local_keys: classes.keys().to_vec(),
+            // Set once, by `counted`: two ranges' counts need them once.
+            local_keys: Vec::new(),
             count: vec![0; classes.len()],
             bytes: vec![0; classes.len()],
             old_count: vec![0; classes.len()],
@@ -168,7 +170,7 @@ impl Digest {
                 }
             }
             if d.sample.all || in_sample(id) {
-                d.sample.ids.push((id, key_hash[class]));
+                d.sample.ids.push((id, hash_of(class)));
             }
         }
         d
@@ -192,8 +194,10 @@ impl Digest {
         self
     }
 
-    /// The counts made whole: natives and sampled ids in order.
-    pub(super) fn counted(mut self) -> Digest {
+    /// The counts made whole: the class keys (`classes`, those counted with), natives and
+    /// sampled ids in order.
+    pub(super) fn counted(mut self, classes: &ClassIndex) -> Digest {
+        self.local_keys = classes.keys().to_vec();
         self.sample.ids.sort_unstable();
         self.natives.sort_unstable();
         self
@@ -492,7 +496,7 @@ mod tests {
         let n = graph.node_count() as NodeIndex;
         for mid in [0, 1, n / 3, n / 2, n - 1, n] {
             let count = |nodes| Digest::count_nodes("s".into(), &graph, &classes, basis, nodes);
-            let halves = count(mid..n).add_counts(count(0..mid)).counted();
+            let halves = count(mid..n).add_counts(count(0..mid)).counted(&classes);
             assert_eq!(format!("{halves:?}"), format!("{whole:?}"), "split at {mid}");
         }
     }

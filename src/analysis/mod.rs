@@ -270,8 +270,8 @@ pub fn analyse_last_for_comparison(
         },
     );
     let first_half = first_here.or(first_there).expect("one thread counts the first half");
-    let mut digest = first_half.add_counts(second_half).counted();
     let classes = classes.into_inner().expect("built on the second thread");
+    let mut digest = first_half.add_counts(second_half).counted(&classes);
     let (dominators, data) = tree.finish_with_data_in(graph, spare);
     digest.add_retained(graph, &data);
     (Analysis { classes, dominators, paths, ..Analysis::default() }, digest)

@@ -206,8 +206,6 @@ fn least_squares(xs: &[f64], ys: &[f64]) -> (f64, f64) {
     (slope, r2)
 }
 
-/// A class with these counts and bytes per snapshot, 500 requests apart, fitted with the
-/// default floors: for the tests of the rules that read a comparison's classes.
 /// Noise floors for V8's own code and metadata: tiering keeps compiling and optimising for
 /// thousands of requests at a fraction of an object per request, while code that really leaks
 /// (a fresh `new Function` or `vm.Script` per request) adds at least one object per request.
@@ -246,11 +244,12 @@ pub(super) fn as_f64(v: &[u64]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
+/// A class with these counts and bytes per snapshot, 500 requests apart, fitted with the
+/// default floors: for the tests of the rules that read a comparison's classes.
 #[cfg(test)]
 pub(crate) fn test_class(key: &str, counts: &[u64], bytes: &[u64]) -> super::compare::ClassGrowth {
     let xs: Vec<f64> = (0..counts.len()).map(|i| i as f64 * 500.0).collect();
-    let f =
-        |v: &[u64], floor| classify(&xs, &v.iter().map(|&x| x as f64).collect::<Vec<_>>(), floor);
+    let f = |v: &[u64], floor| classify(&xs, &as_f64(v), floor);
     super::compare::ClassGrowth {
         key: key.into(),
         counts: counts.to_vec(),

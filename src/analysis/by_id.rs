@@ -10,6 +10,7 @@
 //! and merged in. Where the marks would take more memory than the stable sort's scratch (ids
 //! spread far apart) or an id repeats, it is the stable sort, as before.
 
+use super::digest::is_native_id;
 use crate::snapshot::{HeapGraph, NodeIndex};
 
 /// `nodes` ascending by id; nodes with the same id keep their order (as a stable sort).
@@ -33,7 +34,7 @@ pub(super) fn sort_by_id(
     let mut natives = Vec::new();
     for &v in &nodes {
         let id = graph.id(v);
-        if id & 1 == 0 {
+        if is_native_id(id) {
             natives.push(v);
             continue;
         }
@@ -55,7 +56,7 @@ pub(super) fn sort_by_id(
     let mut sorted = vec![0; count as usize];
     for &v in &nodes {
         let id = graph.id(v);
-        if id & 1 == 1 {
+        if !is_native_id(id) {
             let entry = table[slot(id)];
             let below = (entry as u32 as u64 & (bit(id) - 1)).count_ones() as u64;
             sorted[((entry >> 32) + below) as usize] = v;

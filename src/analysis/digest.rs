@@ -249,11 +249,11 @@ fn retained_list(
 ) -> (IdValues, Vec<NodeIndex>) {
     // The first snapshot is its own baseline.
     let baseline = basis.baseline_max_id.unwrap_or_else(|| max_object_id(graph));
-    // Sorted as node indices by id rather than as (id, node) pairs: half the memory, and the
-    // sorted indices are the list's nodes.
-    // Each node is written at the list's end and kept by moving the end past it: the test
-    // passes for about half of the nodes in no pattern a branch could predict (as a filter,
-    // 12 ns a node). The list is allocated zeroed, so only the pages written are touched.
+    // Node indices, put in id order afterwards (half the memory of (id, node) pairs, and the
+    // sorted indices are the list's nodes). Each node is written at the list's end and kept
+    // by moving the end past it: the test passes for about half of the nodes in no pattern a
+    // branch could predict (as a filter, 12 ns a node). The list is allocated zeroed, so only
+    // the pages written are touched.
     let listed = |nodes: std::ops::Range<NodeIndex>| -> Vec<NodeIndex> {
         let mut list = vec![0; nodes.len()];
         let mut len = 0;
